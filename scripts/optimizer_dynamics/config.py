@@ -1,0 +1,102 @@
+"""RunConfig: every setting of one training run, validated on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from optimizer_dynamics.optimizers import OPTIMIZERS
+
+MAX_STEPS = 1_000_000
+
+
+class ConfigError(ValueError):
+    """A run setting outside what is allowed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # optimizer
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0  # SGD: heavy-ball coefficient; Adam: beta1
+    nesterov: bool = False  # SGD only
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    # run
+    seed: int = 0  # model init and batch order; the data has its own seed
+    steps: int = 1000
+    batch_size: int | None = None  # None: full batch
+    eval_every: int = 10
+    divergence_factor: float = 10.0  # loss above this x initial loss ends the run
+    curvature_every: int = 0  # exact Hessian every K steps; 0 = off
+    # model
+    hidden: int = 128
+    # data
+    n_train: int = 500
+    n_val: int = 500
+    noise: float = 0.2
+    data_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            _check_type(field.name, getattr(self, field.name), field.type)
+        checks = [
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {sorted(OPTIMIZERS)}"),
+            ("lr", math.isfinite(self.lr) and self.lr > 0, "a finite number > 0"),
+            ("momentum", 0 <= self.momentum < 1, "a number in [0, 1)"),
+            (
+                "nesterov",
+                not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+                "true only for sgd with momentum > 0",
+            ),
+            ("adam_beta2", 0 <= self.adam_beta2 < 1, "a number in [0, 1)"),
+            ("adam_eps", self.adam_eps > 0, "a number > 0"),
+            ("seed", self.seed >= 0, "an integer >= 0"),
+            ("steps", 1 <= self.steps <= MAX_STEPS, f"an integer in [1, {MAX_STEPS}]"),
+            (
+                "batch_size",
+                self.batch_size is None or 1 <= self.batch_size <= self.n_train,
+                "null (full batch) or an integer in [1, n_train]",
+            ),
+            ("eval_every", self.eval_every >= 1, "an integer >= 1"),
+            ("divergence_factor", self.divergence_factor > 1, "a number > 1"),
+            ("curvature_every", self.curvature_every >= 0, "an integer >= 0 (0 = off)"),
+            ("hidden", self.hidden >= 1, "an integer >= 1"),
+            ("n_train", self.n_train >= 2, "an integer >= 2"),
+            ("n_val", self.n_val >= 2, "an integer >= 2"),
+            ("noise", self.noise >= 0, "a number >= 0"),
+            ("data_seed", self.data_seed >= 0, "an integer >= 0"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(f"{name} = {getattr(self, name)!r} is not allowed: must be {allowed}")
+
+    @property
+    def full_batch(self) -> bool:
+        return self.batch_size is None or self.batch_size == self.n_train
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_type(name: str, value, annotation: str) -> None:
+    # Annotations are strings (postponed evaluation); bool is an int subclass, so test it first.
+    if annotation == "bool":
+        ok = isinstance(value, bool)
+    elif annotation.startswith("int"):
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            value is None and "None" in annotation
+        )
+    elif annotation == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{name} = {value!r} is not allowed: must be of type {annotation}")
+
+
+def format_number(value: float) -> str:
+    """The one text form of a number in paths and labels: 6 significant digits, no padding."""
+    return f"{value:.6g}"

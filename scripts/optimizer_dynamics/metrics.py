@@ -1,0 +1,97 @@
+"""Per-step diagnostics, computed in bulk from a recorded stretch of the trajectory.
+
+The training loop only copies each step's parameters, gradient, logits and loss into
+preallocated buffers (a few tensor copies per step); everything below runs once per chunk
+of steps as a handful of large tensor operations. Column names are stable: the report,
+the aggregation and the tests address metrics by them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from optimizer_dynamics.model import forward_batched
+
+# sigmoid(logit) outside [lo, hi] counts as saturated.
+SATURATION_BOUNDS = (0.01, 0.99)
+EVAL_BATCH = 32  # parameter snapshots evaluated per batched forward pass (bounds memory)
+
+COLUMN_DOCS = {
+    "step": "step index t = 0..steps-1; row t describes the update from theta_t to theta_t+1",
+    "batch.loss": "BCE-with-logits on the step's batch at theta_t (the loss that was differentiated)",
+    "batch.acc": "accuracy on the step's batch at theta_t",
+    "train.loss": "BCE on the full train set at theta_t+1 (eval steps only, else NaN)",
+    "train.acc": "accuracy on the full train set at theta_t+1 (eval steps only)",
+    "val.loss": "BCE on the validation set at theta_t+1 (eval steps only)",
+    "val.acc": "accuracy on the validation set at theta_t+1 (eval steps only)",
+    "grad.<scope>": "L2 norm of the batch-loss gradient at theta_t",
+    "param.<scope>": "L2 norm of theta_t (before the update)",
+    "update.<scope>": "L2 norm of theta_t+1 - theta_t",
+    "eff_step.<scope>": "update / grad: the effective step (equals lr for plain SGD)",
+    "update_to_param.<scope>": "update / param: relative size of the step",
+    "update.cosine": "cosine between this step's and the previous step's global update vectors",
+    "coord_eff_lr.median": "median over coordinates with grad_i != 0 of |update_i| / |grad_i|",
+    "coord_eff_lr.p90": "90th percentile of the same per-coordinate effective learning rate",
+    "logit.mean_abs": "mean |logit| on the step's batch at theta_t",
+    "logit.max_abs": "max |logit| on the step's batch at theta_t",
+    "logit.saturated_frac": "fraction of the batch with sigmoid(logit) outside [0.01, 0.99]",
+}
+
+
+def step_diagnostics(
+    params: torch.Tensor,
+    grads: torch.Tensor,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    losses: torch.Tensor,
+    prev_update: torch.Tensor | None,
+    slices: dict[str, slice],
+) -> dict[str, torch.Tensor]:
+    """Diagnostics of T consecutive steps.
+
+    params: (T+1, P) theta_t for each step and theta after the last one; grads: (T, P);
+    logits, targets: (T, B) the step's batch; losses: (T,); prev_update: the update of the
+    step before this stretch (None at the start of training), for the update cosine.
+    """
+    before = params[:-1]
+    updates = params[1:] - before
+    cols: dict[str, torch.Tensor] = {"batch.loss": losses.clone()}
+    cols["batch.acc"] = ((logits > 0) == (targets > 0.5)).double().mean(dim=1)
+    for kind, matrix in (("grad", grads), ("param", before), ("update", updates)):
+        cols[f"{kind}.global"] = torch.linalg.vector_norm(matrix, dim=1)
+        for name, s in slices.items():
+            cols[f"{kind}.{name}"] = torch.linalg.vector_norm(matrix[:, s], dim=1)
+    for scope in ["global", *slices]:
+        cols[f"eff_step.{scope}"] = cols[f"update.{scope}"] / cols[f"grad.{scope}"]
+        cols[f"update_to_param.{scope}"] = cols[f"update.{scope}"] / cols[f"param.{scope}"]
+
+    previous = torch.cat([_nan_row(updates) if prev_update is None else prev_update[None], updates[:-1]])
+    cols["update.cosine"] = F.cosine_similarity(updates, previous, dim=1, eps=1e-300)
+
+    coord_ratio = (updates.abs() / grads.abs()).masked_fill(grads == 0, float("nan"))
+    quantiles = torch.nanquantile(coord_ratio, torch.tensor([0.5, 0.9], dtype=coord_ratio.dtype), dim=1)
+    cols["coord_eff_lr.median"], cols["coord_eff_lr.p90"] = quantiles[0], quantiles[1]
+
+    abs_logits = logits.abs()
+    cols["logit.mean_abs"] = abs_logits.mean(dim=1)
+    cols["logit.max_abs"] = abs_logits.amax(dim=1)
+    prob = torch.sigmoid(logits)
+    lo, hi = SATURATION_BOUNDS
+    cols["logit.saturated_frac"] = ((prob < lo) | (prob > hi)).double().mean(dim=1)
+    return cols
+
+
+def evaluate(thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss and accuracy of each parameter vector in thetas (k, P) on the set (x, y)."""
+    losses, accs = [], []
+    for batch in thetas.split(EVAL_BATCH):
+        logits = forward_batched(batch, x, hidden)  # (k, n)
+        target = y.expand_as(logits)
+        losses.append(F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=1))
+        accs.append(((logits > 0) == (target > 0.5)).double().mean(dim=1))
+    return torch.cat(losses), torch.cat(accs)
+
+
+def _nan_row(like: torch.Tensor) -> torch.Tensor:
+    return torch.full((1, like.shape[1]), float("nan"), dtype=like.dtype)
