@@ -1,0 +1,87 @@
+"""Shared fixtures: a tiny dataset and a tiny study trained for real (nothing hard-coded)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from optimizer_dynamics.config import RunConfig
+from optimizer_dynamics.data import make_dataset
+from optimizer_dynamics.runfile import write_run
+from optimizer_dynamics.train import default_out, set_determinism, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_DATA = {"n_train": 64, "n_val": 64, "noise": 0.2, "data_seed": 0}
+# A tiny study shaped like the default one: both optimizers, a momentum axis, 2 seeds, one lr
+# large enough to diverge.
+TINY_GRID = {
+    "sgd": {"lr": [0.01, 0.3, 50.0], "momentum": [0.0, 0.9]},
+    "adam": {"lr": [0.001, 0.01], "momentum": [0.9]},
+}
+TINY_SEEDS = [0, 1]
+TINY_STEPS = 80
+
+
+@pytest.fixture(scope="session", autouse=True)
+def deterministic_torch():
+    set_determinism(threads=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset():
+    return make_dataset(**TINY_DATA)
+
+
+def tiny_config(**overrides) -> RunConfig:
+    settings = {**TINY_DATA, "steps": TINY_STEPS, "eval_every": 5, "hidden": 16, **overrides}
+    return RunConfig(**settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory, tiny_dataset) -> list[Path]:
+    """Run files of the tiny grid, trained with the real training loop."""
+    root = tmp_path_factory.mktemp("study")
+    paths = []
+    for optimizer, axes in TINY_GRID.items():
+        for lr in axes["lr"]:
+            for momentum in axes["momentum"]:
+                for seed in TINY_SEEDS:
+                    config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed)
+                    path = root / default_out(config)
+                    write_run(train(config, tiny_dataset), path)
+                    paths.append(path)
+    return paths
+
+
+def tiny_study_config() -> dict:
+    """The workflow-level config that matches the tiny study (as the aggregation sees it)."""
+    return {
+        "data": {"n_train": 64, "n_val": 64, "noise": 0.2, "seed": 0},
+        "training": {"steps": TINY_STEPS, "batch_size": None, "eval_every": 5, "divergence_factor": 10,
+                     "adam_beta2": 0.999, "adam_eps": 1e-8, "nesterov": False, "curvature_every": 0,
+                     "threads": 1},
+        "seeds": TINY_SEEDS,
+        "optimizers": TINY_GRID,
+        "analysis": {
+            "target_val_loss": 0.4,
+            "late_fraction": 0.1,
+            "good_window_tolerance": 0.1,
+            "reference": {"sgd": {"lr": 0.3, "momentum": 0.0}, "adam": {"lr": 0.01, "momentum": 0.9}},
+            "claimed_windows": {"sgd": [0.1, 0.3], "adam": [7e-4, 1e-2]},
+        },
+        "max_jobs": 2000,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
+    """results/aggregate/ of the tiny study, made by the real aggregation entry point."""
+    from optimizer_dynamics import aggregate
+
+    out = tmp_path_factory.mktemp("aggregate")
+    argv = ["--runs", *map(str, tiny_study), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
+    aggregate.main(argv)
+    return out
