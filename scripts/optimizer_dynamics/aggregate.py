@@ -1,0 +1,335 @@
+"""Summarize a study's run files into the tables the figures, report and verdicts read.
+
+    python -m optimizer_dynamics.aggregate --runs <run parquet files...> \\
+        --config-json '<full workflow config as JSON>' --out-dir results/aggregate
+
+Writes runs.parquet (one row per run), cells.parquet (one row per optimizer, lr, momentum),
+curves.parquet (seed-summarized curves at eval steps, long format), verdicts.parquet (the
+seed's claims tested, see verdicts.py) and study.json. Every file is written to a temporary
+name and renamed into place, and only after all of them were computed: a failed or killed
+aggregation leaves the previous aggregate, never a partial one. A run file that cannot be
+read stops the aggregation with a message naming it.
+
+Divergence policy. A run diverges when its loss turns non-finite or exceeds
+divergence_factor x its initial loss; training stops there. Diverged runs are counted and
+shown, never dropped and never imputed:
+  - runs.parquet keeps them (diverged = True) with NaN for every end-of-run summary
+    (final_*, best_*, *_late) and a null steps_to_target;
+  - cells.parquet counts them (n_diverged) and ranks them as the worst possible outcome:
+    for median_final_val_loss and its quartiles a diverged run counts as +inf, so a cell
+    where at least half of the seeds diverged has an infinite median and is never in the good
+    window; for median_steps_to_target a run that diverged or never reached the target counts
+    as +inf (not reached within the step budget);
+  - means and intervals of late-training quantities (eff_step_late, ...) are over the runs
+    that finished (n_finished of them);
+  - curves.parquet averages over the seeds still running at each step; its n column says how
+    many contributed.
+
+Definitions (thresholds from the config's analysis section):
+  steps_to_target: number of updates taken (step + 1) at the first eval step whose val.loss
+      <= analysis.target_val_loss; null if never reached or diverged.
+  late window: the last ceil(late_fraction x steps_completed) steps (at least one);
+      *_late = mean of the per-step column over it.
+  in_good_window: median_final_val_loss <= (1 + good_window_tolerance) x the lowest finite
+      median_final_val_loss among the lrs of the same (optimizer, momentum).
+  intervals (lo, hi): the Student-t 95% interval of the mean over seeds (stats.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from optimizer_dynamics import verdicts
+from optimizer_dynamics.runfile import METADATA_KEY, run_schema_fields
+from optimizer_dynamics.stats import half_width
+
+CELL = ["optimizer", "lr", "momentum"]
+RUN_COLUMNS = [field.name for field in run_schema_fields()]
+NULLABLE_INT_COLUMNS = ["batch_size", "diverged_step"]  # null = full batch / did not diverge
+SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+CURVE_METRICS = [
+    "batch.loss", "train.loss", "val.loss", "val.acc",
+    *(f"{kind}.{scope}" for kind in ("grad", "param", "update") for scope in SCOPES),
+    "eff_step.global", "update.cosine", "coord_eff_lr.median", "coord_eff_lr.p90",
+    "logit.mean_abs", "logit.max_abs", "logit.saturated_frac",
+]
+# per-run column <- per-step column averaged over the late window
+LATE_COLUMNS = {
+    "eff_step_late": "eff_step.global",
+    "update_cosine_late": "update.cosine",
+    "coord_eff_lr_median_late": "coord_eff_lr.median",
+    "coord_eff_lr_p90_late": "coord_eff_lr.p90",
+    "saturated_frac_late": "logit.saturated_frac",
+}
+# end-of-run summaries that are NaN for a diverged run
+END_COLUMNS = ["final_val_loss", "final_val_acc", "best_val_loss", "best_val_acc", "final_train_loss", *LATE_COLUMNS]
+# cells.parquet: mean, lo, hi over finished runs of these
+CELL_MEAN_COLUMNS = list(LATE_COLUMNS)
+REQUIRED_ANALYSIS = {
+    "target_val_loss": "a number (val loss counted as reached)",
+    "late_fraction": "a number in (0, 1]",
+    "good_window_tolerance": "a number >= 0",
+    "reference": "{sgd: {lr, momentum}, adam: {lr, momentum}}",
+    "claimed_windows": "{sgd: [lo, hi], adam: [lo, hi]}",
+}
+# run column <- (config section, key): run files must have been trained with the config's settings
+CONFIG_RUN_SETTINGS = {
+    "steps": ("training", "steps"), "batch_size": ("training", "batch_size"),
+    "eval_every": ("training", "eval_every"), "divergence_factor": ("training", "divergence_factor"),
+    "curvature_every": ("training", "curvature_every"), "n_train": ("data", "n_train"),
+    "n_val": ("data", "n_val"), "noise": ("data", "noise"), "data_seed": ("data", "seed"),
+}
+FIX_HINT = "delete it and rerun snakemake to retrain it"
+
+
+class AggregationError(RuntimeError):
+    """Input that cannot be aggregated; the message names the file or key and the fix."""
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
+    """All steps of all runs in one frame (column `run` = index into paths), and each run's metadata."""
+    if not paths:
+        raise AggregationError("no run files given (--runs is empty)")
+    tables, metadata = [], []
+    for run, path in enumerate(paths):
+        try:
+            table = pq.read_table(path)
+            meta = json.loads(table.schema.metadata[METADATA_KEY])
+        except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as error:
+            raise AggregationError(
+                f"run file {path} is truncated or not a run Parquet file ({type(error).__name__}: {error}); "
+                f"{FIX_HINT}"
+            ) from error
+        missing = [c for c in [*RUN_COLUMNS, "step", *CURVE_METRICS] if c not in table.column_names]
+        if missing or table.num_rows == 0:
+            problem = f"lacks columns {missing}" if missing else "has no rows"
+            raise AggregationError(f"run file {path} {problem}; {FIX_HINT}")
+        tables.append(table.append_column("run", pa.array(np.full(table.num_rows, run))))
+        metadata.append(meta)
+    try:
+        combined = pa.concat_tables(tables, promote_options="default")
+    except pa.ArrowInvalid as error:
+        raise AggregationError(f"run files have incompatible schemas ({error}); {FIX_HINT}") from error
+    steps = combined.to_pandas()
+    # to_pandas turns an int column with nulls into float; keep those two as nullable ints
+    for column in NULLABLE_INT_COLUMNS:
+        steps[column] = steps[column].astype("Int64")
+    return steps, metadata
+
+
+def check_runs(runs: pd.DataFrame, paths: list, config: dict) -> None:
+    """One run per (cell, seed), trained with the config's settings."""
+    duplicated = runs.duplicated([*CELL, "seed"], keep=False)
+    if duplicated.any():
+        files = [str(paths[i]) for i in runs.index[duplicated]]
+        raise AggregationError(f"several run files for the same optimizer, lr, momentum and seed: {files}")
+    for column, (section, key) in CONFIG_RUN_SETTINGS.items():
+        expected = config.get(section, {}).get(key, "absent")
+        if expected == "absent":
+            continue
+        differs = runs[column].notna() if expected is None else ~(runs[column] == expected).fillna(False)
+        if differs.any():
+            run = runs.index[differs][0]
+            raise AggregationError(
+                f"run file {paths[run]} has {column} = {runs.at[run, column]!r} but the config's {section}.{key} "
+                f"is {expected!r}: it is stale; {FIX_HINT}"
+            )
+
+
+def analysis_settings(config: dict) -> dict:
+    analysis = config.get("analysis")
+    if not isinstance(analysis, dict):
+        raise AggregationError("config has no 'analysis' section: " + ", ".join(REQUIRED_ANALYSIS))
+    for key, allowed in REQUIRED_ANALYSIS.items():
+        if key not in analysis:
+            raise AggregationError(f"config analysis.{key} is missing: must be {allowed}")
+    if not 0 < analysis["late_fraction"] <= 1:
+        raise AggregationError(f"analysis.late_fraction = {analysis['late_fraction']!r}: must be in (0, 1]")
+    if analysis["good_window_tolerance"] < 0:
+        raise AggregationError(f"analysis.good_window_tolerance = {analysis['good_window_tolerance']!r}: must be >= 0")
+    return analysis
+
+
+# --- summaries --------------------------------------------------------------------------
+
+
+def summarize_runs(steps: pd.DataFrame, analysis: dict) -> pd.DataFrame:
+    """One row per run: its settings and what it reached (see the module docstring)."""
+    by_run = steps.groupby("run", sort=True)
+    runs = by_run[RUN_COLUMNS].first()
+    runs["steps_completed"] = by_run.size()
+    last = by_run[["val.loss", "val.acc", "train.loss"]].last()  # last non-NaN: the last eval step
+    runs["final_val_loss"], runs["final_val_acc"], runs["final_train_loss"] = (
+        last["val.loss"], last["val.acc"], last["train.loss"])
+    runs["best_val_loss"] = by_run["val.loss"].min()
+    runs["best_val_acc"] = by_run["val.acc"].max()
+    reached = steps[steps["val.loss"] <= analysis["target_val_loss"]]
+    runs["steps_to_target"] = (reached.groupby("run")["step"].min() + 1).reindex(runs.index).astype("Int64")
+
+    n_late = np.maximum(1, np.ceil(analysis["late_fraction"] * runs["steps_completed"]))
+    late_start = steps["run"].map(runs["steps_completed"] - n_late)
+    late = steps[steps["step"] >= late_start]
+    late_means = late.groupby("run")[list(LATE_COLUMNS.values())].mean()
+    for name, column in LATE_COLUMNS.items():
+        runs[name] = late_means[column]
+
+    relative = (steps["eff_step.global"] / steps["lr"] - 1).abs()
+    runs["sgd_eff_step_max_rel_dev"] = relative.groupby(steps["run"]).max().where(runs["optimizer"] == "sgd")
+
+    diverged = runs["diverged"].astype(bool)
+    runs.loc[diverged, END_COLUMNS] = np.nan
+    runs.loc[diverged, "steps_to_target"] = pd.NA
+    return runs
+
+
+def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
+    """One row per (optimizer, lr, momentum) over its seeds (see the module docstring)."""
+    ranked = runs.assign(
+        loss_rank=runs["final_val_loss"].where(~runs["diverged"], np.inf),
+        steps_rank=runs["steps_to_target"].astype("float64").fillna(np.inf),
+    )
+    by_cell = ranked.groupby(CELL, sort=True)
+    cells = by_cell.agg(
+        n_runs=("seed", "size"),
+        n_diverged=("diverged", "sum"),
+        median_final_val_loss=("loss_rank", "median"),
+        median_steps_to_target=("steps_rank", "median"),
+        n_reached_target=("steps_to_target", "count"),
+    )
+    cells["n_finished"] = cells["n_runs"] - cells["n_diverged"]
+    # "lower": each quartile is one seed's value; interpolating towards +inf would give NaN
+    quartiles = by_cell["loss_rank"].quantile([0.25, 0.75], interpolation="lower").unstack()
+    cells["q25_final_val_loss"], cells["q75_final_val_loss"] = quartiles[0.25], quartiles[0.75]
+    for column in CELL_MEAN_COLUMNS:
+        stats = by_cell[column].agg(["mean", "std", "count"])
+        h = half_width(stats["std"], stats["count"])
+        cells[f"{column}_mean"], cells[f"{column}_lo"], cells[f"{column}_hi"] = (
+            stats["mean"], stats["mean"] - h, stats["mean"] + h)
+
+    best = cells.groupby(["optimizer", "momentum"])["median_final_val_loss"].transform("min")
+    tolerance = analysis["good_window_tolerance"]
+    cells["in_good_window"] = np.isfinite(best) & (cells["median_final_val_loss"] <= (1 + tolerance) * best)
+    return cells.reset_index()
+
+
+def summarize_curves(steps: pd.DataFrame) -> pd.DataFrame:
+    """Long table: mean and 95% interval over seeds of each metric at each eval step of each cell."""
+    is_eval = ((steps["step"] + 1) % steps["eval_every"] == 0) | (steps["step"] == steps["steps"] - 1)
+    by_step = steps.loc[is_eval, [*CELL, "step", *CURVE_METRICS]].groupby([*CELL, "step"], sort=True)
+    parts = {name: by_step.agg(name).rename_axis(columns="metric").stack() for name in ("mean", "std", "count")}
+    curves = pd.DataFrame(parts).reset_index()
+    h = half_width(curves["std"], curves["count"])
+    curves["lo"], curves["hi"] = curves["mean"] - h, curves["mean"] + h
+    curves = curves.rename(columns={"count": "n"}).astype({"n": "int64"})
+    return curves[[*CELL, "step", "metric", "mean", "lo", "hi", "n"]]
+
+
+def study_summary(config: dict, runs: pd.DataFrame, metadata: list[dict]) -> dict:
+    versions: dict[str, list[str]] = {}
+    for meta in metadata:
+        for library, version in meta.get("versions", {}).items():
+            versions.setdefault(library, [])
+            if version not in versions[library]:
+                versions[library].append(version)
+    by_optimizer = runs.groupby("optimizer")
+    return {
+        "config": config,
+        "versions": {library: ", ".join(found) for library, found in versions.items()},
+        "aggregation_versions": {"pandas": pd.__version__, "pyarrow": pa.__version__, "numpy": np.__version__},
+        "n_runs": int(len(runs)),
+        "n_diverged": int(runs["diverged"].sum()),
+        "n_runs_per_optimizer": {k: int(v) for k, v in by_optimizer.size().items()},
+        "n_diverged_per_optimizer": {k: int(v) for k, v in by_optimizer["diverged"].sum().items()},
+        "divergence_policy": __doc__.split("Divergence policy. ")[1].split("\n\nDefinitions")[0],
+    }
+
+
+def aggregate(paths: list, config: dict) -> dict:
+    """All outputs in memory: {file name: DataFrame or dict}."""
+    analysis = analysis_settings(config)
+    steps, metadata = read_runs(paths)
+    runs = summarize_runs(steps, analysis)
+    check_runs(runs, paths, config)
+    cells = summarize_cells(runs, analysis)
+    runs = runs.reset_index(drop=True)
+    return {
+        "runs.parquet": runs,
+        "cells.parquet": cells,
+        "curves.parquet": summarize_curves(steps),
+        "verdicts.parquet": verdicts.evaluate(runs, cells, analysis),
+        "study.json": study_summary(config, runs, metadata),
+    }
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def write_outputs(outputs: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, value in outputs.items():
+        path = out_dir / name
+        tmp = path.with_name(f".{name}.tmp{os.getpid()}")
+        try:
+            if isinstance(value, pd.DataFrame):
+                value.to_parquet(tmp, index=False)
+            else:
+                tmp.write_text(json.dumps(value, indent=2, default=_json_default) + "\n")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def summary_text(outputs: dict) -> str:
+    study = outputs["study.json"]
+    per_optimizer = ", ".join(
+        f"{name}: {n} runs, {study['n_diverged_per_optimizer'][name]} diverged"
+        for name, n in study["n_runs_per_optimizer"].items()
+    )
+    counts = outputs["verdicts.parquet"]["verdict"].value_counts()
+    verdict_text = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+    return f"aggregated {study['n_runs']} runs ({per_optimizer}); claims: {verdict_text}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    parser.add_argument("--runs", nargs="+", required=True, help="run Parquet files")
+    parser.add_argument("--config-json", required=True, help="the full workflow config as a JSON string")
+    parser.add_argument("--out-dir", default="results/aggregate", help="default results/aggregate")
+    args = parser.parse_args(argv)
+    try:
+        config = json.loads(args.config_json)
+    except json.JSONDecodeError as error:
+        parser.error(f"--config-json is not valid JSON: {error}")
+    if not isinstance(config, dict):
+        parser.error("--config-json must be a JSON object (the workflow config)")
+    try:
+        outputs = aggregate(args.runs, config)
+    except AggregationError as error:
+        sys.exit(f"aggregate: {error}")
+    write_outputs(outputs, Path(args.out_dir))
+    print(summary_text(outputs))
+
+
+if __name__ == "__main__":
+    main()

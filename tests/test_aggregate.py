@@ -1,0 +1,98 @@
+"""Aggregation of the tiny study: every number checked against the run files themselves."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tiny_study_config
+from optimizer_dynamics import aggregate
+
+
+@pytest.fixture(scope="module")
+def files(tiny_study):
+    """Each run file's steps, keyed by (optimizer, lr, momentum, seed)."""
+    frames = {}
+    for path in tiny_study:
+        frame = pd.read_parquet(path)
+        first = frame.iloc[0]
+        frames[(first["optimizer"], first["lr"], first["momentum"], int(first["seed"]))] = frame
+    return frames
+
+
+def read(tiny_aggregate, name):
+    return pd.read_parquet(tiny_aggregate / name)
+
+
+def test_one_run_row_per_file_with_final_val_loss_from_the_file(tiny_aggregate, files):
+    runs = read(tiny_aggregate, "runs.parquet")
+    assert len(runs) == len(files)
+    for row in runs.itertuples():
+        frame = files[(row.optimizer, row.lr, row.momentum, row.seed)]
+        assert row.steps_completed == len(frame)
+        if row.diverged:
+            assert np.isnan(row.final_val_loss) and np.isnan(row.best_val_loss)
+        else:
+            assert row.final_val_loss == frame["val.loss"].dropna().iloc[-1]
+            assert row.best_val_loss == frame["val.loss"].min()
+
+
+def test_diverged_runs_are_kept_and_counted(tiny_aggregate, files):
+    runs = read(tiny_aggregate, "runs.parquet")
+    cells = read(tiny_aggregate, "cells.parquet")
+    diverged_files = [key for key, frame in files.items() if frame["diverged"].iloc[0]]
+    assert diverged_files, "the tiny study is meant to contain a diverging lr"
+    assert runs["diverged"].sum() == len(diverged_files)
+    assert cells["n_diverged"].sum() == len(diverged_files)
+    assert runs.loc[runs["diverged"], "final_val_loss"].isna().all()
+    all_diverged = cells[cells["n_diverged"] == cells["n_runs"]]
+    assert np.isinf(all_diverged["median_final_val_loss"]).all()
+    assert not all_diverged["in_good_window"].any()
+
+
+def test_cells_count_seeds_and_mark_the_best_lr_good(tiny_aggregate, files):
+    cells = read(tiny_aggregate, "cells.parquet")
+    expected = pd.Series([key[:3] for key in files]).value_counts()
+    counted = cells.set_index(["optimizer", "lr", "momentum"])["n_runs"]
+    assert counted.sort_index().to_dict() == {k: v for k, v in sorted(expected.items())}
+    best = cells.loc[cells.groupby(["optimizer", "momentum"])["median_final_val_loss"].idxmin()]
+    assert best["in_good_window"].all()
+
+
+def test_curve_mean_is_the_mean_over_seeds_of_the_files(tiny_aggregate, files):
+    curves = read(tiny_aggregate, "curves.parquet")
+    key = next(iter(files))
+    seeds = [frame for k, frame in files.items() if k[:3] == key[:3]]
+    step = int(seeds[0]["step"].iloc[len(seeds[0]) // 2 // 5 * 5 - 1])  # an eval step (eval_every 5)
+    for metric in ("val.loss", "grad.global", "update.cosine"):
+        direct = np.mean([frame.loc[frame["step"] == step, metric].iloc[0] for frame in seeds])
+        row = curves[(curves["optimizer"] == key[0]) & (curves["lr"] == key[1]) & (curves["momentum"] == key[2])
+                     & (curves["step"] == step) & (curves["metric"] == metric)]
+        assert len(row) == 1
+        assert row["mean"].iloc[0] == pytest.approx(direct, rel=1e-12)
+        assert row["lo"].iloc[0] <= row["mean"].iloc[0] <= row["hi"].iloc[0]
+        assert row["n"].iloc[0] == len(seeds)
+
+
+def test_study_json_counts_runs(tiny_aggregate, files):
+    study = json.loads((tiny_aggregate / "study.json").read_text())
+    assert study["n_runs"] == len(files)
+    assert study["config"] == tiny_study_config()
+    assert set(study["n_diverged_per_optimizer"]) == {key[0] for key in files}
+
+
+@pytest.mark.parametrize("content", [b"not parquet at all", "truncate"])
+def test_a_bad_run_file_stops_aggregation_and_names_it(tmp_path, tiny_study, content):
+    bad = tmp_path / "bad.parquet"
+    good = tiny_study[0].read_bytes()
+    bad.write_bytes(good[: len(good) // 2] if content == "truncate" else content)
+    out = tmp_path / "out"
+    argv = ["--runs", str(tiny_study[0]), str(bad), "--config-json", json.dumps(tiny_study_config()),
+            "--out-dir", str(out)]
+    with pytest.raises(SystemExit) as failure:
+        aggregate.main(argv)
+    assert str(bad) in str(failure.value.code) and "snakemake" in str(failure.value.code)
+    assert not out.exists()
