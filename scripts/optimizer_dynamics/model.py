@@ -1,9 +1,7 @@
-"""MLP 2 -> hidden -> 1 (ReLU, He init, zero biases) over one flat parameter vector.
+"""MLP 2 -> hidden -> 1 (ReLU, He init, zero biases), and the same network as a function
+of one flat parameter vector theta (the layout the diagnostics record every step).
 
-All weights live in one vector `theta`; the layers are views of it. The optimizer then
-updates one tensor per step (fewer, larger tensor operations: the cost of a step this
-small is dispatch overhead), and recording a step's parameters or gradient is one copy.
-The update rules of SGD and Adam are elementwise, so this changes no arithmetic.
+The flat form evaluates many recorded parameter snapshots in one batched pass.
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -47,36 +44,41 @@ def layer_views(theta: torch.Tensor, hidden: int) -> dict[str, torch.Tensor]:
     }
 
 
-def forward(theta: torch.Tensor, x: torch.Tensor, hidden: int) -> torch.Tensor:
-    """Logits (n,) for inputs x (n, 2) and one parameter vector theta (P,)."""
-    v = layer_views(theta, hidden)
-    h = torch.relu(F.linear(x, v["fc1.weight"], v["fc1.bias"]))
-    return F.linear(h, v["fc2.weight"], v["fc2.bias"]).squeeze(-1)
-
-
 def forward_batched(thetas: torch.Tensor, x: torch.Tensor, hidden: int) -> torch.Tensor:
-    """Logits (k, n) for k parameter vectors thetas (k, P) at once: used to evaluate many
-    recorded snapshots in one pass."""
-    views = layer_views(thetas, hidden)
-    h = torch.relu(x @ views["fc1.weight"].transpose(-1, -2) + views["fc1.bias"].unsqueeze(-2))
-    return (h @ views["fc2.weight"].transpose(-1, -2) + views["fc2.bias"].unsqueeze(-2)).squeeze(-1)
-
-
-def init_theta(hidden: int, generator: torch.Generator) -> torch.Tensor:
-    """He init (Kaiming normal, fan_in, ReLU gain: std = sqrt(2 / fan_in)), zero biases."""
-    theta = torch.zeros(n_params(hidden), dtype=torch.float64)
-    slices, shapes = tensor_slices(hidden), tensor_shapes(hidden)
-    for name in ("fc1.weight", "fc2.weight"):
-        view = theta[slices[name]].view(shapes[name])
-        nn.init.kaiming_normal_(view, mode="fan_in", nonlinearity="relu", generator=generator)
-    return theta
+    """Logits (k, n) for k parameter vectors thetas (k, P) at once: evaluates many recorded
+    snapshots with one matrix product for all their hidden layers."""
+    k, n = thetas.shape[0], x.shape[0]
+    v = layer_views(thetas, hidden)
+    w1 = v["fc1.weight"].reshape(k * hidden, 2)
+    h = torch.relu(torch.addmm(v["fc1.bias"].reshape(k * hidden), x, w1.T)).view(n, k, hidden)
+    return torch.einsum("nkh,kh->kn", h, v["fc2.weight"].reshape(k, hidden)) + v["fc2.bias"]
 
 
 class MLP(nn.Module):
+    """fc1 -> ReLU -> fc2, float64: the tensors of the update are then exact enough that
+    update / grad for plain SGD equals lr to ~1e-12, and the model is too small for the
+    precision to cost anything."""
+
     def __init__(self, hidden: int, generator: torch.Generator):
         super().__init__()
         self.hidden = hidden
-        self.theta = nn.Parameter(init_theta(hidden, generator))
+        self.fc1 = nn.Linear(2, hidden, dtype=torch.float64)
+        self.fc2 = nn.Linear(hidden, 1, dtype=torch.float64)
+        with torch.no_grad():  # He init (Kaiming normal, fan_in, ReLU gain: std = sqrt(2 / fan_in)), zero biases
+            for layer in (self.fc1, self.fc2):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu", generator=generator)
+                nn.init.zeros_(layer.bias)
+        # Cached once: parameters() walks the module tree, and the flat views of the weights
+        # stay valid because optimizers update them in place.
+        self._tensors = tuple(self.parameters())
+        self._flat_views = tuple(p.detach().view(-1) for p in self._tensors)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return forward(self.theta, x, self.hidden)
+        return self.fc2(torch.relu(self.fc1(x))).squeeze(-1)
+
+    def flat_params(self, out: torch.Tensor) -> None:
+        """Write all parameters, in tensor_shapes order, into the vector `out` (one op)."""
+        torch.cat(self._flat_views, out=out)
+
+    def flat_grads(self, out: torch.Tensor) -> None:
+        torch.cat([p.grad.view(-1) for p in self._tensors], out=out)

@@ -48,8 +48,7 @@ def train(config: RunConfig, dataset: Dataset, *, record_trajectory: bool = Fals
     """Train with `config`; stop early and cleanly if the loss diverges."""
     generator = torch.Generator().manual_seed(config.seed)
     model = MLP(config.hidden, generator)
-    theta = model.theta
-    optimizer = make_optimizer([theta], config)
+    optimizer = make_optimizer(model.parameters(), config)
     slices = tensor_slices(config.hidden)
     x_train, y_train = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     x_val, y_val = torch.from_numpy(dataset.x_val), torch.from_numpy(dataset.y_val)
@@ -62,7 +61,7 @@ def train(config: RunConfig, dataset: Dataset, *, record_trajectory: bool = Fals
     logits_buf = torch.empty(chunk, batch_size, dtype=torch.float64)
     targets_buf = torch.empty(chunk, batch_size, dtype=torch.float64)
     losses = torch.empty(chunk, dtype=torch.float64)
-    params[0].copy_(theta.detach())
+    model.flat_params(out=params[0])
 
     pieces: list[dict[str, torch.Tensor]] = []
     trajectory: dict[str, list] = {"params": [params[:1].clone()], "grads": []}
@@ -77,8 +76,8 @@ def train(config: RunConfig, dataset: Dataset, *, record_trajectory: bool = Fals
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        grads[row].copy_(theta.grad)
-        params[row + 1].copy_(theta.detach())
+        model.flat_grads(out=grads[row])
+        model.flat_params(out=params[row + 1])
         logits_buf[row].copy_(logits.detach())
         losses[row].copy_(loss.detach())
         if batches is not None:
@@ -197,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", nargs="+", help="one Parquet path per seed (default: results/runs/...)")
     parser.add_argument("--data", help="dataset .npz from optimizer_dynamics.data (default: build in memory)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps runs deterministic and cheap)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--quiet", action="store_true", help="print nothing")
     return parser
 
 
@@ -228,8 +227,9 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         log = train(config, dataset, progress=progress)
         write_run(log, out)
-        status = f"diverged at step {log.diverged_step} ({log.diverged_cause})" if log.diverged else "finished"
-        print(f"seed {config.seed}: {status} in {time.perf_counter() - started:.2f} s -> {out}", file=sys.stderr)
+        if not args.quiet:
+            status = f"diverged at step {log.diverged_step} ({log.diverged_cause})" if log.diverged else "finished"
+            print(f"seed {config.seed}: {status} in {time.perf_counter() - started:.2f} s -> {out}", file=sys.stderr)
 
 
 def _print_progress(config: RunConfig, steps_done: int, loss: float) -> None:

@@ -1,0 +1,97 @@
+"""Benchmark of the training core: prints ratios measured in this one run.
+
+1. Per step: the instrumented training loop (every diagnostic, eval every `eval_every`
+   steps) against a bare torch.optim loop on the same model, data and optimizer, in the
+   same process, interleaved round by round so machine noise hits both alike.
+   Budget: <= 1.2x.
+2. A training job's fixed cost: `python -m optimizer_dynamics.train --steps 1` (process
+   start, imports, data load, one step, Parquet write) against `python -c "import torch"`,
+   interleaved. Budget: <= 1.3x.
+
+Run: python benchmarks/bench_training.py [--rounds 7] [--steps 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from optimizer_dynamics.config import RunConfig
+from optimizer_dynamics.data import make_dataset, save_dataset
+from optimizer_dynamics.model import MLP
+from optimizer_dynamics.optimizers import make_optimizer
+from optimizer_dynamics.train import set_determinism, train
+
+
+def bare_loop(config: RunConfig, x: torch.Tensor, y: torch.Tensor) -> None:
+    """What a training loop costs with no diagnostics at all: the baseline."""
+    model = MLP(config.hidden, torch.Generator().manual_seed(config.seed))
+    optimizer = make_optimizer(model.parameters(), config)
+    for _ in range(config.steps):
+        loss = F.binary_cross_entropy_with_logits(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def timed(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def per_step(rounds: int, steps: int) -> None:
+    dataset = make_dataset(500, 500, 0.2, 0)
+    x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
+    print(f"1. per step: {steps} full-batch steps, n_train 500, float64, 1 thread, median of {rounds} rounds")
+    print(f"   {'optimizer':<14}{'instrumented':>14}{'bare':>10}{'ratio':>8}  (budget 1.2)")
+    for optimizer, lr, momentum in (("sgd", 0.1, 0.0), ("sgd", 0.1, 0.9), ("adam", 1e-3, 0.9)):
+        config = RunConfig(optimizer=optimizer, lr=lr, momentum=momentum, steps=steps)
+        times = {"instrumented": [], "bare": []}
+        for _ in range(rounds):  # interleaved: each round times all three back to back
+            times["instrumented"].append(timed(train, config, dataset))
+            times["bare"].append(timed(bare_loop, config, x, y))
+        us = {k: statistics.median(v) / steps * 1e6 for k, v in times.items()}
+        ratio = statistics.median(i / b for i, b in zip(times["instrumented"], times["bare"]))
+        label = f"{optimizer} m={momentum:g}"
+        print(f"   {label:<14}{us['instrumented']:>11.0f} us{us['bare']:>7.0f} us{ratio:>8.2f}")
+
+
+def fixed_cost(rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "moons.npz"
+        save_dataset(make_dataset(500, 500, 0.2, 0), data)
+        job = [sys.executable, "-m", "optimizer_dynamics.train", "--data", str(data), "--steps", "1",
+               "--quiet", "--out", str(Path(tmp) / "run.parquet")]
+        baseline = [sys.executable, "-c", "import torch"]
+        job_times, base_times = [], []
+        for _ in range(rounds):
+            job_times.append(timed(subprocess.run, job, check=True))
+            base_times.append(timed(subprocess.run, baseline, check=True))
+    job_s, base_s = statistics.median(job_times), statistics.median(base_times)
+    print(f"2. fixed cost of a training job, median of {rounds} interleaved rounds")
+    print(f"   job (start, imports, data, 1 step, write): {job_s:.2f} s; import torch: {base_s:.2f} s; "
+          f"ratio {job_s / base_s:.2f} (budget 1.3)")
+    print("   (of which torch.optim's own first-use import of torch._dynamo: see the README's Performance notes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=1000)
+    args = parser.parse_args()
+    set_determinism(threads=1)
+    per_step(args.rounds, args.steps)
+    fixed_cost(args.rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The training core: every diagnostic against an independent computation, optimizer
+invariants, divergence, determinism and the run file."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_config
+from optimizer_dynamics.metrics import COLUMN_DOCS
+from optimizer_dynamics.model import MLP, forward_batched, tensor_slices
+from optimizer_dynamics.runfile import read_metadata, write_run
+from optimizer_dynamics.train import train
+
+SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+
+
+def reference_run(config, dataset):
+    """The same training written the textbook way: nn.Sequential, torch.optim built here,
+    numpy over parameter snapshots for every diagnostic. Shares no code with metrics.py."""
+    generator = torch.Generator().manual_seed(config.seed)
+    init = MLP(config.hidden, generator)  # same initial weights, same generator state after init
+    net = torch.nn.Sequential(torch.nn.Linear(2, config.hidden), torch.nn.ReLU(), torch.nn.Linear(config.hidden, 1)).double()
+    net.load_state_dict({k.replace("fc1", "0").replace("fc2", "2"): v for k, v in init.state_dict().items()})
+    params = list(net.parameters())
+    if config.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
+    else:
+        opt = torch.optim.Adam(params, lr=config.lr, betas=(config.momentum, config.adam_beta2), eps=config.adam_eps)
+    x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
+    xv, yv = dataset.x_val, dataset.y_val
+    order, position = None, 0
+    rows, prev_update = [], None
+
+    def snapshot():
+        return [p.detach().numpy().ravel().copy() for p in params]
+
+    def numpy_eval(xs, ys):
+        w1, b1, w2, b2 = snapshot()
+        h = np.maximum(xs @ w1.reshape(config.hidden, 2).T + b1, 0)
+        z = h @ w2 + b2[0]
+        loss = np.mean(np.maximum(z, 0) - z * ys + np.log1p(np.exp(-np.abs(z))))
+        return loss, np.mean((z > 0) == (ys > 0.5))
+
+    for step in range(config.steps):
+        if config.full_batch:
+            xb, yb = x, y
+        else:
+            if order is None or position + config.batch_size > config.n_train:
+                order, position = torch.randperm(config.n_train, generator=generator), 0
+            index = order[position : position + config.batch_size]
+            position += config.batch_size
+            xb, yb = x[index], y[index]
+        before = snapshot()
+        logits = net(xb).squeeze(-1)
+        loss = F.binary_cross_entropy_with_logits(logits, yb)
+        opt.zero_grad()
+        loss.backward()
+        grads = [p.grad.numpy().ravel().copy() for p in params]
+        opt.step()
+        after = snapshot()
+        z = logits.detach().numpy()
+        row = {"step": step, "batch.loss": loss.item(), "batch.acc": np.mean((z > 0) == (yb.numpy() > 0.5))}
+        prob = 1 / (1 + np.exp(-z))
+        row["logit.mean_abs"], row["logit.max_abs"] = np.mean(np.abs(z)), np.max(np.abs(z))
+        row["logit.saturated_frac"] = np.mean((prob < 0.01) | (prob > 0.99))
+        parts = {"grad": grads, "param": before, "update": [a - b for a, b in zip(after, before)]}
+        for kind, tensors in parts.items():
+            row[f"{kind}.global"] = np.linalg.norm(np.concatenate(tensors))
+            for name, t in zip(SCOPES[1:], tensors):
+                row[f"{kind}.{name}"] = np.linalg.norm(t)
+        for scope in SCOPES:
+            row[f"eff_step.{scope}"] = row[f"update.{scope}"] / row[f"grad.{scope}"]
+            with np.errstate(divide="ignore"):
+                row[f"update_to_param.{scope}"] = row[f"update.{scope}"] / row[f"param.{scope}"]
+        update, grad = np.concatenate(parts["update"]), np.concatenate(grads)
+        row["update.cosine"] = (
+            np.nan if prev_update is None
+            else update @ prev_update / (np.linalg.norm(update) * np.linalg.norm(prev_update))
+        )
+        prev_update = update
+        nonzero = grad != 0
+        ratio = np.abs(update[nonzero]) / np.abs(grad[nonzero])
+        row["coord_eff_lr.median"], row["coord_eff_lr.p90"] = np.quantile(ratio, 0.5), np.quantile(ratio, 0.9)
+        is_eval = (step + 1) % config.eval_every == 0 or step == config.steps - 1
+        for prefix, (xs, ys) in (("train", (dataset.x_train, dataset.y_train)), ("val", (xv, yv))):
+            row[f"{prefix}.loss"], row[f"{prefix}.acc"] = numpy_eval(xs, ys) if is_eval else (np.nan, np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"optimizer": "sgd", "lr": 0.3},
+        {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9},
+        {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
+        {"optimizer": "adam", "lr": 0.01, "momentum": 0.9},
+        {"optimizer": "adam", "lr": 0.01, "momentum": 0.9, "batch_size": 16},
+    ],
+    ids=["sgd", "heavy-ball", "nesterov", "adam", "adam-minibatch"],
+)
+def test_every_diagnostic_matches_an_independent_computation(tiny_dataset, overrides):
+    config = tiny_config(steps=2 * 250 + 7, **overrides)  # crosses chunk boundaries
+    log = train(config, tiny_dataset)
+    expected = reference_run(config, tiny_dataset)
+    documented = {c for c in COLUMN_DOCS if "<" not in c}
+    documented |= {c.replace("<scope>", s) for c in COLUMN_DOCS if "<scope>" in c for s in SCOPES}
+    assert set(log.columns) == documented == set(expected.columns)
+    for column in expected.columns:
+        np.testing.assert_allclose(log.columns[column], expected[column], rtol=1e-9, atol=1e-12, err_msg=column)
+
+
+def test_plain_sgd_update_over_grad_equals_lr_at_every_step(tiny_dataset):
+    config = tiny_config(optimizer="sgd", lr=0.3, momentum=0.0)
+    log = train(config, tiny_dataset)
+    for scope in SCOPES:
+        ratio = log.columns[f"eff_step.{scope}"]
+        np.testing.assert_allclose(ratio, config.lr, rtol=1e-6, err_msg=scope)
+    assert np.all(log.columns["coord_eff_lr.median"] == pytest.approx(config.lr, rel=1e-6))
+
+
+def test_heavy_ball_update_is_rebuilt_from_logged_grads(tiny_dataset):
+    config = tiny_config(optimizer="sgd", lr=0.05, momentum=0.9)
+    log = train(config, tiny_dataset, record_trajectory=True)
+    params, grads = log.trajectory["params"], log.trajectory["grads"]
+    velocity = np.zeros_like(grads[0])
+    for step, grad in enumerate(grads):
+        velocity = grad if step == 0 else config.momentum * velocity + grad  # torch: v_1 = g_1
+        np.testing.assert_allclose(params[step + 1] - params[step], -config.lr * velocity, rtol=1e-8, atol=1e-14)
+
+
+def test_adam_first_step_moves_every_coordinate_by_lr(tiny_dataset):
+    config = tiny_config(optimizer="adam", lr=1e-3, momentum=0.9, steps=1)
+    log = train(config, tiny_dataset, record_trajectory=True)
+    grad = log.trajectory["grads"][0]
+    moved = np.abs(log.trajectory["params"][1] - log.trajectory["params"][0])
+    nonzero = grad != 0
+    assert nonzero.sum() > 0.5 * grad.size
+    # Step 1: m_hat = g, v_hat = g^2, so |update| = lr * |g| / (|g| + eps) = lr up to eps.
+    np.testing.assert_allclose(moved[nonzero], config.lr * np.abs(grad[nonzero]) / (np.abs(grad[nonzero]) + config.adam_eps), rtol=1e-9)
+    assert np.all(np.abs(moved[nonzero] - config.lr) <= config.lr * config.adam_eps / np.abs(grad[nonzero]) + 1e-15)
+    assert np.all(moved[~nonzero] == 0)
+
+
+def test_same_config_gives_identical_values(tiny_dataset):
+    config = tiny_config(optimizer="adam", lr=0.01, momentum=0.9, batch_size=16)
+    first, second = train(config, tiny_dataset), train(config, tiny_dataset)
+    for column, values in first.columns.items():
+        np.testing.assert_array_equal(values, second.columns[column], err_msg=column)
+    other_seed = train(tiny_config(optimizer="adam", lr=0.01, momentum=0.9, batch_size=16, seed=1), tiny_dataset)
+    assert not np.array_equal(first.columns["batch.loss"], other_seed.columns["batch.loss"])
+
+
+def test_divergence_ends_the_run_cleanly(tiny_dataset):
+    config = tiny_config(optimizer="sgd", lr=1e4)
+    log = train(config, tiny_dataset)
+    assert log.diverged and log.diverged_step is not None
+    assert log.columns["step"][-1] == log.diverged_step < config.steps - 1
+    last = log.columns["batch.loss"][-1]
+    assert not math.isfinite(last) or last > config.divergence_factor * log.columns["batch.loss"][0]
+    assert ("non-finite" in log.diverged_cause) == (not math.isfinite(last))
+
+
+def test_divergence_factor_threshold(tiny_dataset):
+    # A loss that never exceeds the factor of the initial loss is not divergence.
+    log = train(tiny_config(optimizer="sgd", lr=0.1), tiny_dataset)
+    assert not log.diverged and log.diverged_step is None and len(log.columns["step"]) == log.config.steps
+
+
+def test_he_init_and_forward_batched(tiny_dataset):
+    model = MLP(4096, torch.Generator().manual_seed(0))
+    assert model.fc1.weight.std().item() == pytest.approx(math.sqrt(2 / 2), rel=0.03)
+    assert model.fc2.weight.std().item() == pytest.approx(math.sqrt(2 / 4096), rel=0.03)
+    assert model.fc1.bias.abs().max().item() == 0 and model.fc2.bias.item() == 0
+    small = MLP(16, torch.Generator().manual_seed(3))
+    x = torch.from_numpy(tiny_dataset.x_val)
+    theta = torch.empty(sum(p.numel() for p in small.parameters()), dtype=torch.float64)
+    small.flat_params(out=theta)
+    thetas = torch.stack([theta, 2 * theta])
+    before = small(x).detach()
+    with torch.no_grad():
+        for p in small.parameters():
+            p.mul_(2)
+    expected = torch.stack([before, small(x).detach()])
+    torch.testing.assert_close(forward_batched(thetas, x, 16), expected, rtol=1e-12, atol=1e-12)
+    assert list(tensor_slices(16)) == [name for name, _ in small.named_parameters()]
+
+
+def test_run_file_schema_is_one_for_all_configs(tmp_path, tiny_dataset):
+    configs = [
+        tiny_config(optimizer="sgd", lr=0.1),
+        tiny_config(optimizer="adam", lr=0.01, momentum=0.9, batch_size=16),
+        tiny_config(optimizer="sgd", lr=1e4),  # diverges
+    ]
+    for i, config in enumerate(configs):
+        write_run(train(config, tiny_dataset), tmp_path / f"sub~{i}" / "run.parquet")
+    study = pd.read_parquet(tmp_path)  # the whole directory in one call
+    assert sorted(study.groupby(["optimizer", "lr"]).size().tolist()) == sorted(
+        len(train(c, tiny_dataset).columns["step"]) for c in configs
+    )
+    assert study["batch_size"].isna().sum() + (study["batch_size"] == 16).sum() == len(study)
+    meta = read_metadata(tmp_path / "sub~1" / "run.parquet")
+    assert meta["config"] == configs[1].to_dict()
+    assert meta["versions"]["torch"] == torch.__version__
+    assert study.loc[study["lr"] == 1e4, "diverged"].all() and not study.loc[study["lr"] == 0.1, "diverged"].any()
+
+
+def test_write_is_atomic(tmp_path, tiny_dataset, monkeypatch):
+    log = train(tiny_config(steps=5), tiny_dataset)
+    target = tmp_path / "run.parquet"
+
+    def broken_write(table, where, **kwargs):
+        with open(where, "wb") as f:
+            f.write(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        write_run(log, target)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file is left
