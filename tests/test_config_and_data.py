@@ -1,0 +1,76 @@
+"""RunConfig validation and the dataset file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer_dynamics.config import ConfigError, RunConfig, format_number
+from optimizer_dynamics.data import load_dataset, make_dataset, save_dataset
+
+BAD_VALUES = [
+    ({"lr": 0.0}, "lr", "> 0"),
+    ({"lr": -0.1}, "lr", "> 0"),
+    ({"lr": float("nan")}, "lr", "finite"),
+    ({"lr": "0.1"}, "lr", "type float"),
+    ({"momentum": 1.0}, "momentum", "[0, 1)"),
+    ({"momentum": -0.1}, "momentum", "[0, 1)"),
+    ({"optimizer": "rmsprop"}, "optimizer", "'adam', 'sgd'"),
+    ({"steps": 0}, "steps", "[1, "),
+    ({"steps": 10**9}, "steps", "[1, "),
+    ({"steps": 10.5}, "steps", "type int"),
+    ({"batch_size": 0}, "batch_size", "null (full batch)"),
+    ({"batch_size": 10**6}, "batch_size", "[1, n_train]"),
+    ({"eval_every": 0}, "eval_every", ">= 1"),
+    ({"nesterov": True}, "nesterov", "momentum > 0"),
+    ({"nesterov": True, "optimizer": "adam", "momentum": 0.9}, "nesterov", "only for sgd"),
+    ({"adam_beta2": 1.0}, "adam_beta2", "[0, 1)"),
+    ({"adam_eps": 0.0}, "adam_eps", "> 0"),
+    ({"divergence_factor": 1.0}, "divergence_factor", "> 1"),
+    ({"seed": -1}, "seed", ">= 0"),
+    ({"seed": True}, "seed", "type int"),
+    ({"noise": -0.1}, "noise", ">= 0"),
+    ({"hidden": 0}, "hidden", ">= 1"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field", "allowed"), BAD_VALUES, ids=[f"{f}={o[f]!r}" for o, f, _ in BAD_VALUES])
+def test_bad_values_fail_naming_the_field_and_what_is_allowed(overrides, field, allowed):
+    with pytest.raises(ConfigError) as error:
+        RunConfig(**overrides)
+    message = str(error.value)
+    assert message.startswith(f"{field} = ")
+    assert allowed in message
+
+
+def test_defaults_are_valid_and_round_trip():
+    config = RunConfig()
+    assert RunConfig(**config.to_dict()) == config
+    assert config.full_batch
+
+
+@pytest.mark.parametrize(("value", "text"), [(0.001, "0.001"), (1e-05, "1e-05"), (0.5, "0.5"), (0.0, "0"), (2.0, "2")])
+def test_number_format_is_stable(value, text):
+    assert format_number(value) == text
+    assert float(text) == value
+
+
+def test_dataset_is_standardized_with_train_statistics_only():
+    data = make_dataset(n_train=300, n_val=200, noise=0.2, data_seed=1)
+    np.testing.assert_allclose(data.x_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(data.x_train.std(axis=0), 1, atol=1e-12)
+    assert not np.allclose(data.x_val.mean(axis=0), 0, atol=1e-3)  # val uses the train statistics
+    assert set(np.unique(data.y_train)) == {0.0, 1.0} and data.x_val.shape == (200, 2)
+
+
+def test_dataset_seed_is_separate_and_file_round_trips(tmp_path):
+    a, b = make_dataset(64, 64, 0.2, 0), make_dataset(64, 64, 0.2, 1)
+    assert not np.array_equal(a.x_train, b.x_train)
+    path = tmp_path / "moons.npz"
+    save_dataset(a, path)
+    loaded = load_dataset(path, expected=a.settings)
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(a, name))
+    with pytest.raises(ValueError, match="noise: file has 0.2, run wants 0.3"):
+        load_dataset(path, expected={**a.settings, "noise": 0.3})
+    assert [p.name for p in tmp_path.iterdir()] == ["moons.npz"]
