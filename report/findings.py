@@ -1,0 +1,390 @@
+# %% [markdown]
+# ---
+# title: "Optimizer dynamics: SGD, momentum and Adam, measured from logs"
+# subtitle: "The seed project's claims about a small MLP on make_moons, tested run by run"
+# format:
+#   html:
+#     toc: true
+#     toc-depth: 2
+#     embed-resources: true
+#     code-fold: true
+#   typst:
+#     toc: true
+# execute:
+#   echo: false
+#   warning: false
+# jupyter: python3
+# ---
+
+# %% tags=["parameters"]
+# Injected by papermill (or `quarto render -P`): where the aggregate tables and figures are.
+aggregate_dir = "results/aggregate"
+figures_dir = "results/figures"
+
+# %%
+import html
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+aggregate = Path(aggregate_dir)
+figures = Path(figures_dir)
+study = json.loads((aggregate / "study.json").read_text(encoding="utf-8"))
+config = study["config"]
+runs = pd.read_parquet(aggregate / "runs.parquet")
+cells = pd.read_parquet(aggregate / "cells.parquet")
+verdicts = pd.read_parquet(aggregate / "verdicts.parquet")
+analysis, training, data = config["analysis"], config["training"], config["data"]
+reference = {name: (float(ref["lr"]), float(ref["momentum"])) for name, ref in analysis["reference"].items()}
+MOMENTUM_NAME = {"sgd": "momentum", "adam": "β₁"}
+
+# Markdown syntax a data string could trigger (emphasis, links, spans, tables, math, citations);
+# html.escape then takes care of <, >, & and quotes, so no config or data text becomes markup.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()#|$~^@])")
+VERDICT_CLASSES = {"supported", "refuted", "partly supported", "inconclusive"}
+
+
+def esc(value) -> str:
+    """Any value from the config or the data, made inert for markdown and HTML."""
+    text = " ".join(str(value).split())
+    return html.escape(_MARKDOWN_ACTIVE.sub(r"\\\1", text))
+
+
+def lr_text(value) -> str:
+    # The text form of optimizer_dynamics.config.format_number, not imported from there: that
+    # module loads torch, which would more than double the time this report takes to run.
+    return esc(f"{value:.6g}")
+
+
+def num(value, digits: int = 3) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:.{digits}g}"
+
+
+def percent(fraction) -> str:
+    return f"{fraction * 100:.6g} %"
+
+
+def interval(row: pd.Series, column: str) -> str:
+    """mean [lo, hi]: the 95 % interval over the seeds that finished (see the aggregation)."""
+    mean, lo, hi = row[f"{column}_mean"], row[f"{column}_lo"], row[f"{column}_hi"]
+    if pd.isna(lo):
+        return num(mean)
+    return f"{num(mean)} [{num(lo)}, {num(hi)}]"
+
+
+def verdict_badge(word: str) -> str:
+    if word in VERDICT_CLASSES:  # the class name comes from this fixed set, never from data
+        return f"[{esc(word)}]{{.verdict .verdict-{word.replace(' ', '-')}}}"
+    return esc(word)
+
+
+def table(frame: pd.DataFrame, caption: str) -> str:
+    """A pipe table; cells are already formatted strings, so tabulate must not re-parse numbers."""
+    return f"{frame.to_markdown(index=False, disable_numparse=True)}\n\n: {caption}"
+
+
+def figure(stem: str, caption: str) -> str:
+    path = figures / f"{stem}.png"
+    if not path.is_file():
+        raise FileNotFoundError(f"figure {path} is missing: run optimizer_dynamics.figures first")
+    return f"![{caption}](<{path.resolve().as_posix()}>)"
+
+
+def show(*blocks: str) -> None:
+    display(Markdown("\n\n".join(blocks)))
+
+
+def cell(optimizer: str, lr: float, momentum: float) -> pd.Series:
+    match = cells[(cells.optimizer == optimizer) & (cells.lr == lr) & (cells.momentum == momentum)]
+    if len(match) != 1:
+        raise KeyError(f"cells.parquet has {len(match)} rows for {optimizer} lr={lr} momentum={momentum}")
+    return match.iloc[0]
+
+
+def cell_runs(optimizer: str, lr: float, momentum: float) -> pd.DataFrame:
+    return runs[(runs.optimizer == optimizer) & (runs.lr == lr) & (runs.momentum == momentum)]
+
+
+def setting(optimizer: str, lr: float, momentum: float) -> str:
+    return f"{esc(optimizer)} (lr {lr_text(lr)}, {MOMENTUM_NAME.get(optimizer, 'momentum')} {lr_text(momentum)})"
+
+
+hidden = sorted(runs["hidden"].unique())
+if len(hidden) != 1:
+    raise ValueError(f"runs.parquet mixes hidden sizes {hidden}: the report describes one model")
+if len(runs) != study["n_runs"] or int(runs.diverged.sum()) != study["n_diverged"]:
+    raise ValueError("runs.parquet and study.json disagree on the run counts: re-run the aggregation")
+
+# %% [markdown]
+# ## The question
+#
+# How do plain SGD, SGD with momentum and Adam move the weights of a small network, and does what
+# they do match the seed project's conclusions? Those conclusions are treated here as hypotheses:
+# every number below is computed from the per-step logs of the runs counted at the end, and each
+# claim gets its verdict from a measurement fixed before looking at the result.
+
+# %%
+batch = "full training set" if training["batch_size"] is None else f"minibatches of {esc(training['batch_size'])}"
+grid = pd.DataFrame(
+    [
+        {
+            "Optimizer": esc(name),
+            "Learning rates": ", ".join(lr_text(lr) for lr in axes["lr"]),
+            "Momentum (SGD) or β₁ (Adam)": ", ".join(lr_text(m) for m in axes["momentum"]),
+            "Settings × seeds": f"{len(axes['lr']) * len(axes['momentum'])} × {len(config['seeds'])}",
+        }
+        for name, axes in config["optimizers"].items()
+    ]
+)
+show(
+    "## Set-up",
+    f"- **Data**: `make_moons` with {esc(data['n_train'])} training and {esc(data['n_val'])} validation points, "
+    f"noise {esc(data['noise'])}, data seed {esc(data['seed'])}; inputs standardized with training-set statistics.",
+    f"- **Model**: MLP 2 → {esc(hidden[0])} → 1 with ReLU and He initialization, float64, "
+    "binary cross-entropy on the logit.",
+    f"- **Training**: {esc(training['steps'])} steps, each on the {batch}; training and validation loss are "
+    f"evaluated every {esc(training['eval_every'])} steps. A run *diverges* when its loss is non-finite or "
+    f"exceeds {esc(training['divergence_factor'])} × its initial loss; it stops there and stays in every count.",
+    f"- **Optimizers**: SGD (momentum 0 is plain SGD, above 0 heavy-ball"
+    f"{', Nesterov' if training['nesterov'] else ''}) and Adam (β₂ = {esc(training['adam_beta2'])}, "
+    f"ε = {esc(training['adam_eps'])}). Every setting below is trained once per seed "
+    f"({esc(', '.join(map(str, config['seeds'])))}): {esc(len(runs))} runs in all.",
+    f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "
+    f"means the last {percent(analysis['late_fraction'])} of a run's completed steps; *steps to target* "
+    f"counts the updates until the validation loss first reaches {esc(analysis['target_val_loss'])} or less. "
+    "The *effective step* is ‖update‖ / ‖gradient‖ over all weights, the learning rate for plain SGD. "
+    "Intervals are 95 % Student-t intervals of the mean over the seeds that did not diverge.",
+    table(grid, "The grid: every learning rate of an optimizer is trained with each of its momenta."),
+)
+
+# %%
+verdict_table = pd.DataFrame(
+    {
+        "#": verdicts["id"].map(esc) if "id" in verdicts else [str(i + 1) for i in range(len(verdicts))],
+        "Claim": verdicts["claim"].map(esc),
+        "How it is measured": verdicts["metric"].map(esc),
+        "Measured": verdicts["measured"].map(esc),
+        "Verdict": verdicts["verdict"].map(verdict_badge),
+    }
+)
+counts = verdicts["verdict"].value_counts()
+show(
+    "## Verdicts",
+    f"The seed's claims, the measurement that tests each, and the result: "
+    + ", ".join(f"{esc(count)} {esc(word)}" for word, count in counts.items())
+    + ".",
+    table(verdict_table, "The seed's claims and what the logs say."),
+    "**Why each verdict**",
+    "\n".join(f"- *{esc(claim)}* {esc(detail)}" for claim, detail in zip(verdicts["claim"], verdicts["detail"])),
+)
+
+
+# %%
+def reference_row(name: str) -> dict:
+    lr, momentum = reference[name]
+    c, r = cell(name, lr, momentum), cell_runs(name, lr, momentum)
+    return {
+        "Setting": setting(name, lr, momentum),
+        "Diverged": f"{esc(c.n_diverged)} of {esc(c.n_runs)}",
+        "Final val loss: median [q25, q75]": f"{num(c.median_final_val_loss)} "
+        f"[{num(c.q25_final_val_loss)}, {num(c.q75_final_val_loss)}]",
+        "Final val accuracy: median": num(r.final_val_acc.median()),
+        "Steps to target: median": num(c.median_steps_to_target),
+        "Reached target": f"{esc(c.n_reached_target)} of {esc(c.n_runs)}",
+    }
+
+
+sgd_ref, adam_ref = cell("sgd", *reference["sgd"]), cell("adam", *reference["adam"])
+lower = "Adam" if adam_ref.median_final_val_loss < sgd_ref.median_final_val_loss else "SGD"
+sooner = "Adam" if adam_ref.median_steps_to_target < sgd_ref.median_steps_to_target else "SGD"
+show(
+    "## Experiment 1: SGD vs Adam at their usual learning rates",
+    f"The seed compares {setting('sgd', *reference['sgd'])} with {setting('adam', *reference['adam'])}.",
+    table(pd.DataFrame([reference_row(name) for name in reference]),
+          "The reference pair. A diverged run counts as infinite loss and as never reaching the target; "
+          "∞ in a median means at least half the seeds did."),
+    f"At these settings {lower} ends with the lower median final validation loss "
+    f"({num(adam_ref.median_final_val_loss)} for Adam, {num(sgd_ref.median_final_val_loss)} for SGD), and "
+    f"{sooner} reaches the target loss {esc(analysis['target_val_loss'])} sooner "
+    f"(median {num(adam_ref.median_steps_to_target)} steps for Adam, {num(sgd_ref.median_steps_to_target)} for SGD). "
+    "One learning rate each decides little; Experiment 2 compares each optimizer at its best.",
+    figure("loss_curves", "Training and validation loss of the reference pair against step "
+           "(mean over seeds, shaded: 95 % interval)."),
+)
+
+# %%
+tolerance = analysis["good_window_tolerance"]
+window_rows = []
+for (name, momentum), group in cells.groupby(["optimizer", "momentum"], sort=True):
+    best = group.loc[group.median_final_val_loss.idxmin()]
+    good = group[group.in_good_window].lr.sort_values()
+    claimed = analysis["claimed_windows"].get(name)
+    window_rows.append(
+        {
+            "Optimizer": esc(name),
+            "Momentum or β₁": lr_text(momentum),
+            "Best lr": lr_text(best.lr),
+            "Its median final val loss": num(best.median_final_val_loss),
+            "Good lrs": ", ".join(lr_text(lr) for lr in good) or "none",
+            "Decades spanned": num(math.log10(good.max() / good.min()), 2) if len(good) else "n/a",
+            "Claimed window": f"{lr_text(claimed[0])} to {lr_text(claimed[1])}" if claimed else "none",
+        }
+    )
+show(
+    "## Experiment 2: learning-rate sweep",
+    "**Good window.** For each optimizer and momentum, take at every learning rate the median over "
+    "seeds of the final validation loss, a diverged run counting as +∞ (so a learning rate where at "
+    "least half the seeds diverge is never good). A learning rate is *good* when its median is at most "
+    f"(1 + {esc(tolerance)}) × the lowest finite median among the learning rates of that optimizer and "
+    f"momentum: within {percent(tolerance)} of the best. *Decades spanned* is "
+    "log₁₀(largest good lr / smallest good lr); the good lrs need not be contiguous, so they are all listed.",
+    table(pd.DataFrame(window_rows), "Good learning-rate windows per optimizer and momentum, "
+          "beside the seed's claimed windows."),
+    figure("lr_sensitivity", "Median final validation loss against learning rate; bars: interquartile "
+           "range over seeds; filled markers: good learning rates; crosses: diverged runs."),
+)
+
+
+# %%
+def divergence_table(name: str) -> str:
+    sub = cells[cells.optimizer == name]
+    text = sub.n_diverged.astype(str) + " of " + sub.n_runs.astype(str)
+    wide = sub.assign(text=text).pivot(index="lr", columns="momentum", values="text").sort_index()
+    wide.columns = [f"{MOMENTUM_NAME.get(name, 'momentum')} {lr_text(m)}" for m in wide.columns]
+    wide.insert(0, "lr", [lr_text(lr) for lr in wide.index])
+    return table(wide.fillna("not run"), f"{esc(name)}: diverged runs at each learning rate and "
+                 f"{MOMENTUM_NAME.get(name, 'momentum')}.")
+
+
+per_optimizer = runs.groupby("optimizer").diverged.agg(["size", "sum"])
+show(
+    "### Divergence",
+    f"{esc(int(runs.diverged.sum()))} of {esc(len(runs))} runs diverged ("
+    + ", ".join(f"{esc(row['sum'])} of {esc(row['size'])} {esc(name)}" for name, row in per_optimizer.iterrows())
+    + "). Every setting is listed, including those where none did.",
+    *(divergence_table(name) for name in config["optimizers"]),
+)
+
+# %%
+sgd_lr = reference["sgd"][0]
+momentum_rows = []
+for momentum in sorted(config["optimizers"]["sgd"]["momentum"]):
+    c = cell("sgd", sgd_lr, momentum)
+    predicted = sgd_lr / (1 - momentum)
+    momentum_rows.append(
+        {
+            "Momentum": lr_text(momentum),
+            "Late effective step": interval(c, "eff_step_late"),
+            "Predicted lr / (1 − momentum)": num(predicted),
+            "Measured / predicted": num(c.eff_step_late_mean / predicted),
+            "Late update cosine": interval(c, "update_cosine_late"),
+            "Final val loss: median": num(c.median_final_val_loss),
+            "Diverged": f"{esc(c.n_diverged)} of {esc(c.n_runs)}",
+        }
+    )
+momentum_table = pd.DataFrame(momentum_rows)
+sgd_cells = cells[(cells.optimizer == "sgd") & (cells.lr == sgd_lr)].sort_values("momentum")
+ratios = sgd_cells.eff_step_late_mean / (sgd_lr / (1 - sgd_cells.momentum))
+cosines = sgd_cells.update_cosine_late_mean
+show(
+    "## Experiment 3: momentum",
+    f"SGD at lr {lr_text(sgd_lr)} with every momentum of the grid. Heavy-ball momentum adds up past "
+    "gradients with weights momentumᵏ, so under a steady gradient the step approaches lr / (1 − momentum); "
+    "a cosine near 1 between consecutive updates means a straight, smooth path.",
+    table(momentum_table, f"SGD at lr {lr_text(sgd_lr)}: the late effective step against the heavy-ball "
+          "prediction, and how aligned consecutive updates are (mean [95 % interval] over seeds that finished)."),
+    f"Across momenta the late effective step is {num(ratios.min())} to {num(ratios.max())} times the "
+    f"prediction, and the late update cosine ranges from {num(cosines.min())} to {num(cosines.max())} "
+    "(settings where every seed diverged have no late values and are left out of both ranges).",
+    figure("momentum", "Left: late effective step of SGD against the prediction lr / (1 − momentum) for "
+           "every learning rate and momentum (dashed: equality). Right: late cosine of consecutive updates."),
+)
+
+# %%
+plain = runs[(runs.optimizer == "sgd") & (runs.momentum == 0) & ~runs.diverged]
+deviation = plain.sgd_eff_step_max_rel_dev.max()
+ref_step = {name: cell(name, *reference[name]).eff_step_late_mean for name in reference}
+show(
+    "## Norms and the effective step",
+    "For plain SGD the update is lr × gradient, so ‖update‖ / ‖gradient‖ should equal lr at every step. "
+    f"Over the {esc(len(plain))} plain-SGD runs that finished, the largest relative deviation from lr at "
+    f"any step is {num(deviation, 2)}.",
+    f"Late in training, Adam's effective step at its reference setting is {num(ref_step['adam'])}, "
+    f"{num(ref_step['adam'] / ref_step['sgd'])} times SGD's {num(ref_step['sgd'])} at its own; "
+    f"relative to their learning rates that is {num(ref_step['adam'] / reference['adam'][0])} × lr for Adam "
+    f"against {num(ref_step['sgd'] / reference['sgd'][0])} × lr for SGD.",
+    figure("norms", "L2 norms of the gradient, the parameters and the update, for the whole network and "
+           "per tensor, at the reference settings (mean over seeds, shaded: 95 % interval)."),
+    figure("effective_step", "Effective step ‖update‖ / ‖gradient‖ against step for plain SGD and Adam "
+           "at every learning rate; dashed: y = lr, where plain SGD must lie."),
+)
+
+# %%
+saturation = {name: cell(name, *reference[name]) for name in reference}
+finished = cells[cells.n_finished > 0]
+most = finished.loc[finished.saturated_frac_late_mean.idxmax()]
+show(
+    "## Logit saturation",
+    "A logit counts as saturated when its sigmoid lies outside [0.01, 0.99]; the loss gradient through "
+    "it is then nearly zero when the prediction is right.",
+    "Late in training the saturated fraction of training points is "
+    + " and ".join(f"{interval(c, 'saturated_frac_late')} for {esc(name)}" for name, c in saturation.items())
+    + f" at the reference settings. The most saturated setting with a finished run is "
+    f"{setting(most.optimizer, most.lr, most.momentum)} at {num(most.saturated_frac_late_mean)}.",
+    figure("saturation", "Fraction of saturated logits and mean |logit| against step at the reference "
+           "settings (mean over seeds, shaded: 95 % interval)."),
+)
+
+# %%
+spread = {name: cell(name, *reference[name]) for name in reference}
+show(
+    "## Adaptivity",
+    "Per coordinate, |update_i| / |grad_i| is the learning rate that weight effectively got. Plain SGD "
+    "gives every weight the same one; Adam divides each by a running RMS of its own gradient, so the "
+    "ratio spreads over coordinates. The spread is measured as the 90th percentile over coordinates "
+    "divided by the median.",
+    "Late in training that spread is "
+    + " and ".join(f"{num(c.coord_eff_lr_p90_late_mean / c.coord_eff_lr_median_late_mean)} for {esc(name)}"
+                   for name, c in spread.items())
+    + " at the reference settings (ratio of the seed means; 1 means every coordinate took the same step).",
+    figure("adaptivity", "Per-coordinate effective learning rate at the reference settings: median and "
+           "90th percentile over coordinates (left) and their ratio (right) against step."),
+)
+
+
+# %%
+def flatten(value, prefix: str = ""):
+    """The config as (dotted key, value) rows; a list of plain values stays on one row."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value):
+        yield prefix, ", ".join(json.dumps(v) if isinstance(v, (bool, type(None))) else str(v) for v in value)
+    else:
+        yield prefix, json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
+
+
+count_rows = [
+    {"Optimizer": esc(name), "Runs": esc(n), "Diverged": esc(study["n_diverged_per_optimizer"][name])}
+    for name, n in study["n_runs_per_optimizer"].items()
+]
+count_table = pd.DataFrame([*count_rows, {"Optimizer": "all", "Runs": esc(study["n_runs"]),
+                                          "Diverged": esc(study["n_diverged"])}])
+versions = [("training", k, v) for k, v in study["versions"].items()]
+versions += [("aggregation", k, v) for k, v in study.get("aggregation_versions", {}).items()]
+versions_table = pd.DataFrame([{"Stage": esc(s), "Library": esc(k), "Version": esc(v)} for s, k, v in versions])
+config_table = pd.DataFrame([{"Setting": esc(k), "Value": esc(v)} for k, v in flatten(config)])
+show(
+    "## Provenance",
+    table(count_table, "Runs behind this report; diverged runs are in every count above."),
+    table(versions_table, "Library versions recorded by the training runs and the aggregation."),
+    table(config_table, "The study configuration, as the aggregation received it."),
+)

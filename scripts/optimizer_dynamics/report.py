@@ -1,0 +1,230 @@
+"""Render the findings report (report/findings.py) into one self-contained HTML page, and a PDF.
+
+    python -m optimizer_dynamics.report --source report/findings.py --aggregate-dir results/aggregate
+        --figures-dir results/figures --out-html results/report/findings.html [--out-pdf findings.pdf]
+
+With `quarto` on PATH the source is rendered by `quarto render`. Without it, the same steps run
+offline, each a library call:
+    jupytext   percent script -> notebook
+    papermill  execute it, the input directories injected as parameters, in this Python's own
+               ipykernel (never a kernelspec installed elsewhere on the machine)
+    nbconvert  executed notebook -> markdown, code cells hidden, images written beside it
+    pandoc     markdown -> standalone HTML with a table of contents; the stylesheet and every
+               image embedded, so the page makes no network request
+    typst      (PDF) pandoc markdown -> .typ, compiled by the typst Python module
+Intermediates live in a temporary directory; outputs are written to a temporary name and renamed,
+so a killed render never leaves a half-written report. A failure names the stage that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STYLESHEET = REPO / "report" / "style.css"
+STAGES = ("read source", "execute", "to markdown", "html", "pdf", "quarto")
+
+
+class RenderError(RuntimeError):
+    """A render stage failed; the message starts with the stage's name."""
+
+
+@contextlib.contextmanager
+def stage(name: str):
+    """Re-raise any failure inside the block as a RenderError naming the stage."""
+    assert name in STAGES, name
+    try:
+        yield
+    except RenderError:
+        raise
+    except Exception as error:
+        raise RenderError(f"{name} stage failed: {type(error).__name__}: {error}") from error
+
+
+def render(source: Path, aggregate_dir: Path, figures_dir: Path, out_html: Path, out_pdf: Path | None = None,
+           stylesheet: Path = STYLESHEET) -> dict[str, float]:
+    """Render and return the seconds each stage took."""
+    for label, path in (("--source", source), ("--aggregate-dir", aggregate_dir), ("--figures-dir", figures_dir)):
+        if not path.exists():
+            raise RenderError(f"{label} {path} does not exist")
+    parameters = {"aggregate_dir": str(aggregate_dir.resolve()), "figures_dir": str(figures_dir.resolve())}
+    with tempfile.TemporaryDirectory(prefix="report-") as tmp:
+        work = Path(tmp)
+        if shutil.which("quarto"):
+            return _render_with_quarto(source, parameters, work, out_html, out_pdf)
+        return _render_offline(source, parameters, work, out_html, out_pdf, stylesheet)
+
+
+def _render_offline(source, parameters, work, out_html, out_pdf, stylesheet) -> dict[str, float]:
+    timings, clock = {}, time.perf_counter()
+
+    def lap(name):
+        nonlocal clock
+        timings[name] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
+    with stage("read source"):
+        notebook = _to_notebook(source, work / "findings.ipynb")
+    lap("read source")
+    with stage("execute"):
+        executed = _execute(notebook, work / "executed.ipynb", parameters)
+    lap("execute")
+    with stage("to markdown"):
+        markdown = _to_markdown(executed, work / "findings.md")
+    lap("to markdown")
+    with stage("html"):
+        html = _pandoc(markdown, work / "findings.html", "html5",
+                       ["--standalone", "--embed-resources", "--toc", "--toc-depth=2",
+                        f"--css={stylesheet}", "--section-divs"])
+        _check_self_contained(html)
+        _publish(html, out_html)
+    lap("html")
+    if out_pdf is not None:
+        with stage("pdf"):
+            _publish(_to_pdf(markdown, work), out_pdf)
+        lap("pdf")
+    return timings
+
+
+def _to_notebook(source: Path, out: Path) -> Path:
+    import jupytext
+
+    notebook = jupytext.read(source, fmt="py:percent")
+    # Papermill and nbclient need a kernel name; _execute decides which Python it runs.
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(notebook, out, fmt="ipynb")
+    return out
+
+
+def _execute(notebook: Path, out: Path, parameters: dict) -> Path:
+    import papermill
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    # No kernel directories: "python3" then resolves to ipykernel's built-in spec, whose argv is
+    # sys.executable -- the Python (the venv) running this render, whatever else is installed.
+    # IPC (unix sockets in the work directory) rather than TCP: nothing listens on a port.
+    kernel = KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]),
+                           transport="ipc", ip=str(notebook.parent / "kernel"))
+    try:
+        papermill.execute_notebook(str(notebook), str(out), parameters=parameters, km=kernel, progress_bar=False,
+                                   cwd=str(notebook.parent), log_output=False)
+    finally:
+        # nbclient shuts down only kernels it created itself.
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
+    return out
+
+
+def _to_markdown(executed: Path, out: Path) -> Path:
+    import nbformat
+    from nbconvert import MarkdownExporter
+
+    exporter = MarkdownExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, resources = exporter.from_notebook_node(nbformat.read(executed, as_version=4),
+                                                  resources={"output_files_dir": f"{out.stem}_files"})
+    for name, data in resources.get("outputs", {}).items():
+        path = out.parent / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def _pandoc(markdown: Path, out: Path, to: str, extra_args: list[str]) -> Path:
+    import pypandoc
+
+    # Pandoc's own markdown: implicit_figures makes an image alone in a paragraph a figure whose
+    # caption is its alt text; the YAML header of the first cell supplies the title. A wide
+    # --columns keeps pandoc from deriving fixed column widths from the pipe tables' dash rows
+    # (which squeezes a column of numbers into overlap): the browser and typst size them instead.
+    pypandoc.convert_file(str(markdown), to, format="markdown", outputfile=str(out),
+                          extra_args=[f"--resource-path={markdown.parent}", "--columns=10000", *extra_args])
+    return out
+
+
+def _check_self_contained(html: Path) -> None:
+    import re
+
+    text = html.read_text(encoding="utf-8")
+    external = re.findall(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//[^"'\s>]+""",
+                          text, flags=re.IGNORECASE)
+    if external:
+        raise RenderError(f"html stage failed: the page references external resources: {external[:3]}")
+
+
+def _to_pdf(markdown: Path, work: Path) -> Path:
+    import typst
+
+    typ = _pandoc(markdown, work / "findings.typ", "typst", ["--standalone", "--toc", "--toc-depth=2"])
+    pdf = work / "findings.pdf"
+    # Image paths in the markdown are absolute; typst resolves "/..." against its root.
+    typst.compile(str(typ), output=str(pdf), root=Path(typ.anchor or "/").as_posix())
+    return pdf
+
+
+def _render_with_quarto(source, parameters, work, out_html, out_pdf) -> dict[str, float]:
+    started = time.perf_counter()
+    copy = work / source.name  # quarto writes beside its input: keep report/ clean
+    shutil.copyfile(source, copy)
+    params = [arg for name, value in parameters.items() for arg in ("-P", f"{name}:{value}")]
+    env = {**os.environ, "QUARTO_PYTHON": sys.executable}
+    with stage("quarto"):
+        for fmt, out in (("html", out_html), ("typst", out_pdf)):
+            if out is None:
+                continue
+            result = subprocess.run(["quarto", "render", str(copy), "--to", fmt, "--output-dir", str(work / fmt), *params],
+                                    capture_output=True, text=True, env=env)
+            if result.returncode != 0:
+                raise RuntimeError(f"quarto render --to {fmt} exited {result.returncode}: {result.stderr[-2000:]}")
+            suffix = ".html" if fmt == "html" else ".pdf"
+            _publish(work / fmt / copy.with_suffix(suffix).name, out)
+    return {"quarto": time.perf_counter() - started}
+
+
+def _publish(built: Path, out: Path) -> None:
+    """Copy into place under a temporary name, then rename: readers see the old file or the new."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        shutil.copyfile(built, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=REPO / "report" / "findings.py",
+                        help="Jupyter percent script whose first cell is the Quarto YAML header")
+    parser.add_argument("--aggregate-dir", type=Path, default=Path("results/aggregate"))
+    parser.add_argument("--figures-dir", type=Path, default=Path("results/figures"))
+    parser.add_argument("--out-html", type=Path, default=Path("results/report/findings.html"))
+    parser.add_argument("--out-pdf", type=Path, default=None, help="also render a PDF (typst)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        timings = render(args.source, args.aggregate_dir, args.figures_dir, args.out_html, args.out_pdf)
+    except RenderError as error:
+        sys.exit(f"report: {error}")
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
+    outputs = " and ".join(str(p) for p in (args.out_html, args.out_pdf) if p is not None)
+    print(f"report: wrote {outputs} in {time.perf_counter() - started:.1f} s ({stages})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
