@@ -1,0 +1,15 @@
+rule aggregate:
+    """Per-run summaries, per-cell statistics, curves and the claims' verdicts."""
+    input:
+        runs=run_files(),
+    output:
+        AGGREGATES,
+    log:
+        "results/logs/aggregate.log",
+    conda:
+        "../envs/optimizer_dynamics.yaml"
+    params:
+        args=aggregate_args,
+    shell:
+        "python -m optimizer_dynamics.aggregate --runs {input.runs:q} {params.args:q}"
+        " > {log:q} 2>&1"

@@ -1,0 +1,326 @@
+"""Config validation, the training grid and target paths, shared by every rule file."""
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import Paramspace, validate
+
+REPO = Path(workflow.basedir).parent
+SCRIPTS = REPO / "scripts"
+# Jobs run `python -m optimizer_dynamics.<module>`: putting scripts/ on PYTHONPATH lets the
+# workflow run from a plain checkout with the dependencies installed, without `pip install -e .`.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [str(SCRIPTS), os.environ.get("PYTHONPATH")])
+    )
+)
+sys.path.insert(0, str(SCRIPTS))
+
+from optimizer_dynamics.config import format_number  # noqa: E402 (needs the path above)
+
+# --- config checks ------------------------------------------------------------------------
+
+
+def validate_config(config):
+    """Fill in the schema's defaults and check every key; a bad config stops the workflow
+    before any job starts, with a message naming the key, its value and what is allowed.
+    """
+    try:
+        validate(config, "../schemas/config.schema.yaml")
+    except WorkflowError as error:
+        cause = error.__context__
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        raise WorkflowError(describe_schema_error(cause)) from None
+    check_grid_numbers(config)
+    check_unique(config["seeds"], "seeds", str)
+    check_batch_size(config)
+    check_analysis_cells(config)
+    check_job_count(config)
+
+
+def describe_schema_error(error):
+    key = config_key(error.absolute_path)
+    message = f"invalid config: {key}: {error.message}"
+    if error.validator == "additionalProperties":
+        message += f"; allowed keys here: {', '.join(error.schema['properties'])}"
+    if (
+        error.validator == "type"
+        and isinstance(error.instance, str)
+        and is_number(error.instance)
+    ):
+        message += "; YAML reads a number like 1e-3 as text: write 1.0e-3"
+    description = error.schema.get("description")
+    if (
+        error.absolute_path
+        and description
+        and error.validator != "additionalProperties"
+    ):
+        message += f" ({key}: {description})"
+    return message
+
+
+def is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def config_key(path):
+    """training.steps, optimizers.sgd.lr[2]: the key as a reader finds it in the YAML."""
+    key = ""
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key.lstrip(".") or "(top level)"
+
+
+def check_grid_numbers(config):
+    # Paths and labels show numbers through format_number (6 significant digits): a value
+    # that does not survive it would be trained under another value's name.
+    for optimizer, axes in config["optimizers"].items():
+        for axis, values in axes.items():
+            key = f"optimizers.{optimizer}.{axis}"
+            for value in values:
+                if float(format_number(value)) != value:
+                    raise WorkflowError(
+                        f"invalid config: {key}: {value!r} has more than 6 significant digits "
+                        f"(paths would name it {format_number(value)}); allowed: numbers that "
+                        f"print exactly with 6 significant digits, e.g. {format_number(value)}"
+                    )
+            check_unique(values, key, format_number)
+
+
+def check_unique(values, key, label):
+    seen = set()
+    for value in values:
+        if label(value) in seen:
+            raise WorkflowError(
+                f"invalid config: {key}: {label(value)} is listed more than once in "
+                f"{[label(v) for v in values]}; allowed: each value once"
+            )
+        seen.add(label(value))
+
+
+def check_batch_size(config):
+    batch_size, n_train = config["training"]["batch_size"], config["data"]["n_train"]
+    if batch_size is not None and batch_size > n_train:
+        raise WorkflowError(
+            f"invalid config: training.batch_size: {batch_size} is larger than data.n_train "
+            f"= {n_train}; allowed: null (full batch) or an integer in [1, {n_train}]"
+        )
+
+
+def check_analysis_cells(config):
+    # Entries for optimizers outside the grid are ignored: they describe nothing to measure.
+    analysis = config["analysis"]
+    for optimizer, cell in analysis["reference"].items():
+        axes = config["optimizers"].get(optimizer)
+        if axes is None:
+            continue
+        for axis in ("lr", "momentum"):
+            grid = [format_number(v) for v in axes[axis]]
+            if format_number(cell[axis]) not in grid:
+                raise WorkflowError(
+                    f"invalid config: analysis.reference.{optimizer}.{axis}: "
+                    f"{format_number(cell[axis])} is not in optimizers.{optimizer}.{axis}; "
+                    f"allowed: one of {grid}"
+                )
+    for optimizer, (low, high) in analysis["claimed_windows"].items():
+        if not low < high:
+            raise WorkflowError(
+                f"invalid config: analysis.claimed_windows.{optimizer}: [{low}, {high}] is "
+                f"not an interval; allowed: [low, high] with low < high"
+            )
+
+
+def check_job_count(config):
+    counts = {
+        optimizer: len(axes["lr"]) * len(axes["momentum"])
+        for optimizer, axes in config["optimizers"].items()
+    }
+    total = sum(counts.values())
+    if total > config["max_jobs"]:
+        detail = ", ".join(f"{name} {count}" for name, count in counts.items())
+        raise WorkflowError(
+            f"invalid config: optimizers: the grid has {total} (optimizer, lr, momentum) cells "
+            f"({detail}), one training job each, but max_jobs is {config['max_jobs']}; "
+            f"allowed: at most max_jobs cells (shrink the grid or raise max_jobs)"
+        )
+
+
+validate_config(config)
+
+
+# --- the grid -----------------------------------------------------------------------------
+
+
+def training_grid(config):
+    """One row per training job; values as path strings, so paths are stable."""
+    rows = [
+        {
+            "optimizer": optimizer,
+            "lr": format_number(lr),
+            "momentum": format_number(momentum),
+        }
+        for optimizer, axes in config["optimizers"].items()
+        for lr in axes["lr"]
+        for momentum in axes["momentum"]
+    ]
+    return pd.DataFrame(rows, columns=["optimizer", "lr", "momentum"], dtype=str)
+
+
+GRID = Paramspace(training_grid(config))
+SEEDS = [str(seed) for seed in config["seeds"]]
+
+# What format_number writes: 0.001, 1e-05, 5, 0.
+NUMBER = r"\d+(\.\d+)?(e[-+]\d+)?"
+
+
+wildcard_constraints:
+    optimizer=r"[a-z]+",
+    lr=NUMBER,
+    momentum=NUMBER,
+    seed=r"\d+",
+
+
+DATASET = "results/data/moons.npz"
+# results/runs/optimizer~sgd/lr~0.1/momentum~0.9/seed~0.parquet
+RUN_IN_CELL = "results/runs/{cell}/seed~{seed}.parquet"
+RUN = RUN_IN_CELL.format(cell=GRID.wildcard_pattern, seed="{seed}")
+AGGREGATE_DIR = "results/aggregate"
+AGGREGATES = [
+    f"{AGGREGATE_DIR}/{name}"
+    for name in (
+        "runs.parquet",
+        "cells.parquet",
+        "curves.parquet",
+        "verdicts.parquet",
+        "study.json",
+    )
+]
+FIGURES_DIR = "results/figures"
+FIGURE_STEMS = [
+    "loss_curves",
+    "norms",
+    "effective_step",
+    "lr_sensitivity",
+    "momentum",
+    "saturation",
+    "adaptivity",
+]
+FIGURES = [
+    f"{FIGURES_DIR}/{stem}.{ext}" for stem in FIGURE_STEMS for ext in ("png", "svg")
+]
+REPORT_SOURCE = "report/findings.py"
+REPORT_HTML = "results/report/findings.html"
+
+
+def run_files():
+    """Every run file of the current config, and no others (results/runs may hold runs of
+    an older config, which must not reach the aggregation)."""
+    return expand(RUN_IN_CELL, cell=GRID.instance_patterns, seed=SEEDS)
+
+
+# --- command-line arguments ---------------------------------------------------------------
+
+
+def cli_value(value):
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def cli_flags(settings):
+    """--flag value pairs for the optimizer_dynamics command lines (underscores -> dashes)."""
+    return [
+        part
+        for key, value in settings.items()
+        for part in (f"--{key.replace('_', '-')}", cli_value(value))
+    ]
+
+
+def data_settings():
+    data = config["data"]
+    return {
+        "n_train": data["n_train"],
+        "n_val": data["n_val"],
+        "noise": data["noise"],
+        "data_seed": data["seed"],
+    }
+
+
+def dataset_args(wildcards):
+    return cli_flags(data_settings())
+
+
+def train_args(wildcards):
+    cell = GRID.instance(wildcards)
+    # Torch threads come from the rule's `threads`, so a --set-threads override reaches torch.
+    training = {k: v for k, v in config["training"].items() if k != "threads"}
+    # Nesterov is defined for SGD with momentum only; other cells train (and record) without it.
+    training["nesterov"] = (
+        training["nesterov"]
+        and cell["optimizer"] == "sgd"
+        and float(cell["momentum"]) > 0
+    )
+    settings = {**cell, **training, **data_settings()}
+    return [*cli_flags(settings), "--seed", *SEEDS]
+
+
+def aggregate_args(wildcards, output):
+    return [
+        "--out-dir",
+        parent_dir(output),
+        "--config-json",
+        json.dumps(config, sort_keys=True),
+    ]
+
+
+def figures_args(wildcards, input, output):
+    return ["--aggregate-dir", parent_dir(input), "--out-dir", parent_dir(output)]
+
+
+def report_args(wildcards, input, output):
+    return [
+        "--source",
+        input.source,
+        "--aggregate-dir",
+        parent_dir(input.aggregates),
+        "--figures-dir",
+        parent_dir(input.figures),
+        "--out-html",
+        output.html,
+    ]
+
+
+def parent_dir(files):
+    """The one directory holding `files` (the modules take directories, rules name files)."""
+    (parent,) = {os.path.dirname(path) for path in files}
+    return parent
+
+
+# --- resources ----------------------------------------------------------------------------
+
+# Measured: ~2 ms per step per seed and ~0.5 GB resident (mostly torch) at 1000 steps.
+# Budgets are generous so a busy node does not kill jobs.
+SECONDS_PER_STEP = 0.01
+MB_PER_THOUSAND_STEPS = 1
+
+
+def train_runtime_minutes(wildcards):
+    steps = config["training"]["steps"] * len(SEEDS)
+    return 5 + math.ceil(steps * SECONDS_PER_STEP / 60)
+
+
+def train_mem_mb(wildcards):
+    return 1024 + math.ceil(config["training"]["steps"] / 1000 * MB_PER_THOUSAND_STEPS)

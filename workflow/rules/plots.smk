@@ -1,0 +1,14 @@
+rule figures:
+    """Every figure of the report, as PNG and SVG."""
+    input:
+        AGGREGATES,
+    output:
+        FIGURES,
+    log:
+        "results/logs/figures.log",
+    conda:
+        "../envs/optimizer_dynamics.yaml"
+    params:
+        args=figures_args,
+    shell:
+        "python -m optimizer_dynamics.figures {params.args:q} > {log:q} 2>&1"

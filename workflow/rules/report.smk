@@ -1,0 +1,16 @@
+rule report:
+    """The findings report: one self-contained HTML page with the verdict table."""
+    input:
+        source=REPORT_SOURCE,
+        aggregates=AGGREGATES,
+        figures=FIGURES,
+    output:
+        html=REPORT_HTML,
+    log:
+        "results/logs/report.log",
+    conda:
+        "../envs/optimizer_dynamics.yaml"
+    params:
+        args=report_args,
+    shell:
+        "python -m optimizer_dynamics.report {params.args:q} > {log:q} 2>&1"
