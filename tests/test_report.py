@@ -1,0 +1,213 @@
+"""The rendered findings report, on the tiny study: self-contained, faithful to the aggregate
+tables, and inert to markup hidden in config or data strings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+
+from optimizer_dynamics import report
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "report" / "findings.py"
+HAS_TYPST = importlib.util.find_spec("typst") is not None
+# Markup a hostile or careless config/data string could carry.
+INJECTED = "<script>alert('x')</script> <img src=x onerror=alert(1)> [click](javascript:alert(1)) *loud*"
+
+
+@pytest.fixture(scope="session")
+def tiny_figures(tmp_path_factory, tiny_aggregate) -> Path:
+    from optimizer_dynamics import figures
+
+    out = tmp_path_factory.mktemp("figures")
+    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(out)])
+    return out
+
+
+def render(aggregate: Path, figures: Path, out: Path, pdf: bool = False) -> tuple[Path, Path | None]:
+    html, pdf_path = out / "findings.html", (out / "findings.pdf" if pdf else None)
+    argv = ["--source", str(SOURCE), "--aggregate-dir", str(aggregate), "--figures-dir", str(figures),
+            "--out-html", str(html)]
+    report.main(argv + (["--out-pdf", str(pdf_path)] if pdf else []))
+    return html, pdf_path
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory, tiny_aggregate, tiny_figures) -> tuple[Path, Path | None]:
+    return render(tiny_aggregate, tiny_figures, tmp_path_factory.mktemp("report"), pdf=HAS_TYPST)
+
+
+@pytest.fixture(scope="session")
+def page(rendered) -> BeautifulSoup:
+    return BeautifulSoup(rendered[0].read_text(encoding="utf-8"), "html.parser")
+
+
+def table_with_header(page: BeautifulSoup, *names: str) -> pd.DataFrame:
+    """The one table whose header cells include all `names`, as text."""
+    found = []
+    for table in page.find_all("table"):
+        header = [th.get_text(" ", strip=True) for th in table.find("thead").find_all("th")]
+        if all(name in header for name in names):
+            rows = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+            found.append(pd.DataFrame(rows, columns=header))
+    assert len(found) == 1, f"expected one table with columns {names}, found {len(found)}"
+    return found[0]
+
+
+def test_html_is_self_contained(rendered, page):
+    html = rendered[0].read_text(encoding="utf-8")
+    external = re.findall(r"""\b(?:src|href)\s*=\s*["']?(?:[a-z]+:)?//""", html, flags=re.IGNORECASE)
+    assert external == []
+    assert page.find_all("script") == []  # nothing to run: pandoc's page needs no script
+    images = page.find_all("img")
+    assert images, "the figures are missing"
+    assert all(img["src"].startswith("data:image/png;base64,") for img in images)
+    assert [s for s in page.find_all("link") if s.get("href")] == []  # the stylesheet is inline
+
+
+def test_every_figure_has_a_caption(page):
+    figures = page.find_all("figure")
+    assert len(figures) == 7  # loss_curves, norms, effective_step, lr_sensitivity, momentum, saturation, adaptivity
+    assert all(f.find("figcaption") and f.find("figcaption").get_text(strip=True) for f in figures)
+
+
+def test_code_is_hidden(rendered):
+    html = rendered[0].read_text(encoding="utf-8")
+    assert "import pandas" not in html and "def esc" not in html
+
+
+def test_verdict_table_has_one_row_per_claim_with_its_verdict(tiny_aggregate, page):
+    verdicts = pd.read_parquet(tiny_aggregate / "verdicts.parquet")
+    shown = table_with_header(page, "Claim", "Verdict")
+    assert list(shown["Claim"]) == [" ".join(c.split()) for c in verdicts["claim"]]
+    assert list(shown["Verdict"]) == list(verdicts["verdict"])
+    assert list(shown["Measured"]) == [" ".join(m.split()) for m in verdicts["measured"]]
+    # The verdicts are the report's heart: they come before every experiment section.
+    headings = [h.get_text(strip=True) for h in page.find_all("h2")]
+    assert headings.index("Verdicts") < min(i for i, h in enumerate(headings) if h.startswith("Experiment"))
+
+
+def test_run_counts_come_from_the_runs(tiny_aggregate, page):
+    runs = pd.read_parquet(tiny_aggregate / "runs.parquet")
+    shown = table_with_header(page, "Optimizer", "Runs", "Diverged").set_index("Optimizer")
+    expected = runs.groupby("optimizer")["diverged"].agg(["size", "sum"])
+    assert runs["diverged"].any(), "the tiny study should include diverged runs"
+    for name, row in expected.iterrows():
+        assert shown.loc[name, "Runs"] == str(row["size"]) and shown.loc[name, "Diverged"] == str(row["sum"])
+    assert shown.loc["all", "Runs"] == str(len(runs))
+    assert shown.loc["all", "Diverged"] == str(int(runs["diverged"].sum()))
+
+
+def test_divergence_is_shown_per_lr(tiny_aggregate, page):
+    cells = pd.read_parquet(tiny_aggregate / "cells.parquet")
+    text = page.get_text(" ", strip=True)
+    for name in cells["optimizer"].unique():
+        assert f"{name}: diverged runs at each learning rate" in text
+    tables = [t for t in page.find_all("table") if "diverged runs at each" in t.find("caption").get_text()]
+    assert len(tables) == cells["optimizer"].nunique()
+    shown = [td.get_text(strip=True) for t in tables for tr in t.find("tbody").find_all("tr") for td in tr.find_all("td")[1:]]
+    counted = [cell for cell in shown if cell != "not run"]
+    assert len(counted) == len(cells)  # every (optimizer, lr, momentum), zero divergences included
+    assert sum(int(cell.split(" of ")[0]) for cell in counted) == int(cells["n_diverged"].sum())
+
+
+def test_numbers_in_the_text_are_the_aggregate_numbers(tiny_aggregate, page):
+    cells = pd.read_parquet(tiny_aggregate / "cells.parquet")
+    study = json.loads((tiny_aggregate / "study.json").read_text())
+    ref = study["config"]["analysis"]["reference"]["sgd"]
+    sgd = cells[(cells.optimizer == "sgd") & (cells.lr == ref["lr"]) & (cells.momentum == ref["momentum"])].iloc[0]
+    text = page.get_text(" ", strip=True)
+    assert f"{sgd.median_final_val_loss:.3g} for SGD" in text
+
+
+@pytest.fixture(scope="session")
+def injected_aggregate(tmp_path_factory, tiny_aggregate) -> Path:
+    """The tiny aggregate with markup in a config string and in every verdict text column."""
+    out = tmp_path_factory.mktemp("injected") / "aggregate"
+    shutil.copytree(tiny_aggregate, out)
+    study = json.loads((out / "study.json").read_text())
+    study["config"]["analysis"]["note"] = INJECTED
+    (out / "study.json").write_text(json.dumps(study))
+    verdicts = pd.read_parquet(out / "verdicts.parquet")
+    for column in ("claim", "metric", "measured", "detail"):
+        verdicts[column] = verdicts[column] + " " + INJECTED
+    verdicts.to_parquet(out / "verdicts.parquet")
+    return out
+
+
+def test_markup_in_config_and_data_reaches_the_page_as_text(tmp_path, injected_aggregate, tiny_figures):
+    html_path, _ = render(injected_aggregate, tiny_figures, tmp_path)
+    html = html_path.read_text(encoding="utf-8")
+    page = BeautifulSoup(html, "html.parser")
+    assert page.find_all("script") == []
+    assert not [img for img in page.find_all("img") if img.get("onerror") or img["src"] == "x"]
+    assert not [a for a in page.find_all("a") if "javascript" in a.get("href", "")]
+    assert "&lt;script&gt;alert" in html
+    shown = " ".join(page.get_text(" ").split())
+    flat = " ".join(INJECTED.split())
+    assert f"analysis.note {flat}" in shown  # the config table row, verbatim as text
+    assert shown.count(flat) >= 5  # the config row and the four verdict text columns
+
+
+def test_pdf(rendered):
+    if not HAS_TYPST:
+        pytest.skip("the typst Python package is not installed, so the offline chain cannot make a PDF")
+    pdf = rendered[1]
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.stat().st_size > 50_000  # the seven figures are embedded
+
+
+def test_a_failing_stage_is_named_and_leaves_no_output(tmp_path, tiny_aggregate, tiny_figures):
+    broken = tmp_path / "aggregate"
+    shutil.copytree(tiny_aggregate, broken)
+    (broken / "verdicts.parquet").unlink()
+    out = tmp_path / "out" / "findings.html"
+    with pytest.raises(SystemExit) as failure:
+        report.main(["--source", str(SOURCE), "--aggregate-dir", str(broken), "--figures-dir", str(tiny_figures),
+                     "--out-html", str(out)])
+    message = str(failure.value.code)
+    assert message.startswith("report: execute stage failed") and "verdicts.parquet" in message
+    assert not out.exists()
+
+
+def test_missing_input_directory_is_named(tmp_path, tiny_figures):
+    with pytest.raises(SystemExit) as failure:
+        report.main(["--aggregate-dir", str(tmp_path / "nowhere"), "--figures-dir", str(tiny_figures),
+                     "--out-html", str(tmp_path / "x.html")])
+    assert "--aggregate-dir" in str(failure.value.code) and "nowhere" in str(failure.value.code)
+
+
+def test_quarto_renders_when_it_is_on_path(tmp_path, monkeypatch, tiny_aggregate, tiny_figures):
+    """With `quarto` on PATH the report is Quarto's; a stand-in records how it is called."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    fake = bin_dir / "quarto"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {calls}\n'
+        'src=$2; fmt=$4; dir=$6; mkdir -p "$dir"; name=$(basename "$src" .py)\n'
+        'if [ "$fmt" = html ]; then echo "<html>quarto $QUARTO_PYTHON</html>" > "$dir/$name.html";'
+        ' else echo "%PDF-quarto" > "$dir/$name.pdf"; fi\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    html, pdf = tmp_path / "out" / "findings.html", tmp_path / "out" / "findings.pdf"
+    report.main(["--source", str(SOURCE), "--aggregate-dir", str(tiny_aggregate), "--figures-dir", str(tiny_figures),
+                 "--out-html", str(html), "--out-pdf", str(pdf)])
+    assert html.read_text().strip() == f"<html>quarto {sys.executable}</html>"
+    assert pdf.read_text().strip() == "%PDF-quarto"
+    html_call, pdf_call = calls.read_text().splitlines()
+    assert html_call.startswith("render ") and " --to html " in html_call and " --to typst " in pdf_call
+    assert f"-P aggregate_dir:{tiny_aggregate.resolve()}" in html_call
+    assert f"-P figures_dir:{tiny_figures.resolve()}" in html_call
+    assert not (SOURCE.parent / "findings.html").exists()  # Quarto ran on a copy, not beside the source
