@@ -210,9 +210,10 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
         n_reached_target=("steps_to_target", "count"),
     )
     cells["n_finished"] = cells["n_runs"] - cells["n_diverged"]
-    # "lower": each quartile is one seed's value; interpolating towards +inf would give NaN
-    quartiles = by_cell["loss_rank"].quantile([0.25, 0.75], interpolation="lower").unstack()
-    cells["q25_final_val_loss"], cells["q75_final_val_loss"] = quartiles[0.25], quartiles[0.75]
+    # Each quartile is one seed's value, rounded outwards (exact for 5 seeds): interpolating
+    # towards a diverged run's +inf would give NaN.
+    cells["q25_final_val_loss"] = by_cell["loss_rank"].quantile(0.25, interpolation="lower")
+    cells["q75_final_val_loss"] = by_cell["loss_rank"].quantile(0.75, interpolation="higher")
     for column in CELL_MEAN_COLUMNS:
         stats = by_cell[column].agg(["mean", "std", "count"])
         h = half_width(stats["std"], stats["count"])
