@@ -39,6 +39,13 @@ COLUMN_DOCS = {
     "logit.mean_abs": "mean |logit| on the step's batch at theta_t",
     "logit.max_abs": "max |logit| on the step's batch at theta_t",
     "logit.saturated_frac": "fraction of the batch with sigmoid(logit) outside [0.01, 0.99]",
+    "hessian.top1": "sharpness: top eigenvalue of the full-batch train-loss Hessian at theta_t "
+    "(every curvature_every steps, else NaN)",
+    "hessian.top2": "second eigenvalue of the same Hessian",
+    "hessian.top3": "third eigenvalue of the same Hessian",
+    "hessian.bottom": "most negative (smallest) eigenvalue of the same Hessian",
+    "hessian.precond_top1": "Adam only: top eigenvalue of P^-1 H, P Adam's preconditioner after the step "
+    "(Cohen et al. 2022)",
 }
 
 

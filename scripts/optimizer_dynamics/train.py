@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from optimizer_dynamics.config import RunConfig, format_number
+from optimizer_dynamics.curvature import CURVATURE_COLUMNS, adam_preconditioner, loss_hessian, spectrum_summary
 from optimizer_dynamics.data import Dataset, load_dataset
 from optimizer_dynamics.metrics import evaluate, step_diagnostics
 from optimizer_dynamics.model import MLP, n_params, tensor_slices
@@ -61,6 +62,7 @@ def train(config: RunConfig, dataset: Dataset, *, record_trajectory: bool = Fals
     logits_buf = torch.empty(chunk, batch_size, dtype=torch.float64)
     targets_buf = torch.empty(chunk, batch_size, dtype=torch.float64)
     losses = torch.empty(chunk, dtype=torch.float64)
+    curvature = torch.full((chunk, len(CURVATURE_COLUMNS)), float("nan"), dtype=torch.float64)
     model.flat_params(out=params[0])
 
     pieces: list[dict[str, torch.Tensor]] = []
@@ -75,7 +77,14 @@ def train(config: RunConfig, dataset: Dataset, *, record_trajectory: bool = Fals
         loss = F.binary_cross_entropy_with_logits(logits, yb)
         optimizer.zero_grad()
         loss.backward()
+        measure_curvature = config.curvature_every and step % config.curvature_every == 0
+        if measure_curvature:  # H at theta_t, the point where this step's gradient was taken
+            hess = loss_hessian(params[row], x_train, y_train, config.hidden)
         optimizer.step()
+        if measure_curvature:  # Adam's preconditioner includes this step's gradient
+            preconditioner = adam_preconditioner(optimizer) if config.optimizer == "adam" else None
+            summary = spectrum_summary(hess, preconditioner)
+            curvature[row] = torch.tensor([summary[name] for name in CURVATURE_COLUMNS], dtype=torch.float64)
         model.flat_grads(out=grads[row])
         model.flat_params(out=params[row + 1])
         logits_buf[row].copy_(logits.detach())
@@ -102,6 +111,9 @@ def train(config: RunConfig, dataset: Dataset, *, record_trajectory: bool = Fals
         targets = y_train.expand(n, -1) if batches is None else targets_buf[:n]
         cols = step_diagnostics(params[: n + 1], grads[:n], logits_buf[:n], targets, losses[:n], prev_update, slices)
         cols["step"] = torch.arange(chunk_start, chunk_start + n)
+        for i, name in enumerate(CURVATURE_COLUMNS):
+            cols[name] = curvature[:n, i].clone()
+        curvature.fill_(float("nan"))
         _add_eval_columns(cols, config, params[1 : n + 1], (x_train, y_train), (x_val, y_val))
         pieces.append(cols)
         if record_trajectory:

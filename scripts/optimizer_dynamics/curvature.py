@@ -1,0 +1,99 @@
+"""Curvature: the exact Hessian of the full-batch training loss and its top eigenvalues.
+
+Gradient descent on a quadratic with curvature lam is stable only while lr < 2 / lam; in
+neural-network training the top Hessian eigenvalue (the sharpness) tends to rise to about
+2 / lr and hover there (Cohen et al. 2021, "Gradient Descent on Neural Networks Typically
+Occurs at the Edge of Stability"). Heavy ball in torch's form (v = b v + g, step lr v) has
+the threshold 2 (1 + b) / lr. Adam is preconditioned EMA momentum; its stability quantity
+is the top eigenvalue of P^-1 H with (Cohen et al. 2022, "Adaptive Gradient Methods at the
+Edge of Stability", Section 2 / Appendix on Adam)
+
+    P_t = (1 - beta1^t) * diag( sqrt(v_t / (1 - beta2^t)) + eps ),
+
+t the number of steps taken including this one and v_t the second-moment state after this
+step's gradient (the bias correction of the first moment folded into P), whose threshold is
+(2 + 2 beta1) / ((1 - beta1) lr), i.e. 38 / lr for beta1 = 0.9.
+
+The model has 2 * hidden + 2 * hidden + 1 = 513 parameters, so the Hessian is formed
+exactly, in closed form: torch.func.hessian takes seconds per call here, this a few
+milliseconds. For logits z(theta) and the mean BCE loss,
+
+    H = J^T diag(s) J / n  +  sum_i (sigmoid(z_i) - y_i) / n * d2 z_i,
+
+with J = dz/dtheta and s = sigmoid(z) (1 - sigmoid(z)). ReLU is piecewise linear, so the
+only non-zero second derivatives of z are d2 z / (d fc2.weight_j d fc1.{weight,bias}_j).
+tests/test_curvature.py checks this against torch.func.hessian.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from optimizer_dynamics.model import layer_views, tensor_slices
+
+TOP_K = 3  # eigenvalues logged from the top of the spectrum
+
+
+def loss_hessian(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int) -> torch.Tensor:
+    """Exact Hessian (P, P) of the mean BCE-with-logits loss over (x, y) at theta (P,)."""
+    views = layer_views(theta, hidden)
+    w2 = views["fc2.weight"][0]
+    pre = torch.addmm(views["fc1.bias"], x, views["fc1.weight"].T)  # (n, hidden)
+    active = (pre > 0).to(theta.dtype)
+    h = pre * active
+    z = h @ w2 + views["fc2.bias"]
+    n = x.shape[0]
+    prob = torch.sigmoid(z)
+    ones = torch.ones(n, 1, dtype=theta.dtype)
+
+    dz_dbias1 = active * w2  # (n, hidden)
+    jac = torch.cat([(dz_dbias1[:, :, None] * x[:, None, :]).reshape(n, -1), dz_dbias1, h, ones], dim=1)
+    hess = jac.T @ ((prob * (1 - prob) / n)[:, None] * jac)
+
+    # Second derivatives of z: d2 z_i / (d w2_j d W1_jk) = active_ij x_ik, d2 z_i / (d w2_j d b1_j) = active_ij.
+    cross = active.T @ (((prob - y) / n)[:, None] * torch.cat([x, ones], dim=1))  # (hidden, 3)
+    s = tensor_slices(hidden)
+    j = torch.arange(hidden)
+    rows = s["fc2.weight"].start + j
+    for column, values in (
+        (s["fc1.weight"].start + 2 * j, cross[:, 0]),
+        (s["fc1.weight"].start + 2 * j + 1, cross[:, 1]),
+        (s["fc1.bias"].start + j, cross[:, 2]),
+    ):
+        hess[rows, column] += values
+        hess[column, rows] += values
+    return hess
+
+
+def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None) -> dict[str, float]:
+    """Top eigenvalues and the most negative one of H; with a diagonal preconditioner P,
+    also the top eigenvalue of P^-1 H (computed as P^-1/2 H P^-1/2, which is similar to it
+    and symmetric)."""
+    eigenvalues = torch.linalg.eigvalsh(hess)  # ascending
+    summary = {f"hessian.top{k}": eigenvalues[-k].item() for k in range(1, TOP_K + 1)}
+    summary["hessian.bottom"] = eigenvalues[0].item()
+    summary["hessian.precond_top1"] = float("nan")
+    if preconditioner is not None:
+        scale = preconditioner.rsqrt()
+        summary["hessian.precond_top1"] = torch.linalg.eigvalsh(scale[:, None] * hess * scale[None, :])[-1].item()
+    return summary
+
+
+def adam_preconditioner(optimizer: torch.optim.Adam) -> torch.Tensor:
+    """Cohen et al. 2022's P_t for torch.optim.Adam, from its state after a step."""
+    group = optimizer.param_groups[0]
+    beta1, beta2 = group["betas"]
+    states = [optimizer.state[p] for p in group["params"]]
+    t = states[0]["step"].item()
+    v = torch.cat([state["exp_avg_sq"].view(-1) for state in states])
+    return (1 - beta1**t) * ((v / (1 - beta2**t)).sqrt() + group["eps"])
+
+
+def stability_threshold(optimizer: str, lr: float, momentum: float) -> float:
+    """The sharpness (SGD) or preconditioned sharpness (Adam) above which a quadratic diverges."""
+    if optimizer == "adam":
+        return (2 + 2 * momentum) / ((1 - momentum) * lr)
+    return 2 * (1 + momentum) / lr
+
+
+CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.bottom", "hessian.precond_top1"]

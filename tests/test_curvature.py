@@ -1,0 +1,98 @@
+"""Curvature: the closed-form Hessian, its eigenvalues, the stability thresholds, and
+Adam's preconditioned sharpness, each against an independent computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import hessian
+
+from conftest import tiny_config
+from optimizer_dynamics.config import RunConfig
+from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary, stability_threshold
+from optimizer_dynamics.model import forward_batched, n_params
+from optimizer_dynamics.optimizers import make_optimizer
+from optimizer_dynamics.train import train
+
+HIDDEN = 16
+
+
+def autograd_loss(x, y):
+    return lambda theta: F.binary_cross_entropy_with_logits(forward_batched(theta[None], x, HIDDEN)[0], y)
+
+
+@pytest.fixture
+def point(tiny_dataset):
+    theta = torch.randn(n_params(HIDDEN), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    return theta, torch.from_numpy(tiny_dataset.x_train), torch.from_numpy(tiny_dataset.y_train)
+
+
+def test_closed_form_hessian_equals_autograd(point):
+    theta, x, y = point
+    expected = hessian(autograd_loss(x, y))(theta)
+    torch.testing.assert_close(loss_hessian(theta, x, y, HIDDEN), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_top_eigenvalue_equals_power_iteration_on_hessian_vector_products(point):
+    theta, x, y = point
+    loss = autograd_loss(x, y)
+
+    def hvp(v):
+        return torch.autograd.functional.hvp(loss, theta, v)[1]
+
+    # Power iteration finds the eigenvalue of largest magnitude; shift so that it is the top one.
+    shift = abs(spectrum_summary(loss_hessian(theta, x, y, HIDDEN), None)["hessian.bottom"])
+    v = torch.ones_like(theta) / theta.numel() ** 0.5
+    for _ in range(3000):
+        w = hvp(v) + shift * v
+        v = w / w.norm()
+    rayleigh = (v @ hvp(v)).item()
+    top = spectrum_summary(loss_hessian(theta, x, y, HIDDEN), None)["hessian.top1"]
+    assert rayleigh == pytest.approx(top, rel=1e-6)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_sgd_on_a_quadratic_diverges_exactly_beyond_the_threshold(momentum):
+    lam = 4.0
+    critical = stability_threshold("sgd", 1.0, momentum) / lam  # lr at which lam hits the threshold
+
+    def final_distance(lr):
+        x = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+        optimizer = make_optimizer([x], RunConfig(optimizer="sgd", lr=lr, momentum=momentum))
+        for _ in range(2000):
+            optimizer.zero_grad()
+            (0.5 * lam * x**2).sum().backward()
+            optimizer.step()
+        return abs(x.item())
+
+    assert final_distance(0.97 * critical) < 1e-3
+    assert final_distance(1.03 * critical) > 1e3
+
+
+def test_adam_preconditioned_sharpness_from_its_logged_state(tiny_dataset):
+    config = tiny_config(optimizer="adam", lr=0.01, momentum=0.9, steps=4, curvature_every=1)
+    log = train(config, tiny_dataset, record_trajectory=True)
+    x, y = torch.from_numpy(tiny_dataset.x_train), torch.from_numpy(tiny_dataset.y_train)
+    beta1, beta2, eps = config.momentum, config.adam_beta2, config.adam_eps
+    v = np.zeros(log.trajectory["grads"].shape[1])
+    for t, grad in enumerate(log.trajectory["grads"], start=1):
+        v = beta2 * v + (1 - beta2) * grad**2
+        p = (1 - beta1**t) * (np.sqrt(v / (1 - beta2**t)) + eps)
+        h = hessian(autograd_loss(x, y))(torch.from_numpy(log.trajectory["params"][t - 1])).numpy()
+        expected = np.max(np.linalg.eigvals(h / p[:, None]).real)  # P^-1 H, not symmetrized
+        assert log.columns["hessian.precond_top1"][t - 1] == pytest.approx(expected, rel=1e-7)
+        assert log.columns["hessian.top1"][t - 1] == pytest.approx(np.linalg.eigvalsh(h)[-1], rel=1e-9)
+
+
+def test_curvature_is_logged_every_k_steps_and_changes_nothing_else(tiny_dataset):
+    plain = train(tiny_config(optimizer="sgd", lr=0.3), tiny_dataset)
+    measured = train(tiny_config(optimizer="sgd", lr=0.3, curvature_every=7), tiny_dataset)
+    logged = ~np.isnan(measured.columns["hessian.top1"])
+    np.testing.assert_array_equal(np.flatnonzero(logged), np.arange(0, plain.config.steps, 7))
+    assert np.all(np.isnan(measured.columns["hessian.precond_top1"]))  # SGD has no preconditioner
+    assert all(np.all(np.isnan(plain.columns[name])) for name in CURVATURE_COLUMNS)
+    for name, values in plain.columns.items():
+        if name not in CURVATURE_COLUMNS:
+            np.testing.assert_array_equal(values, measured.columns[name], err_msg=name)
