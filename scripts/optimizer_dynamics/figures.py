@@ -1,0 +1,648 @@
+"""The study's figures, one PNG and one SVG per question, drawn from results/aggregate/ only.
+
+Run: python -m optimizer_dynamics.figures --aggregate-dir results/aggregate --out-dir results/figures
+
+Each figure is built by a function Aggregate -> matplotlib Figure (listed in FIGURES), so tests
+and the report can inspect the drawn data. Figures are made with matplotlib.figure.Figure
+directly, not pyplot: no global state, no GUI backend, saving goes through Agg (PNG) and the
+SVG backend. A cell or metric missing from the study becomes a "not in this study" note in its
+panel instead of an error, so a small test grid still yields every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
+from optimizer_dynamics.config import format_number
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Optimizers
+# take vermillion and blue; momentum values take the others, so the two never read alike.
+OPTIMIZER_COLORS = {"sgd": "#D55E00", "adam": "#0072B2"}
+MOMENTUM_COLORS = ["#000000", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442"]
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
+MOMENTUM_NAMES = {"sgd": "momentum", "adam": "β1"}
+LR_CMAP = "viridis"  # sequential and colour-blind safe, for lr as hue
+SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+MAX_LRS_PER_PANEL = 5
+DPI = 150
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "figure.titlesize": 13,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "optimizer-dynamics",  # fixed SVG element ids: identical input, identical file
+}
+NOT_IN_STUDY = "not in this study"
+
+CELLS_COLUMNS = [
+    "optimizer", "lr", "momentum", "n_runs", "n_diverged", "median_final_val_loss", "q25_final_val_loss",
+    "q75_final_val_loss", "in_good_window", "eff_step_late_mean", "eff_step_late_lo", "eff_step_late_hi",
+    "update_cosine_late_mean", "update_cosine_late_lo", "update_cosine_late_hi",
+]
+CURVES_COLUMNS = ["optimizer", "lr", "momentum", "step", "metric", "mean", "lo", "hi", "n"]
+
+
+class AggregateError(ValueError):
+    """An aggregate file missing or not shaped as the contract says; the message names it."""
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    cells: pd.DataFrame  # one row per (optimizer, lr, momentum)
+    curves: pd.DataFrame  # long: per cell, step and metric: mean, lo, hi over seeds
+    config: dict  # the study config recorded in study.json
+
+    @property
+    def analysis(self) -> dict:
+        return self.config.get("analysis") or {}
+
+    @property
+    def optimizers(self) -> list[str]:
+        """SGD and Adam (a panel each even when absent, to say so), then any other optimizer."""
+        return list(OPTIMIZER_NAMES) + sorted(set(self.cells["optimizer"]) - set(OPTIMIZER_NAMES))
+
+    def reference(self, optimizer: str) -> tuple[float, float] | None:
+        """(lr, momentum) of the optimizer's reference cell, if configured and trained."""
+        ref = (self.analysis.get("reference") or {}).get(optimizer)
+        if not ref or "lr" not in ref:
+            return None
+        lr, momentum = float(ref["lr"]), float(ref.get("momentum", 0.0))
+        return (lr, momentum) if len(self.cell_rows(optimizer, lr=lr, momentum=momentum)) else None
+
+    def cell_rows(self, optimizer: str, lr: float | None = None, momentum: float | None = None) -> pd.DataFrame:
+        return _select(self.cells, optimizer, lr, momentum)
+
+    def curve(self, optimizer: str, lr: float, momentum: float, metric: str) -> pd.DataFrame:
+        """step, mean, lo, hi of one metric of one cell, sorted by step (empty if absent)."""
+        rows = _select(self.curves, optimizer, lr, momentum)
+        return rows[rows["metric"] == metric].sort_values("step")
+
+
+def _select(frame: pd.DataFrame, optimizer: str, lr: float | None, momentum: float | None) -> pd.DataFrame:
+    # lr and momentum went through YAML, JSON and Parquet: compare as numbers, not exactly.
+    keep = frame["optimizer"] == optimizer
+    if lr is not None:
+        keep &= np.isclose(frame["lr"], lr, rtol=1e-9, atol=0)
+    if momentum is not None:
+        keep &= np.isclose(frame["momentum"], momentum, rtol=0, atol=1e-12)
+    return frame[keep]
+
+
+def load_aggregate(directory: str | Path) -> Aggregate:
+    directory = Path(directory)
+    cells = _read_table(directory / "cells.parquet", CELLS_COLUMNS)
+    curves = _read_table(directory / "curves.parquet", CURVES_COLUMNS)
+    study_path = directory / "study.json"
+    if not study_path.is_file():
+        raise AggregateError(f"{study_path}: missing; run python -m optimizer_dynamics.aggregate first")
+    study = json.loads(study_path.read_text())
+    if not isinstance(study.get("config"), dict):
+        raise AggregateError(f"{study_path}: key 'config' (the study config as a mapping) is missing")
+    for frame in (cells, curves):
+        frame["optimizer"] = frame["optimizer"].astype(str)
+    return Aggregate(cells=cells, curves=curves, config=study["config"])
+
+
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise AggregateError(f"{path}: missing; run python -m optimizer_dynamics.aggregate first")
+    frame = pd.read_parquet(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise AggregateError(f"{path}: columns {missing} are missing; expected at least {columns}")
+    return frame
+
+
+# --- labels and small drawing helpers ---------------------------------------------------------
+
+
+def cell_label(optimizer: str, lr: float, momentum: float | None = None) -> str:
+    text = f"{OPTIMIZER_NAMES.get(optimizer, optimizer)} lr {format_number(lr)}"
+    if momentum is not None and (optimizer != "sgd" or momentum > 0):
+        text += f", {MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(momentum)}"
+    return text
+
+
+def _note(ax, text: str) -> None:
+    """A panel whose data the study lacks: say so where the reader looks for the plot."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", wrap=True,
+            fontsize=10, color="0.3", bbox={"boxstyle": "round", "facecolor": "0.95", "edgecolor": "0.7"})
+    # tick_params, not set_xticks([]): the tick locator is shared with sibling panels.
+    ax.tick_params(left=False, bottom=False, labelleft=False, labelbottom=False)
+    ax.grid(False)
+
+
+def _bands(ax, items: list[tuple[pd.DataFrame, str, str, str]]) -> None:
+    """Per (curve, color, label, linestyle): the seed mean as a line, its 95% interval as a band.
+
+    On a log axis an interval reaching zero or below is drawn down to the panel's bottom edge,
+    and the limits come from the means and the positive interval ends alone.
+    """
+    log = ax.get_yscale() == "log"
+    shown = []
+    for curve, color, label, linestyle in items:
+        mean, lo, hi = (curve[c].to_numpy(float) for c in ("mean", "lo", "hi"))
+        ax.plot(curve["step"], mean, color=color, linestyle=linestyle, label=label, linewidth=1.6)
+        if log:
+            shown += [mean, lo[lo > 0], hi]
+            lo = np.where(lo > 0, lo, np.finfo(float).tiny)
+        ax.fill_between(curve["step"], lo, hi, color=color, alpha=0.2, linewidth=0)
+    values = np.concatenate(shown) if shown else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size:
+        ax.set_ylim(values.min() / 1.25, values.max() * 1.25)
+
+
+def _legend_below(ax, handles=None, ncols: int = 2) -> None:
+    """Legend under the panel, clear of the data (constrained layout makes room for it)."""
+    if handles is None:
+        handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=ncols)
+
+
+def _tick_text(value: float, _position=None) -> str:
+    return f"{value:g}"
+
+
+def _minor_tick_text(value: float, _position=None) -> str:
+    """Label the 2x and 5x minor ticks: on an axis spanning about a decade they are the only labels."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if any(math.isclose(mantissa, m, rel_tol=1e-6) for m in (2, 5)) else ""
+
+
+def _plain_log_ticks(fig: Figure) -> Figure:
+    """Log-axis ticks as plain numbers (0.01, 2, 50) instead of mathtext powers like 2x10^0."""
+    for ax in fig.axes:
+        for axis, scale, (low, high) in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()),
+                                         (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+            if scale != "log" or not (low > 0 and high > 0):
+                continue
+            decades = abs(math.log10(high / low))
+            if decades < 0.7:
+                # Too narrow for the 1-2-5 ticks of a log axis (e.g. 14..18): evenly spaced ones.
+                axis.set_major_locator(MaxNLocator(nbins=4))
+            axis.set_major_formatter(FuncFormatter(_tick_text))
+            axis.set_minor_formatter(FuncFormatter(_minor_tick_text) if 0.7 <= decades < 1.5 else NullFormatter())
+    return fig
+
+
+def _seeds_text(agg: Aggregate, cells: list[tuple[str, float, float]]) -> str:
+    """'mean over 5 seeds' (or '3/5 seeds' when the cells differ) for a figure's subtitle."""
+    counts = sorted({int(agg.cell_rows(o, lr, m)["n_runs"].iloc[0]) for o, lr, m in cells})
+    return f"mean over {'/'.join(map(str, counts))} seeds" if counts else "mean over seeds"
+
+
+def _lr_colors(lrs) -> dict[float, tuple]:
+    cmap = matplotlib.colormaps[LR_CMAP]
+    logs = np.log10(np.asarray(lrs, float))
+    span = (logs.max() - logs.min()) or 1.0
+    # Stop at 0.85: viridis' last yellow is hard to see on white.
+    return {lr: cmap(0.85 * (v - logs.min()) / span) for lr, v in zip(lrs, logs)}
+
+
+def _references(agg: Aggregate) -> list[tuple[str, float, float]]:
+    found = []
+    for optimizer in agg.optimizers:
+        ref = agg.reference(optimizer)
+        if ref is not None:
+            found.append((optimizer, *ref))
+    return found
+
+
+def _reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str]], title: str,
+                             log_y: list[bool], figsize) -> Figure:
+    """SGD vs Adam at their reference cells, one panel per (metric, panel title, y label)."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(1, len(panels), sharex=True, squeeze=False)[0]
+    refs = _references(agg)
+    for ax, (metric, panel_title, ylabel), log in zip(axes, panels, log_y):
+        ax.set_title(panel_title)
+        if log:
+            ax.set_yscale("log")
+        items = [(agg.curve(o, lr, m, metric), OPTIMIZER_COLORS.get(o, "0.3"), cell_label(o, lr, m), "-")
+                 for o, lr, m in refs]
+        items = [item for item in items if len(item[0])]
+        if not items:
+            _note(ax, f"{metric} at the reference cells: {NOT_IN_STUDY}\n(analysis.reference)")
+            continue
+        _bands(ax, items)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.legend()
+    fig.suptitle(f"{title}\n{_seeds_text(agg, refs)}, band: 95% CI over seeds")
+    return fig
+
+
+# --- the figures -------------------------------------------------------------------------------
+
+
+def loss_curves_figure(agg: Aggregate) -> Figure:
+    fig = _reference_curves_figure(
+        agg,
+        [("train.loss", "training loss (full train set)", "BCE loss (nats)"),
+         ("val.loss", "validation loss", "BCE loss (nats)")],
+        "Claim 1: SGD vs Adam at the reference learning rates", log_y=[True, True], figsize=(11, 4.5))
+    target = agg.analysis.get("target_val_loss")
+    val_ax = fig.axes[1]
+    if target is not None and val_ax.lines:
+        val_ax.axhline(target, color="0.3", linestyle=":", linewidth=1,
+                       label=f"target val loss {format_number(target)}")
+        val_ax.legend()
+    return fig
+
+
+def norms_figure(agg: Aggregate) -> Figure:
+    kinds = [("grad", "gradient"), ("param", "parameters"), ("update", "update")]
+    scopes = [s for s in SCOPES if (agg.curves["metric"] == f"grad.{s}").any()] or ["global"]
+    refs = _references(agg)
+    fig = Figure(figsize=(3.0 * len(scopes) + 1, 8), layout="constrained")
+    axes = fig.subplots(len(kinds), len(scopes), sharex=True, squeeze=False)
+    for row, (kind, kind_name) in enumerate(kinds):
+        for col, scope in enumerate(scopes):
+            ax = axes[row, col]
+            ax.set_yscale("log")
+            if row == 0:
+                ax.set_title(scope if scope == "global" else f"tensor {scope}")
+            curves = [(o, lr, m, agg.curve(o, lr, m, f"{kind}.{scope}")) for o, lr, m in refs]
+            curves = [c for c in curves if len(c[3])]
+            if not curves:
+                _note(ax, f"{kind}.{scope}:\n{NOT_IN_STUDY}")
+                continue
+            _bands(ax, [(curve, OPTIMIZER_COLORS.get(o, "0.3"), cell_label(o, lr, m), "-")
+                        for o, lr, m, curve in curves])
+            if col == 0:
+                ax.set_ylabel(f"{kind_name}\nL2 norm")
+            if row == len(kinds) - 1:
+                ax.set_xlabel("step")
+    handles = [Line2D([], [], color=OPTIMIZER_COLORS.get(o, "0.3"), label=cell_label(o, lr, m)) for o, lr, m in refs]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    fig.suptitle("L2 norms of gradient, parameters and update, whole network and per tensor\n"
+                 f"reference cells, {_seeds_text(agg, refs)}, band: 95% CI; log scale")
+    return fig
+
+
+def _effective_step_cells(agg: Aggregate, optimizer: str) -> tuple[float, list[float]]:
+    """The momentum to show (reference, else the smallest) and up to MAX_LRS_PER_PANEL lrs
+    spread over the grid among cells where no seed diverged, the reference lr included."""
+    ref = agg.reference(optimizer)
+    rows = agg.cell_rows(optimizer)
+    momentum = ref[1] if ref else float(rows["momentum"].min())
+    rows = agg.cell_rows(optimizer, momentum=momentum)
+    lrs = sorted(rows.loc[rows["n_diverged"] == 0, "lr"])
+    if len(lrs) > MAX_LRS_PER_PANEL:
+        picks = {lrs[i] for i in np.linspace(0, len(lrs) - 1, MAX_LRS_PER_PANEL).round().astype(int)}
+        reference_lr = next((lr for lr in lrs if ref and math.isclose(lr, ref[0])), None)
+        if reference_lr is not None:
+            nearest = min(picks, key=lambda lr: abs(math.log(lr / reference_lr)))
+            picks = (picks - {nearest}) | {reference_lr}
+        lrs = sorted(picks)
+    return momentum, lrs
+
+
+def effective_step_figure(agg: Aggregate) -> Figure:
+    """eff_step.global over steps; measured lines carry gid "measured", y = lr lines "lr"."""
+    optimizers = agg.optimizers
+    fig = Figure(figsize=(5.5 * len(optimizers), 4.8), layout="constrained")
+    axes = fig.subplots(1, len(optimizers), sharey=True, squeeze=False)[0]
+    for ax, optimizer in zip(axes, optimizers):
+        name = OPTIMIZER_NAMES.get(optimizer, optimizer)
+        ax.set_yscale("log")
+        if not len(agg.cell_rows(optimizer)):
+            ax.set_title(name)
+            _note(ax, f"{name}: {NOT_IN_STUDY}")
+            continue
+        momentum, lrs = _effective_step_cells(agg, optimizer)
+        ax.set_title(f"{name}, {MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(momentum)}")
+        colors = _lr_colors(lrs) if lrs else {}
+        drawn = []
+        for lr in lrs:
+            curve = agg.curve(optimizer, lr, momentum, "eff_step.global")
+            if not len(curve):
+                continue
+            # The measured line is wide and light so the dashed y = lr line stays visible on it.
+            ax.plot(curve["step"], curve["mean"], color=colors[lr], linewidth=3.5, alpha=0.55,
+                    label=f"lr {format_number(lr)}", gid="measured")
+            ax.axhline(lr, color=colors[lr], linestyle="--", linewidth=1.1, gid="lr")
+            drawn.append(lr)
+        if not drawn:
+            _note(ax, f"{name}: eff_step.global for runs that did not diverge: {NOT_IN_STUDY}")
+            continue
+        ax.set_xlabel("step")
+        handles, _ = ax.get_legend_handles_labels()
+        handles.append(Line2D([], [], color="0.3", linestyle="--", label="y = lr (plain SGD's step)"))
+        _legend_below(ax, handles, ncols=3)
+    axes[0].set_ylabel("update / grad (effective lr)")
+    fig.suptitle("Claims 2 and 6: effective step ‖update‖ / ‖grad‖ of the whole network\n"
+                 "solid: seed mean of the measurement; dashed: y = lr in the same colour")
+    return fig
+
+
+def _window_spans(rows: pd.DataFrame) -> list[tuple[float, float]]:
+    """Contiguous runs of in-window lrs as (first lr, last lr)."""
+    spans, start, prev = [], None, None
+    for lr, good in zip(rows["lr"], rows["in_good_window"]):
+        if good and start is None:
+            start = lr
+        if not good and start is not None:
+            spans.append((start, prev))
+            start = None
+        prev = lr
+    if start is not None:
+        spans.append((start, prev))
+    return spans
+
+
+def lr_sensitivity_figure(agg: Aggregate) -> Figure:
+    optimizers = agg.optimizers
+    fig = Figure(figsize=(6.0 * len(optimizers), 5.2), layout="constrained")
+    axes = fig.subplots(1, len(optimizers), squeeze=False)[0]
+    tolerance = agg.analysis.get("good_window_tolerance")
+    claimed = agg.analysis.get("claimed_windows") or {}
+    for ax, optimizer in zip(axes, optimizers):
+        name = OPTIMIZER_NAMES.get(optimizer, optimizer)
+        ax.set_title(f"{name}")
+        rows = agg.cell_rows(optimizer).sort_values(["momentum", "lr"])
+        if not len(rows):
+            _note(ax, f"{name}: {NOT_IN_STUDY}")
+            continue
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        drawn = rows[np.isfinite(rows["median_final_val_loss"])]
+        values = drawn[["median_final_val_loss", "q25_final_val_loss", "q75_final_val_loss"]].to_numpy(float)
+        values = values[np.isfinite(values) & (values > 0)]
+        # Headroom above the data for the rows of divergence marks.
+        low, high = (values.min() / 1.3, values.max() * 3.0) if values.size else (0.1, 1.0)
+        ax.set_ylim(low, high)
+        ref = agg.reference(optimizer)
+        main_momentum = ref[1] if ref else float(rows["momentum"].min())
+        momenta = sorted(rows["momentum"].unique())
+        palette = _momentum_palette(agg)
+        main_color = "0.5"
+        for row, momentum in enumerate(momenta):
+            curve = rows[np.isclose(rows["momentum"], momentum)]
+            color = palette[momentum]
+            label = f"{MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(momentum)}"
+            is_main = math.isclose(momentum, main_momentum, abs_tol=1e-12)
+            _sensitivity_curve(ax, curve, color, label, high, main=is_main, row=row)
+            if is_main:
+                main_color = color
+                for lo_lr, hi_lr in _window_spans(curve):
+                    if lo_lr == hi_lr:
+                        ax.axvline(lo_lr, color=color, alpha=0.25, linewidth=8, zorder=0)
+                    else:
+                        ax.axvspan(lo_lr, hi_lr, color=color, alpha=0.15, linewidth=0, zorder=0)
+                best = curve["median_final_val_loss"].replace(np.inf, np.nan).min()
+                if tolerance is not None and np.isfinite(best):
+                    ax.axhline((1 + tolerance) * best, color=color, linestyle=":", linewidth=1)
+        window = claimed.get(optimizer)
+        if window:
+            ax.axvspan(*window, facecolor="none", edgecolor="0.35", hatch="//", linewidth=0.8, zorder=0)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("final validation loss (BCE, nats)\nmedian over seeds")
+        handles, _ = ax.get_legend_handles_labels()
+        main_name = f"{MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(main_momentum)}"
+        extra = [Patch(facecolor=main_color, alpha=0.2,
+                       label=f"measured good window ({main_name})")]
+        if tolerance is not None:
+            extra.append(Line2D([], [], color="0.3", linestyle=":",
+                                label=f"within {format_number(100 * tolerance)}% of best ({main_name})"))
+        if window:
+            extra.append(Patch(facecolor="none", edgecolor="0.35", hatch="//",
+                               label=f"claimed window {format_number(window[0])}-{format_number(window[1])}"))
+        extra.append(Line2D([], [], color="0.2", marker="x", linestyle="none", label="diverged (k/n seeds)"))
+        _legend_below(ax, handles + extra)
+    fig.suptitle("Claims 3 and 4: final validation loss vs learning rate\n"
+                 "bars: interquartile range over seeds; filled markers: lr inside the good window (diverged runs count as +inf)")
+    return fig
+
+
+def _momentum_palette(agg: Aggregate) -> dict[float, str]:
+    """One colour per momentum value of the whole study, the same in every panel and figure."""
+    return {m: MOMENTUM_COLORS[i % len(MOMENTUM_COLORS)] for i, m in enumerate(sorted(agg.cells["momentum"].unique()))}
+
+
+def _sensitivity_curve(ax, curve: pd.DataFrame, color, label: str, top: float, main: bool,
+                       row: int) -> None:
+    """Median with interval; a cell whose median diverged as an x near the top of the panel with
+    k/n seeds annotated, one row of marks per curve so that they do not hide each other."""
+    median = curve["median_final_val_loss"].to_numpy(float)
+    lr = curve["lr"].to_numpy(float)
+    finite = np.isfinite(median)
+    good = curve["in_good_window"].to_numpy(bool)
+    width = 2.2 if main else 1.3
+    ax.plot(lr[finite], median[finite], color=color, linewidth=width, label=label, zorder=3)
+    lo = curve["q25_final_val_loss"].to_numpy(float)
+    hi = np.minimum(curve["q75_final_val_loss"].to_numpy(float), top)  # +inf (diverged seeds) ends at the top
+    ax.vlines(lr[finite], lo[finite], hi[finite], color=color, linewidth=width * 0.8, zorder=3)
+    for marks, face in ((finite & good, color), (finite & ~good, "white")):
+        ax.plot(lr[marks], median[marks], linestyle="none", marker="o", markersize=6,
+                markerfacecolor=face, markeredgecolor=color, zorder=4)
+    diverged = curve["n_diverged"].to_numpy(int)
+    runs = curve["n_runs"].to_numpy(int)
+    blended = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    height = 0.96 - 0.06 * row
+    for x, y, k, n, ok in zip(lr, median, diverged, runs, finite):
+        if not ok:
+            ax.plot([x], [height], transform=blended, marker="x", color=color, markersize=7,
+                    markeredgewidth=2, linestyle="none", zorder=5, gid="diverged")
+            ax.annotate(f"{k}/{n}", (x, height), xycoords=blended, xytext=(6, 0), textcoords="offset points",
+                        ha="left", va="center", fontsize=8, color=color)
+        elif k:
+            ax.annotate(f"{k}/{n} div.", (x, y), xytext=(4, 4), textcoords="offset points",
+                        fontsize=8, color=color)
+
+
+def _momentum_scale(ax) -> None:
+    """Momentum axis spaced by -log10(1 - m): 0, 0.5, 0.9, 0.99 become evenly readable."""
+    ax.set_xscale("function", functions=(lambda m: -np.log10(1 - np.clip(m, None, 1 - 1e-12)),
+                                         lambda x: 1 - 10.0 ** (-x)))
+
+
+def momentum_figure(agg: Aggregate) -> Figure:
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    rows = agg.cell_rows("sgd")
+    rows = rows[rows["n_diverged"] < rows["n_runs"]]
+    momenta = sorted(rows["momentum"].unique())
+    left.set_title("late effective step vs heavy-ball prediction")
+    right.set_title("late cosine of consecutive updates")
+    if len(momenta) < 2:
+        for ax in (left, right):
+            _note(ax, f"SGD with several momentum values: {NOT_IN_STUDY}")
+    else:
+        palette = _momentum_palette(agg)
+        left.set_xscale("log")
+        left.set_yscale("log")
+        for momentum in momenta:
+            cell = rows[np.isclose(rows["momentum"], momentum)]
+            predicted = cell["lr"] / (1 - momentum)
+            _errorbar(left, predicted, cell, "eff_step_late", palette[momentum], f"momentum {format_number(momentum)}")
+        lims = np.array([min(left.get_xlim()[0], left.get_ylim()[0]), max(left.get_xlim()[1], left.get_ylim()[1])])
+        left.plot(lims, lims, color="0.3", linestyle="--", linewidth=1, label="measured = predicted", zorder=1)
+        left.set_xlim(lims)
+        left.set_ylim(lims)
+        left.set_aspect("equal")
+        left.set_xlabel("predicted step lr / (1 - momentum)")
+        left.set_ylabel("measured update / grad (effective lr)\nmean over the late steps")
+        left.legend(loc="upper left")
+        lrs = sorted(rows["lr"].unique())
+        colors = _lr_colors(lrs)
+        _momentum_scale(right)
+        for lr in lrs:
+            cell = rows[np.isclose(rows["lr"], lr)].sort_values("momentum")
+            _errorbar(right, cell["momentum"], cell, "update_cosine_late", colors[lr], f"lr {format_number(lr)}",
+                      line=True)
+        right.set_xticks(momenta, [format_number(m) for m in momenta])
+        right.set_xlabel("momentum (axis spaced as log 1 / (1 - momentum))")
+        right.set_ylabel("cosine(update_t, update_t-1)\nmean over the late steps")
+        right.axhline(0, color="0.5", linewidth=0.8)
+        right.set_ylim(-1.05, 1.05)  # a cosine; a t-interval over few seeds can reach past +-1
+        right.legend(loc="upper left", bbox_to_anchor=(1.02, 1), title="SGD")
+    fig.suptitle("Claim 5: SGD momentum, effective step and smoothness in the late steps\n"
+                 "mean over the seeds that did not diverge, bars: 95% t-interval over those seeds")
+    return fig
+
+
+def _errorbar(ax, x, cell: pd.DataFrame, value: str, color, label: str, line: bool = False) -> None:
+    y = cell[f"{value}_mean"].to_numpy(float)
+    lo, hi = cell[f"{value}_lo"].to_numpy(float), cell[f"{value}_hi"].to_numpy(float)
+    # A single finished seed has no interval (NaN): draw the point without a bar.
+    yerr = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
+    yerr = np.where(np.isfinite(yerr), yerr, 0)
+    ax.errorbar(np.asarray(x, float), y, yerr=yerr, color=color, marker="o", markersize=5,
+                linestyle="-" if line else "none", capsize=2, label=label, zorder=3)
+
+
+def saturation_figure(agg: Aggregate) -> Figure:
+    return _reference_curves_figure(
+        agg,
+        [("logit.saturated_frac", "saturated logits", "fraction of train points with\nsigmoid outside [0.01, 0.99]"),
+         ("logit.mean_abs", "logit size", "mean |logit| on the train set")],
+        "Logit dynamics and saturation, SGD vs Adam at the reference learning rates",
+        log_y=[False, False], figsize=(11, 4.5))
+
+
+def adaptivity_figure(agg: Aggregate) -> Figure:
+    """Per-coordinate effective lr: its median and 90th percentile over coordinates."""
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    spread_ax, ratio_ax = fig.subplots(1, 2, sharex=True)
+    spread_ax.set_title("per-coordinate |update_i| / |grad_i|")
+    ratio_ax.set_title("spread over coordinates: p90 / median")
+    spread_ax.set_yscale("log")
+    refs = _references(agg)
+    items = []
+    for optimizer, lr, momentum in refs:
+        median = agg.curve(optimizer, lr, momentum, "coord_eff_lr.median")
+        p90 = agg.curve(optimizer, lr, momentum, "coord_eff_lr.p90")
+        if not len(median) or not len(p90):
+            continue
+        color = OPTIMIZER_COLORS.get(optimizer, "0.3")
+        label = cell_label(optimizer, lr, momentum)
+        items += [(median, color, f"{label}: median", "-"), (p90, color, f"{label}: p90", "--")]
+        both = median.merge(p90, on="step", suffixes=("_median", "_p90"))
+        ratio_ax.plot(both["step"], both["mean_p90"] / both["mean_median"], color=color, label=label, linewidth=1.6)
+    if not items:
+        for ax in (spread_ax, ratio_ax):
+            _note(ax, f"coord_eff_lr at the reference cells: {NOT_IN_STUDY}")
+    else:
+        _bands(spread_ax, items)
+        ratio_ax.axhline(1, color="0.3", linestyle=":", linewidth=1, label="1: same step for every coordinate")
+        ratio_ax.set_ylim(bottom=0)
+        for ax in (spread_ax, ratio_ax):
+            ax.set_xlabel("step")
+            _legend_below(ax)
+        spread_ax.set_ylabel("update / grad per coordinate (effective lr)")
+        ratio_ax.set_ylabel("p90 / median (ratio of seed means)")
+    fig.suptitle("Claim 6: is the step adaptive per coordinate? (reference learning rates)\n"
+                 f"{_seeds_text(agg, refs)}, band: 95% CI over seeds")
+    return fig
+
+
+FIGURES = {
+    "loss_curves": loss_curves_figure,
+    "norms": norms_figure,
+    "effective_step": effective_step_figure,
+    "lr_sensitivity": lr_sensitivity_figure,
+    "momentum": momentum_figure,
+    "saturation": saturation_figure,
+    "adaptivity": adaptivity_figure,
+}
+
+
+def build_figure(stem: str, agg: Aggregate) -> Figure:
+    return _plain_log_ticks(FIGURES[stem](agg))
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
+    """PNG and SVG, each written under a temporary name and renamed into place."""
+    written = []
+    for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+        if written:
+            # The layout is settled by the first save; recomputing it for the SVG doubles the time.
+            fig.set_layout_engine("none")
+        path = out_dir / f"{stem}.{fmt}"
+        tmp = out_dir / f".{stem}.{fmt}.tmp{os.getpid()}"
+        try:
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        written.append(path)
+    return written
+
+
+def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = None) -> list[Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with matplotlib.rc_context(STYLE):
+        for stem in stems or list(FIGURES):
+            written += save_figure(build_figure(stem, agg), out_dir, stem)
+    return written
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--aggregate-dir", required=True, help="directory with cells.parquet, curves.parquet, study.json")
+    parser.add_argument("--out-dir", required=True, help="where <stem>.png and <stem>.svg are written")
+    parser.add_argument("--only", nargs="+", choices=list(FIGURES), help="draw only these figures")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        agg = load_aggregate(args.aggregate_dir)
+    except AggregateError as error:
+        parser.error(str(error))
+    render_all(agg, args.out_dir, args.only)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Figures: every stem is written, and what a figure draws is the aggregate's data."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer_dynamics import figures
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def agg(tiny_aggregate) -> figures.Aggregate:
+    return figures.load_aggregate(tiny_aggregate)
+
+
+@pytest.fixture(scope="module")
+def rendered(tiny_aggregate, tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(out)])
+    return out
+
+
+def png_size(path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    return struct.unpack(">II", header[16:24])  # IHDR: width, height
+
+
+@pytest.mark.parametrize("stem", list(figures.FIGURES))
+def test_every_stem_is_written_as_png_and_svg(rendered, stem):
+    width, height = png_size(rendered / f"{stem}.png")
+    # Report width at 150 dpi: wider than a thumbnail, smaller than a poster.
+    assert 900 <= width <= 4000 and 450 <= height <= 2500, (width, height)
+    svg = (rendered / f"{stem}.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and svg.rstrip().endswith("</svg>")
+
+
+def test_only_the_figures_are_left_in_the_out_dir(rendered):
+    expected = {f"{stem}.{fmt}" for stem in figures.FIGURES for fmt in ("png", "svg")}
+    assert {path.name for path in rendered.iterdir()} == expected  # no temporary files
+
+
+def test_rendering_is_deterministic(tiny_aggregate, rendered, tmp_path):
+    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--only", "lr_sensitivity"])
+    for fmt in ("png", "svg"):
+        name = f"lr_sensitivity.{fmt}"
+        assert (tmp_path / name).read_bytes() == (rendered / name).read_bytes(), name
+
+
+def _axes_titled(fig, prefix: str):
+    return next(ax for ax in fig.axes if ax.get_title().startswith(prefix))
+
+
+def test_effective_step_draws_sgd_measured_line_at_lr(agg):
+    fig = figures.effective_step_figure(agg)
+    ax = _axes_titled(fig, "SGD")
+    measured = [line for line in ax.lines if line.get_gid() == "measured"]
+    reference_levels = [line.get_ydata()[0] for line in ax.lines if line.get_gid() == "lr"]
+    finished = agg.cell_rows("sgd", momentum=0.0).query("n_diverged == 0")
+    assert len(measured) == len(finished) > 0  # the tiny grid has fewer lrs than a panel shows
+    for line in measured:
+        lr = float(line.get_label().removeprefix("lr "))
+        curve = agg.curve("sgd", lr, 0.0, "eff_step.global")
+        np.testing.assert_array_equal(line.get_xdata(), curve["step"])
+        np.testing.assert_allclose(line.get_ydata(), curve["mean"])
+        # Plain SGD: the measured line lies on y = lr, which is drawn as its reference.
+        np.testing.assert_allclose(line.get_ydata(), lr, rtol=1e-9)
+        assert any(math.isclose(level, lr) for level in reference_levels)
+
+
+def test_effective_step_draws_adam_off_its_lr(agg):
+    fig = figures.effective_step_figure(agg)
+    ax = _axes_titled(fig, "Adam")
+    measured = [line for line in ax.lines if line.get_gid() == "measured"]
+    assert measured
+    for line in measured:
+        lr = float(line.get_label().removeprefix("lr "))
+        assert not np.allclose(line.get_ydata(), lr, rtol=1e-3)
+
+
+def test_lr_sensitivity_marks_every_cell_whose_median_diverged(agg):
+    fig = figures.lr_sensitivity_figure(agg)
+    n_marked = 0
+    for optimizer in ("sgd", "adam"):
+        ax = _axes_titled(fig, figures.OPTIMIZER_NAMES[optimizer])
+        cells = agg.cell_rows(optimizer)
+        diverged = cells[~np.isfinite(cells["median_final_val_loss"])]
+        marks = [line.get_xdata()[0] for line in ax.lines if line.get_gid() == "diverged"]
+        assert sorted(marks) == sorted(diverged["lr"])
+        texts = [text.get_text() for text in ax.texts]
+        for cell in diverged.itertuples():
+            assert f"{cell.n_diverged}/{cell.n_runs}" in texts
+        n_marked += len(marks)
+    assert n_marked > 0, "the tiny study is meant to contain a diverged cell"
+
+
+def test_momentum_figure_plots_measured_late_step_against_prediction(agg):
+    fig = figures.momentum_figure(agg)
+    ax = _axes_titled(fig, "late effective step")
+    containers = {c.get_label(): c for c in ax.containers}
+    sgd = agg.cell_rows("sgd").query("n_diverged < n_runs")
+    assert set(containers) == {f"momentum {m:g}" for m in sgd["momentum"].unique()}
+    for momentum, cells in sgd.groupby("momentum"):
+        line = containers[f"momentum {momentum:g}"].lines[0]
+        np.testing.assert_allclose(line.get_xdata(), cells["lr"] / (1 - momentum))
+        np.testing.assert_allclose(line.get_ydata(), cells["eff_step_late_mean"])
+
+
+def _all_text(fig) -> str:
+    return "\n".join(text.get_text() for ax in fig.axes for text in ax.texts)
+
+
+def test_missing_reference_and_momentum_axis_become_notes(agg):
+    # A study without an analysis section and without SGD momentum > 0.
+    keep = (agg.cells["optimizer"] != "sgd") | (agg.cells["momentum"] == 0)
+    curves_keep = (agg.curves["optimizer"] != "sgd") | (agg.curves["momentum"] == 0)
+    partial = dataclasses.replace(agg, cells=agg.cells[keep], curves=agg.curves[curves_keep],
+                                  config={k: v for k, v in agg.config.items() if k != "analysis"})
+    noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum"}
+    for stem in figures.FIGURES:
+        fig = figures.build_figure(stem, partial)
+        fig.savefig(io.BytesIO(), format="png")  # drawing must not fail either
+        assert (figures.NOT_IN_STUDY in _all_text(fig)) == (stem in noted), stem
+
+
+def test_missing_optimizer_gets_a_note(agg):
+    adam_only = dataclasses.replace(agg, cells=agg.cells[agg.cells["optimizer"] == "adam"],
+                                    curves=agg.curves[agg.curves["optimizer"] == "adam"])
+    for stem in ("effective_step", "lr_sensitivity"):
+        fig = figures.build_figure(stem, adam_only)
+        fig.savefig(io.BytesIO(), format="png")
+        assert f"SGD: {figures.NOT_IN_STUDY}" in _all_text(fig), stem
+
+
+def test_missing_aggregate_file_is_named(tiny_aggregate, tmp_path, capsys):
+    for name in ("cells.parquet", "curves.parquet", "study.json"):
+        (tmp_path / name).write_bytes((tiny_aggregate / name).read_bytes())
+    (tmp_path / "curves.parquet").unlink()
+    with pytest.raises(SystemExit):
+        figures.main(["--aggregate-dir", str(tmp_path), "--out-dir", str(tmp_path / "out")])
+    assert "curves.parquet: missing" in capsys.readouterr().err
+
+
+def test_missing_column_is_named(tiny_aggregate, tmp_path):
+    for name in ("curves.parquet", "study.json"):
+        (tmp_path / name).write_bytes((tiny_aggregate / name).read_bytes())
+    pd.read_parquet(tiny_aggregate / "cells.parquet").drop(columns="in_good_window").to_parquet(
+        tmp_path / "cells.parquet")
+    with pytest.raises(figures.AggregateError, match=r"cells\.parquet: columns \['in_good_window'\] are missing"):
+        figures.load_aggregate(tmp_path)
