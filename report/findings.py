@@ -6,6 +6,7 @@
 #   html:
 #     toc: true
 #     toc-depth: 2
+#     css: style.css
 #     embed-resources: true
 #     code-fold: true
 #   typst:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,69 +29,64 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-STYLESHEET = REPO / "report" / "style.css"
-STAGES = ("read source", "execute", "to markdown", "html", "pdf", "quarto")
+STYLESHEET = "style.css"  # beside the source; the HTML page embeds it (Quarto: the header's css)
 
 
 class RenderError(RuntimeError):
     """A render stage failed; the message starts with the stage's name."""
 
 
+class ToolFailure(RuntimeError):
+    """A tool's failure already put in words (no exception type worth adding)."""
+
+
 @contextlib.contextmanager
-def stage(name: str):
-    """Re-raise any failure inside the block as a RenderError naming the stage."""
-    assert name in STAGES, name
+def stage(name: str, timings: dict[str, float]):
+    """Time the block; re-raise any failure inside it as a RenderError naming the stage."""
+    started = time.perf_counter()
     try:
         yield
     except RenderError:
         raise
     except Exception as error:
-        raise RenderError(f"{name} stage failed: {type(error).__name__}: {error}") from error
+        detail = str(error) if isinstance(error, ToolFailure) else f"{type(error).__name__}: {error}"
+        raise RenderError(f"{name} stage failed: {detail}") from error
+    timings[name] = time.perf_counter() - started
 
 
-def render(source: Path, aggregate_dir: Path, figures_dir: Path, out_html: Path, out_pdf: Path | None = None,
-           stylesheet: Path = STYLESHEET) -> dict[str, float]:
+def render(source: Path, aggregate_dir: Path, figures_dir: Path, out_html: Path,
+           out_pdf: Path | None = None) -> dict[str, float]:
     """Render and return the seconds each stage took."""
-    for label, path in (("--source", source), ("--aggregate-dir", aggregate_dir), ("--figures-dir", figures_dir)):
+    stylesheet = source.with_name(STYLESHEET)
+    for label, path in (("--source", source), ("--aggregate-dir", aggregate_dir), ("--figures-dir", figures_dir),
+                        ("the stylesheet beside --source", stylesheet)):
         if not path.exists():
             raise RenderError(f"{label} {path} does not exist")
     parameters = {"aggregate_dir": str(aggregate_dir.resolve()), "figures_dir": str(figures_dir.resolve())}
     with tempfile.TemporaryDirectory(prefix="report-") as tmp:
         work = Path(tmp)
         if shutil.which("quarto"):
-            return _render_with_quarto(source, parameters, work, out_html, out_pdf)
-        return _render_offline(source, parameters, work, out_html, out_pdf, stylesheet)
+            return _render_with_quarto(source, stylesheet, parameters, work, out_html, out_pdf)
+        return _render_offline(source, stylesheet, parameters, work, out_html, out_pdf)
 
 
-def _render_offline(source, parameters, work, out_html, out_pdf, stylesheet) -> dict[str, float]:
-    timings, clock = {}, time.perf_counter()
-
-    def lap(name):
-        nonlocal clock
-        timings[name] = time.perf_counter() - clock
-        clock = time.perf_counter()
-
-    with stage("read source"):
+def _render_offline(source, stylesheet, parameters, work, out_html, out_pdf) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    with stage("read source", timings):
         notebook = _to_notebook(source, work / "findings.ipynb")
-    lap("read source")
-    with stage("execute"):
+    with stage("execute", timings):
         executed = _execute(notebook, work / "executed.ipynb", parameters)
-    lap("execute")
-    with stage("to markdown"):
+    with stage("to markdown", timings):
         markdown = _to_markdown(executed, work / "findings.md")
-    lap("to markdown")
-    with stage("html"):
+    with stage("html", timings):
         html = _pandoc(markdown, work / "findings.html", "html5",
                        ["--standalone", "--embed-resources", "--toc", "--toc-depth=2",
                         f"--css={stylesheet}", "--section-divs"])
         _check_self_contained(html)
         _publish(html, out_html)
-    lap("html")
     if out_pdf is not None:
-        with stage("pdf"):
+        with stage("pdf", timings):
             _publish(_to_pdf(markdown, work), out_pdf)
-        lap("pdf")
     return timings
 
 
@@ -117,6 +113,13 @@ def _execute(notebook: Path, out: Path, parameters: dict) -> Path:
     try:
         papermill.execute_notebook(str(notebook), str(out), parameters=parameters, km=kernel, progress_bar=False,
                                    cwd=str(notebook.parent), log_output=False)
+    except papermill.PapermillExecutionError as error:
+        # The exception and the source line that raised it, not pages of library frames.
+        frames = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback)).splitlines()
+        line = next((f.split("-->", 1)[1].strip() for f in frames if f.lstrip().startswith("-")
+                     and "-->" in f), "")
+        at = f" at `{line.lstrip('0123456789 ')}`" if line else ""
+        raise ToolFailure(f"report cell {error.exec_count} raised {error.ename}: {error.evalue}{at}") from None
     finally:
         # nbclient shuts down only kernels it created itself.
         if kernel.has_kernel:
@@ -152,13 +155,11 @@ def _pandoc(markdown: Path, out: Path, to: str, extra_args: list[str]) -> Path:
 
 
 def _check_self_contained(html: Path) -> None:
-    import re
-
     text = html.read_text(encoding="utf-8")
     external = re.findall(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//[^"'\s>]+""",
                           text, flags=re.IGNORECASE)
     if external:
-        raise RenderError(f"html stage failed: the page references external resources: {external[:3]}")
+        raise ToolFailure(f"the page references external resources: {external[:3]}")
 
 
 def _to_pdf(markdown: Path, work: Path) -> Path:
@@ -167,27 +168,28 @@ def _to_pdf(markdown: Path, work: Path) -> Path:
     typ = _pandoc(markdown, work / "findings.typ", "typst", ["--standalone", "--toc", "--toc-depth=2"])
     pdf = work / "findings.pdf"
     # Image paths in the markdown are absolute; typst resolves "/..." against its root.
-    typst.compile(str(typ), output=str(pdf), root=Path(typ.anchor or "/").as_posix())
+    typst.compile(str(typ), output=str(pdf), root=typ.anchor)
     return pdf
 
 
-def _render_with_quarto(source, parameters, work, out_html, out_pdf) -> dict[str, float]:
-    started = time.perf_counter()
+def _render_with_quarto(source, stylesheet, parameters, work, out_html, out_pdf) -> dict[str, float]:
+    timings: dict[str, float] = {}
     copy = work / source.name  # quarto writes beside its input: keep report/ clean
     shutil.copyfile(source, copy)
+    shutil.copyfile(stylesheet, work / stylesheet.name)
     params = [arg for name, value in parameters.items() for arg in ("-P", f"{name}:{value}")]
     env = {**os.environ, "QUARTO_PYTHON": sys.executable}
-    with stage("quarto"):
+    with stage("quarto", timings):
         for fmt, out in (("html", out_html), ("typst", out_pdf)):
             if out is None:
                 continue
             result = subprocess.run(["quarto", "render", str(copy), "--to", fmt, "--output-dir", str(work / fmt), *params],
                                     capture_output=True, text=True, env=env)
             if result.returncode != 0:
-                raise RuntimeError(f"quarto render --to {fmt} exited {result.returncode}: {result.stderr[-2000:]}")
+                raise ToolFailure(f"quarto render --to {fmt} exited {result.returncode}: {result.stderr[-2000:]}")
             suffix = ".html" if fmt == "html" else ".pdf"
             _publish(work / fmt / copy.with_suffix(suffix).name, out)
-    return {"quarto": time.perf_counter() - started}
+    return timings
 
 
 def _publish(built: Path, out: Path) -> None:
@@ -204,8 +206,8 @@ def _publish(built: Path, out: Path) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", type=Path, default=REPO / "report" / "findings.py",
-                        help="Jupyter percent script whose first cell is the Quarto YAML header")
+    parser.add_argument("--source", type=Path, default=Path("report/findings.py"),
+                        help=f"Jupyter percent script whose first cell is the Quarto YAML header; {STYLESHEET} beside it")
     parser.add_argument("--aggregate-dir", type=Path, default=Path("results/aggregate"))
     parser.add_argument("--figures-dir", type=Path, default=Path("results/figures"))
     parser.add_argument("--out-html", type=Path, default=Path("results/report/findings.html"))
