@@ -1,0 +1,226 @@
+"""The Snakemake workflow: the plan it makes, a full run of the tiny study, bad configs.
+
+Every test works in a temporary copy of the repository, so results/ of the checkout (and
+other runs on the same machine) never affect it. Expected numbers come from the config files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from optimizer_dynamics.config import format_number
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKFLOW_PARTS = ("workflow", "config", "report", "scripts")
+ONE_OF_EACH = ("dataset", "aggregate", "figures", "report", "all")
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Path:
+    for part in WORKFLOW_PARTS:
+        shutil.copytree(
+            REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    # Jobs call `python`: put this interpreter's directory first so they get its packages.
+    env = {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'job count' table Snakemake prints for a plan."""
+    table = output[output.index("job ") : output.index("total")]
+    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+
+
+def expected_run_files(config: dict) -> set[str]:
+    return {
+        f"results/runs/optimizer~{optimizer}/lr~{format_number(lr)}/momentum~{format_number(momentum)}"
+        f"/seed~{seed}.parquet"
+        for optimizer, axes in config["optimizers"].items()
+        for lr in axes["lr"]
+        for momentum in axes["momentum"]
+        for seed in config["seeds"]
+    }
+
+
+# --- the plan ------------------------------------------------------------------------------
+
+
+def test_default_config_plans_one_training_job_per_cell(repo_copy):
+    config = load_yaml(repo_copy / "config/config.yaml")
+    result = snakemake(repo_copy, "-n", "-p")
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout + result.stderr
+
+    cells = sum(len(axes["lr"]) * len(axes["momentum"]) for axes in config["optimizers"].values())
+    assert job_counts(output) == {"train": cells, **dict.fromkeys(ONE_OF_EACH, 1)}
+    planned_runs = set(re.findall(r"results/runs/\S+?\.parquet", output))
+    assert planned_runs == expected_run_files(config)
+
+
+def test_each_training_job_trains_all_seeds_of_its_cell(repo_copy):
+    config = load_yaml(repo_copy / "config/test.yaml")
+    result = snakemake(repo_copy, "-n", "-p", "--configfile", "config/test.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    commands = re.findall(r"python -m optimizer_dynamics\.train .*", result.stdout + result.stderr)
+    assert len(commands) == len(expected_run_files(config)) // len(config["seeds"])
+    for command in commands:
+        seeds = command.split("--seed ")[1].split(" >")[0].split()
+        assert seeds == [str(seed) for seed in config["seeds"]]
+        assert f"--steps {config['training']['steps']}" in command
+
+
+# --- bad configs are refused before any job runs ------------------------------------------
+
+BAD_CONFIGS = [
+    pytest.param({"training": {"stpes": 10}}, ["training", "stpes"], id="misspelled-key"),
+    pytest.param({"training": {"steps": 0}}, ["training.steps", "0"], id="steps-below-minimum"),
+    pytest.param(
+        {"optimizers": {"sgd": {"lr": [0.1, 0.1], "momentum": [0.0]}}},
+        ["optimizers.sgd.lr", "0.1"],
+        id="duplicate-lr",
+    ),
+    pytest.param(
+        {"optimizers": {"sgd": {"lr": [0.1234567], "momentum": [0.0]}}},
+        ["optimizers.sgd.lr", "0.1234567"],
+        id="lr-not-round-tripping",
+    ),
+    pytest.param({"max_jobs": 3}, ["max_jobs", "4", "3"], id="grid-larger-than-max-jobs"),
+]
+
+
+@pytest.mark.parametrize("change, named", BAD_CONFIGS)
+def test_bad_config_is_refused_naming_the_key(repo_copy, change, named):
+    config = load_yaml(repo_copy / "config/test.yaml")
+    for section, value in change.items():
+        config[section] = {**config[section], **value} if isinstance(value, dict) else value
+    (repo_copy / "bad.yaml").write_text(yaml.safe_dump(config))
+
+    result = snakemake(repo_copy, "--cores", "1", "--configfile", "bad.yaml")
+
+    assert result.returncode != 0
+    message = next(line for line in result.stderr.splitlines() if line.startswith("invalid config"))
+    for word in named:
+        assert word in message
+    assert not (repo_copy / "results").exists()
+
+
+# --- conventions ---------------------------------------------------------------------------
+
+
+def test_lint_and_formatting_are_clean(repo_copy):
+    lint = snakemake(repo_copy, "--lint")
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    fmt = subprocess.run(
+        [BIN / "snakefmt", "--check", "workflow"], cwd=repo_copy, capture_output=True, text=True, timeout=60
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_conda_env_pins_match_requirements():
+    def pins(lines):
+        return {line.strip() for line in lines if re.fullmatch(r"[\w.-]+==\S+", line.strip())}
+
+    env = load_yaml(REPO / "workflow/envs/optimizer_dynamics.yaml")
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    requirements = pins((REPO / "requirements.txt").read_text().splitlines())
+    # Snakemake drives the jobs; it is not needed inside them.
+    assert pins(pip) == {pin for pin in requirements if not pin.startswith("snakemake==")}
+
+
+# --- the tiny study, end to end -------------------------------------------------------------
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join("".join(parser.parts).replace("\u2019", "'").split())
+
+
+def last_val_loss(path: Path) -> float:
+    values = pd.read_parquet(path, columns=["val.loss"])["val.loss"].dropna()
+    return float(values.iloc[-1]) if len(values) else math.nan
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(repo_copy):
+    config = load_yaml(repo_copy / "config/test.yaml")
+    # A run file of an older config: the aggregation must take only the current runs.
+    stale = repo_copy / "results/runs/optimizer~sgd/lr~9/momentum~0/seed~0.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("not a run of this config")
+
+    result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/test.yaml", timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+
+    run_files = expected_run_files(config)
+    found = {str(p.relative_to(repo_copy)) for p in (repo_copy / "results/runs").rglob("*.parquet")}
+    assert found - {str(stale.relative_to(repo_copy))} == run_files
+
+    runs = pd.read_parquet(repo_copy / "results/aggregate/runs.parquet")
+    assert len(runs) == len(run_files)
+    for path in run_files:
+        first = pd.read_parquet(repo_copy / path).iloc[0]
+        row = runs[
+            (runs.optimizer == first.optimizer)
+            & (runs.lr == first.lr)
+            & (runs.momentum == first.momentum)
+            & (runs.seed == first.seed)
+        ]
+        assert len(row) == 1, path
+        expected = math.nan if first.diverged else last_val_loss(repo_copy / path)
+        assert row.final_val_loss.iloc[0] == pytest.approx(expected, nan_ok=True), path
+
+    cells = pd.read_parquet(repo_copy / "results/aggregate/cells.parquet")
+    assert len(cells) == len(run_files) // len(config["seeds"])
+    assert set(cells.n_runs) == {len(config["seeds"])}
+
+    for stem in ("loss_curves", "lr_sensitivity", "effective_step"):
+        assert (repo_copy / f"results/figures/{stem}.png").stat().st_size > 0
+
+    text = visible_text((repo_copy / "results/report/findings.html").read_text())
+    verdicts = pd.read_parquet(repo_copy / "results/aggregate/verdicts.parquet")
+    assert len(verdicts) > 0
+    for claim, verdict in zip(verdicts.claim, verdicts.verdict):
+        assert claim.replace("\u2019", "'") in text
+        assert verdict in text
+
+    again = snakemake(repo_copy, "-n", "--configfile", "config/test.yaml")
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
