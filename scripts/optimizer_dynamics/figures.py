@@ -150,25 +150,29 @@ def _note(ax, text: str) -> None:
     ax.grid(False)
 
 
-def _bands(ax, items: list[tuple[pd.DataFrame, str, str, str]]) -> None:
+def _bands(ax, items: list[tuple[pd.DataFrame, str, str, str]], valid: tuple[float, float] | None = None) -> None:
     """Per (curve, color, label, linestyle): the seed mean as a line, its 95% interval as a band.
 
-    On a log axis an interval reaching zero or below is drawn down to the panel's bottom edge,
-    and the limits come from the means and the positive interval ends alone.
+    A t-interval over few seeds can leave the metric's valid range (a fraction below 0): the
+    band is clipped to `valid`. On a log axis the limits come from the means and the positive
+    interval ends, and an interval reaching zero or below is drawn down to the panel's bottom.
     """
-    log = ax.get_yscale() == "log"
-    shown = []
+    bottom = None
+    if ax.get_yscale() == "log":
+        values = np.concatenate([curve[c].to_numpy(float) for curve, *_ in items for c in ("mean", "lo", "hi")])
+        values = values[np.isfinite(values) & (values > 0)]
+        if values.size:
+            bottom = values.min() / 1.25
+            ax.set_ylim(bottom, values.max() * 1.25)
     for curve, color, label, linestyle in items:
-        mean, lo, hi = (curve[c].to_numpy(float) for c in ("mean", "lo", "hi"))
-        ax.plot(curve["step"], mean, color=color, linestyle=linestyle, label=label, linewidth=1.6)
-        if log:
-            shown += [mean, lo[lo > 0], hi]
-            lo = np.where(lo > 0, lo, np.finfo(float).tiny)
+        ax.plot(curve["step"], curve["mean"], color=color, linestyle=linestyle, label=label, linewidth=1.6)
+        lo, hi = curve["lo"].to_numpy(float), curve["hi"].to_numpy(float)
+        if valid is not None:
+            lo, hi = np.clip(lo, *valid), np.clip(hi, *valid)
+        if bottom is not None:
+            # Clip at the visible bottom, not at a tiny number: Agg mis-draws far-off vertices.
+            lo = np.where(lo > bottom, lo, bottom)
         ax.fill_between(curve["step"], lo, hi, color=color, alpha=0.2, linewidth=0)
-    values = np.concatenate(shown) if shown else np.array([])
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size:
-        ax.set_ylim(values.min() / 1.25, values.max() * 1.25)
 
 
 def _legend_below(ax, handles=None, ncols: int = 2) -> None:
@@ -229,13 +233,13 @@ def _references(agg: Aggregate) -> list[tuple[str, float, float]]:
     return found
 
 
-def _reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str]], title: str,
+def _reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str, tuple | None]], title: str,
                              log_y: list[bool], figsize) -> Figure:
-    """SGD vs Adam at their reference cells, one panel per (metric, panel title, y label)."""
+    """SGD vs Adam at their reference cells, one panel per (metric, panel title, y label, valid range)."""
     fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, len(panels), sharex=True, squeeze=False)[0]
     refs = _references(agg)
-    for ax, (metric, panel_title, ylabel), log in zip(axes, panels, log_y):
+    for ax, (metric, panel_title, ylabel, valid), log in zip(axes, panels, log_y):
         ax.set_title(panel_title)
         if log:
             ax.set_yscale("log")
@@ -245,7 +249,7 @@ def _reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str]],
         if not items:
             _note(ax, f"{metric} at the reference cells: {NOT_IN_STUDY}\n(analysis.reference)")
             continue
-        _bands(ax, items)
+        _bands(ax, items, valid)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.legend()
@@ -259,8 +263,8 @@ def _reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str]],
 def loss_curves_figure(agg: Aggregate) -> Figure:
     fig = _reference_curves_figure(
         agg,
-        [("train.loss", "training loss (full train set)", "BCE loss (nats)"),
-         ("val.loss", "validation loss", "BCE loss (nats)")],
+        [("train.loss", "training loss (full train set)", "BCE loss (nats)", None),
+         ("val.loss", "validation loss", "BCE loss (nats)", None)],
         "Claim 1: SGD vs Adam at the reference learning rates", log_y=[True, True], figsize=(11, 4.5))
     target = agg.analysis.get("target_val_loss")
     val_ax = fig.axes[1]
@@ -418,6 +422,7 @@ def lr_sensitivity_figure(agg: Aggregate) -> Figure:
         window = claimed.get(optimizer)
         if window:
             ax.axvspan(*window, facecolor="none", edgecolor="0.35", hatch="//", linewidth=0.8, zorder=0)
+        ax.margins(x=0.08)  # room for the k/n labels beside marks at the largest lr
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final validation loss (BCE, nats)\nmedian over seeds")
         handles, _ = ax.get_legend_handles_labels()
@@ -537,8 +542,9 @@ def _errorbar(ax, x, cell: pd.DataFrame, value: str, color, label: str, line: bo
 def saturation_figure(agg: Aggregate) -> Figure:
     return _reference_curves_figure(
         agg,
-        [("logit.saturated_frac", "saturated logits", "fraction of train points with\nsigmoid outside [0.01, 0.99]"),
-         ("logit.mean_abs", "logit size", "mean |logit| on the train set")],
+        [("logit.saturated_frac", "saturated logits",
+          "fraction of the step's batch with\nsigmoid(logit) outside [0.01, 0.99]", (0.0, 1.0)),
+         ("logit.mean_abs", "logit size", "mean |logit| on the step's batch", (0.0, np.inf))],
         "Logit dynamics and saturation, SGD vs Adam at the reference learning rates",
         log_y=[False, False], figsize=(11, 4.5))
 
