@@ -32,6 +32,8 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
+from optimizer_dynamics.verdicts import VERDICTS, Missing, Study
+
 aggregate = Path(aggregate_dir)
 figures = Path(figures_dir)
 study = json.loads((aggregate / "study.json").read_text(encoding="utf-8"))
@@ -46,7 +48,6 @@ MOMENTUM_NAME = {"sgd": "momentum", "adam": "β₁"}
 # Markdown syntax a data string could trigger (emphasis, links, spans, tables, math, citations);
 # html.escape then takes care of <, >, & and quotes, so no config or data text becomes markup.
 _MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()#|$~^@])")
-VERDICT_CLASSES = {"supported", "refuted", "partly supported", "inconclusive"}
 
 
 def esc(value) -> str:
@@ -82,7 +83,7 @@ def interval(row: pd.Series, column: str) -> str:
 
 
 def verdict_badge(word: str) -> str:
-    if word in VERDICT_CLASSES:  # the class name comes from this fixed set, never from data
+    if word in VERDICTS:  # the class name comes from this fixed set, never from data
         return f"[{esc(word)}]{{.verdict .verdict-{word.replace(' ', '-')}}}"
     return esc(word)
 
@@ -184,7 +185,7 @@ show(
     + ".",
     table(verdict_table, "The seed's claims and what the logs say."),
     "**Why each verdict**",
-    "\n".join(f"- *{esc(claim)}* {esc(detail)}" for claim, detail in zip(verdicts["claim"], verdicts["detail"])),
+    "\n".join(f"- **{number}.** {esc(detail)}" for number, detail in zip(verdict_table["#"], verdicts["detail"])),
 )
 
 
@@ -223,32 +224,49 @@ show(
 
 # %%
 tolerance = analysis["good_window_tolerance"]
-window_rows = []
-for (name, momentum), group in cells.groupby(["optimizer", "momentum"], sort=True):
-    best = group.loc[group.median_final_val_loss.idxmin()]
-    good = group[group.in_good_window].lr.sort_values()
+study_tables = Study(runs, cells, analysis)  # the verdicts' own window, so table and verdict agree
+
+
+def window_row(name: str, momentum: float) -> dict:
     claimed = analysis["claimed_windows"].get(name)
-    window_rows.append(
-        {
-            "Optimizer": esc(name),
-            "Momentum or β₁": lr_text(momentum),
-            "Best lr": lr_text(best.lr),
-            "Its median final val loss": num(best.median_final_val_loss),
-            "Good lrs": ", ".join(lr_text(lr) for lr in good) or "none",
-            "Decades spanned": num(math.log10(good.max() / good.min()), 2) if len(good) else "n/a",
-            "Claimed window": f"{lr_text(claimed[0])} to {lr_text(claimed[1])}" if claimed else "none",
-        }
-    )
+    row = {"Optimizer": esc(name), "Momentum or β₁": lr_text(momentum),
+           "Claimed window": f"{lr_text(claimed[0])} to {lr_text(claimed[1])}" if claimed else "none"}
+    try:
+        window = study_tables.window(name, momentum)
+    except Missing as reason:
+        return {**row, "Best lr": "n/a", "Good window": f"none: {esc(reason)}"}
+    group = cells[(cells.optimizer == name) & (cells.momentum == momentum)]
+    outside = group[group.in_good_window & ~group.lr.between(window.lo, window.hi)].lr
+    edges = [side for side, hit in (("lowest", window.lo == window.grid[0]), ("highest", window.hi == window.grid[-1]))
+             if hit]
+    return {
+        **row,
+        "Best lr": lr_text(window.best),
+        "Its median final val loss": num(group.loc[group.lr == window.best, "median_final_val_loss"].iloc[0]),
+        "Good window": f"{lr_text(window.lo)} to {lr_text(window.hi)}"
+        + (f" (reaches the {' and '.join(edges)} grid lr)" if edges else ""),
+        "Decades": num(window.width, 2),
+        "Good lrs outside it": ", ".join(lr_text(lr) for lr in outside) or "none",
+    }
+
+
+window_table = pd.DataFrame(
+    [window_row(name, momentum) for (name, momentum), _ in cells.groupby(["optimizer", "momentum"], sort=True)]
+).fillna("")
+window_table = window_table[[c for c in ["Optimizer", "Momentum or β₁", "Best lr", "Its median final val loss",
+                                         "Good window", "Decades", "Good lrs outside it", "Claimed window"]
+                             if c in window_table]]
 show(
     "## Experiment 2: learning-rate sweep",
     "**Good window.** For each optimizer and momentum, take at every learning rate the median over "
     "seeds of the final validation loss, a diverged run counting as +∞ (so a learning rate where at "
     "least half the seeds diverge is never good). A learning rate is *good* when its median is at most "
     f"(1 + {esc(tolerance)}) × the lowest finite median among the learning rates of that optimizer and "
-    f"momentum: within {percent(tolerance)} of the best. *Decades spanned* is "
-    "log₁₀(largest good lr / smallest good lr); the good lrs need not be contiguous, so they are all listed.",
-    table(pd.DataFrame(window_rows), "Good learning-rate windows per optimizer and momentum, "
-          "beside the seed's claimed windows."),
+    f"momentum: within {percent(tolerance)} of the best. The *good window* is the unbroken run of good "
+    "grid learning rates around the best one, and its width is log₁₀(largest / smallest) decades: "
+    "measured at the grid's resolution, and possibly wider when it reaches the end of the grid.",
+    table(window_table, "Good learning-rate windows per optimizer and momentum, beside the seed's "
+          "claimed windows (the verdicts on claims 3 and 4 use the reference momentum's row)."),
     figure("lr_sensitivity", "Median final validation loss against learning rate; bars: interquartile "
            "range over seeds; filled markers: good learning rates; crosses: diverged runs."),
 )
