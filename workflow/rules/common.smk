@@ -311,15 +311,18 @@ def parent_dir(files):
 
 # --- resources ----------------------------------------------------------------------------
 
-# Measured: ~2 ms per step per seed and ~0.5 GB resident (mostly torch) at 1000 steps.
-# Budgets are generous so a busy node does not kill jobs.
+# Measured: ~2 ms per step per seed, ~60 ms per exact Hessian (curvature_every), ~0.5 GB
+# resident (mostly torch) at 1000 steps. Budgets are ~5x that, so a busy node does not kill jobs.
 SECONDS_PER_STEP = 0.01
+SECONDS_PER_HESSIAN = 0.3
 MB_PER_THOUSAND_STEPS = 1
 
 
 def train_runtime_minutes(wildcards):
-    steps = config["training"]["steps"] * len(SEEDS)
-    return 5 + math.ceil(steps * SECONDS_PER_STEP / 60)
+    steps, every = config["training"]["steps"], config["training"]["curvature_every"]
+    hessians = math.ceil(steps / every) if every else 0
+    seconds = len(SEEDS) * (steps * SECONDS_PER_STEP + hessians * SECONDS_PER_HESSIAN)
+    return 5 + math.ceil(seconds / 60)
 
 
 def train_mem_mb(wildcards):
