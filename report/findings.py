@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
+from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.verdicts import VERDICTS, Missing, Study
 
 aggregate = Path(aggregate_dir)
@@ -330,16 +331,17 @@ show(
 # %%
 plain = runs[(runs.optimizer == "sgd") & (runs.momentum == 0) & ~runs.diverged]
 deviation = plain.sgd_eff_step_max_rel_dev.max()
-ref_step = {name: cell(name, *reference[name]).eff_step_late_mean for name in reference}
+ref_cells = {name: cell(name, *reference[name]) for name in reference}
+ref_step = {name: c.eff_step_late_mean for name, c in ref_cells.items()}
 show(
     "## Norms and the effective step",
     "For plain SGD the update is lr × gradient, so ‖update‖ / ‖gradient‖ should equal lr at every step. "
     f"Over the {esc(len(plain))} plain-SGD runs that finished, the largest relative deviation from lr at "
     f"any step is {num(deviation, 2)}.",
-    f"Late in training, Adam's effective step at its reference setting is {num(ref_step['adam'])}, "
-    f"{num(ref_step['adam'] / ref_step['sgd'])} times SGD's {num(ref_step['sgd'])} at its own; "
-    f"relative to their learning rates that is {num(ref_step['adam'] / reference['adam'][0])} × lr for Adam "
-    f"against {num(ref_step['sgd'] / reference['sgd'][0])} × lr for SGD.",
+    f"Late in training, Adam's effective step at its reference setting is {interval(ref_cells['adam'], 'eff_step_late')} "
+    f"and SGD's at its own {interval(ref_cells['sgd'], 'eff_step_late')} (claim 6a compares them seed by seed). "
+    f"Relative to their learning rates that is {num(ref_step['adam'] / reference['adam'][0])} × lr for Adam "
+    f"and {num(ref_step['sgd'] / reference['sgd'][0])} × lr for SGD.",
     figure("norms", "L2 norms of the gradient, the parameters and the update, for the whole network and "
            "per tensor, at the reference settings (mean over seeds, shaded: 95 % interval)."),
     figure("effective_step", "Effective step ‖update‖ / ‖gradient‖ against step for plain SGD and Adam "
@@ -363,7 +365,13 @@ show(
 )
 
 # %%
-spread = {name: cell(name, *reference[name]) for name in reference}
+def spread(name: str) -> str:
+    """Each finished run's p90 / median, then the mean and interval over seeds (as claim 6b)."""
+    r = cell_runs(name, *reference[name])
+    mean, lo, hi, n = mean_interval(r.coord_eff_lr_p90_late / r.coord_eff_lr_median_late)
+    return f"{num(mean)} [{num(lo)}, {num(hi)}]" if n > 1 else num(mean)
+
+
 show(
     "## Adaptivity",
     "Per coordinate, |update_i| / |grad_i| is the learning rate that weight effectively got. Plain SGD "
@@ -371,9 +379,8 @@ show(
     "ratio spreads over coordinates. The spread is measured as the 90th percentile over coordinates "
     "divided by the median.",
     "Late in training that spread is "
-    + " and ".join(f"{num(c.coord_eff_lr_p90_late_mean / c.coord_eff_lr_median_late_mean)} for {esc(name)}"
-                   for name, c in spread.items())
-    + " at the reference settings (ratio of the seed means; 1 means every coordinate took the same step).",
+    + " and ".join(f"{spread(name)} for {esc(name)}" for name in reference)
+    + " at the reference settings (mean [95 % interval] over seeds; 1 means every coordinate took the same step).",
     figure("adaptivity", "Per-coordinate effective learning rate at the reference settings: median and "
            "90th percentile over coordinates (left) and their ratio (right) against step."),
 )
