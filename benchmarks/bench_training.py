@@ -4,7 +4,10 @@
    steps) against a bare torch.optim loop on the same model, data and optimizer, in the
    same process, interleaved round by round so machine noise hits both alike.
    Budget: <= 1.2x.
-2. A training job's fixed cost: `python -m optimizer_dynamics.train --steps 1` (process
+2. Overhead per diagnostic group and interval, in the style of Cockpit's overhead figure:
+   the per-step diagnostics alone (always on), plus full-set evaluation, plus the exact
+   Hessian, each every 1, 10 and 100 steps, as a multiple of the bare loop.
+3. A training job's fixed cost: `python -m optimizer_dynamics.train --steps 1` (process
    start, imports, data load, one step, Parquet write) against `python -c "import torch"`,
    interleaved. Budget: <= 1.3x.
 
@@ -65,6 +68,27 @@ def per_step(rounds: int, steps: int) -> None:
         print(f"   {label:<14}{us['instrumented']:>11.0f} us{us['bare']:>7.0f} us{ratio:>8.2f}")
 
 
+def overhead_table(rounds: int, steps: int) -> None:
+    dataset = make_dataset(500, 500, 0.2, 0)
+    x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
+    base = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "steps": steps}
+    variants = {"per-step diagnostics": {1: {"eval_every": steps}}}
+    variants["+ evaluation (train and val sets)"] = {k: {"eval_every": k} for k in (1, 10, 100)}
+    variants["+ exact Hessian (curvature)"] = {k: {"eval_every": steps, "curvature_every": k} for k in (1, 10, 100)}
+    print(f"2. overhead per diagnostic group, Adam, {steps} steps, x bare loop (median of {rounds} interleaved rounds)")
+    print(f"   {'group':<36}{'every 1':>9}{'every 10':>10}{'every 100':>11}")
+    for group, by_interval in variants.items():
+        cells = []
+        for interval in (1, 10, 100):
+            if interval not in by_interval:
+                cells.append("-")
+                continue
+            config = RunConfig(**base, **by_interval[interval])
+            ratios = [timed(train, config, dataset) / timed(bare_loop, config, x, y) for _ in range(rounds)]
+            cells.append(f"{statistics.median(ratios):.2f}x")
+        print(f"   {group:<36}{cells[0]:>9}{cells[1]:>10}{cells[2]:>11}")
+
+
 def fixed_cost(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "moons.npz"
@@ -77,7 +101,7 @@ def fixed_cost(rounds: int) -> None:
             job_times.append(timed(subprocess.run, job, check=True))
             base_times.append(timed(subprocess.run, baseline, check=True))
     job_s, base_s = statistics.median(job_times), statistics.median(base_times)
-    print(f"2. fixed cost of a training job, median of {rounds} interleaved rounds")
+    print(f"3. fixed cost of a training job, median of {rounds} interleaved rounds")
     print(f"   job (start, imports, data, 1 step, write): {job_s:.2f} s; import torch: {base_s:.2f} s; "
           f"ratio {job_s / base_s:.2f} (budget 1.3)")
     print("   (of which torch.optim's own first-use import of torch._dynamo: see the README's Performance notes)")
@@ -90,6 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     set_determinism(threads=1)
     per_step(args.rounds, args.steps)
+    overhead_table(max(3, args.rounds // 2), min(args.steps, 300))
     fixed_cost(args.rounds)
 
 

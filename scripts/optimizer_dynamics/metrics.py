@@ -68,11 +68,11 @@ def step_diagnostics(
     updates = params[1:] - before
     abs_logits = logits.abs()
     cols: dict[str, torch.Tensor] = {"batch.loss": losses.clone()}
-    cols["batch.acc"] = ((logits > 0) == (targets > 0.5)).sum(dim=1) / logits.shape[1]
+    cols["batch.acc"] = ((logits > 0) == (targets > 0.5)).double().mean(dim=1)
     cols["logit.mean_abs"] = abs_logits.mean(dim=1)
     cols["logit.max_abs"] = abs_logits.amax(dim=1)
     # sigmoid(z) < 0.01 or > 0.99  <=>  |z| > logit(0.99), by the symmetry of the sigmoid
-    cols["logit.saturated_frac"] = (abs_logits > SATURATION_LOGIT).sum(dim=1) / logits.shape[1]
+    cols["logit.saturated_frac"] = (abs_logits > SATURATION_LOGIT).double().mean(dim=1)
     for kind, matrix in (("grad", grads), ("param", before), ("update", updates)):
         cols[f"{kind}.global"] = torch.linalg.vector_norm(matrix, dim=1)
         for name, s in slices.items():

@@ -145,8 +145,16 @@ def _add_eval_columns(cols, config: RunConfig, thetas_after, train_set, val_set)
     for prefix, (x, y) in (("train", train_set), ("val", val_set)):
         loss = torch.full(steps.shape, float("nan"), dtype=torch.float64)
         acc = loss.clone()
-        if is_eval.any():
-            loss[is_eval], acc[is_eval] = evaluate(thetas_after[is_eval], x, y, config.hidden)
+        compute = is_eval.clone()
+        if prefix == "train" and config.full_batch:
+            # The train-set loss at theta_t+1 is the next step's batch loss, already computed;
+            # only the stretch's last row needs a forward pass of its own.
+            reuse = is_eval.nonzero().squeeze(1)
+            reuse = reuse[reuse < len(steps) - 1]
+            loss[reuse], acc[reuse] = cols["batch.loss"][reuse + 1], cols["batch.acc"][reuse + 1]
+            compute[reuse] = False
+        if compute.any():
+            loss[compute], acc[compute] = evaluate(thetas_after[compute], x, y, config.hidden)
         cols[f"{prefix}.loss"], cols[f"{prefix}.acc"] = loss, acc
 
 
