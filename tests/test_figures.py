@@ -49,7 +49,8 @@ def test_only_the_figures_are_left_in_the_out_dir(rendered):
 
 
 def test_rendering_is_deterministic(tiny_aggregate, rendered, tmp_path):
-    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--only", "lr_sensitivity"])
+    argv = ["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--only", "lr_sensitivity"]
+    figures.main(argv)
     for fmt in ("png", "svg"):
         name = f"lr_sensitivity.{fmt}"
         assert (tmp_path / name).read_bytes() == (rendered / name).read_bytes(), name
@@ -154,5 +155,6 @@ def test_missing_column_is_named(tiny_aggregate, tmp_path):
         (tmp_path / name).write_bytes((tiny_aggregate / name).read_bytes())
     pd.read_parquet(tiny_aggregate / "cells.parquet").drop(columns="in_good_window").to_parquet(
         tmp_path / "cells.parquet")
-    with pytest.raises(figures.AggregateError, match=r"cells\.parquet: columns \['in_good_window'\] are missing"):
+    message = r"cells\.parquet: columns \['in_good_window'\] are missing"
+    with pytest.raises(figures.AggregateError, match=message):
         figures.load_aggregate(tmp_path)

@@ -87,7 +87,8 @@ class Aggregate:
         lr, momentum = float(ref["lr"]), float(ref.get("momentum", 0.0))
         return (lr, momentum) if len(self.cell_rows(optimizer, lr=lr, momentum=momentum)) else None
 
-    def cell_rows(self, optimizer: str, lr: float | None = None, momentum: float | None = None) -> pd.DataFrame:
+    def cell_rows(self, optimizer: str, lr: float | None = None,
+                  momentum: float | None = None) -> pd.DataFrame:
         return _select(self.cells, optimizer, lr, momentum)
 
     def curve(self, optimizer: str, lr: float, momentum: float, metric: str) -> pd.DataFrame:
@@ -150,7 +151,8 @@ def _note(ax, text: str) -> None:
     ax.grid(False)
 
 
-def _bands(ax, items: list[tuple[pd.DataFrame, str, str, str]], valid: tuple[float, float] | None = None) -> None:
+def _bands(ax, items: list[tuple[pd.DataFrame, str, str, str]],
+           valid: tuple[float, float] | None = None) -> None:
     """Per (curve, color, label, linestyle): the seed mean as a line, its 95% interval as a band.
 
     A t-interval over few seeds can leave the metric's valid range (a fraction below 0): the
@@ -159,7 +161,8 @@ def _bands(ax, items: list[tuple[pd.DataFrame, str, str, str]], valid: tuple[flo
     """
     bottom = None
     if ax.get_yscale() == "log":
-        values = np.concatenate([curve[c].to_numpy(float) for curve, *_ in items for c in ("mean", "lo", "hi")])
+        values = np.concatenate([curve[column].to_numpy(float)
+                                 for curve, *_ in items for column in ("mean", "lo", "hi")])
         values = values[np.isfinite(values) & (values > 0)]
         if values.size:
             bottom = values.min() / 1.25
@@ -206,7 +209,8 @@ def _plain_log_ticks(fig: Figure) -> Figure:
                 # Too narrow for the 1-2-5 ticks of a log axis (e.g. 14..18): evenly spaced ones.
                 axis.set_major_locator(MaxNLocator(nbins=4))
             axis.set_major_formatter(FuncFormatter(_tick_text))
-            axis.set_minor_formatter(FuncFormatter(_minor_tick_text) if 0.7 <= decades < 1.5 else NullFormatter())
+            label_minor = 0.7 <= decades < 1.5
+            axis.set_minor_formatter(FuncFormatter(_minor_tick_text) if label_minor else NullFormatter())
     return fig
 
 
@@ -298,7 +302,8 @@ def norms_figure(agg: Aggregate) -> Figure:
                 ax.set_ylabel(f"{kind_name}\nL2 norm")
             if row == len(kinds) - 1:
                 ax.set_xlabel("step")
-    handles = [Line2D([], [], color=OPTIMIZER_COLORS.get(o, "0.3"), label=cell_label(o, lr, m)) for o, lr, m in refs]
+    handles = [Line2D([], [], color=OPTIMIZER_COLORS.get(o, "0.3"), label=cell_label(o, lr, m))
+               for o, lr, m in refs]
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     fig.suptitle("L2 norms of gradient, parameters and update, whole network and per tensor\n"
@@ -438,13 +443,15 @@ def lr_sensitivity_figure(agg: Aggregate) -> Figure:
         extra.append(Line2D([], [], color="0.2", marker="x", linestyle="none", label="diverged (k/n seeds)"))
         _legend_below(ax, handles + extra)
     fig.suptitle("Claims 3 and 4: final validation loss vs learning rate\n"
-                 "bars: interquartile range over seeds; filled markers: lr inside the good window (diverged runs count as +inf)")
+                 "bars: interquartile range over seeds; filled markers: lr inside the good window "
+                 "(diverged runs count as +inf)")
     return fig
 
 
 def _momentum_palette(agg: Aggregate) -> dict[float, str]:
     """One colour per momentum value of the whole study, the same in every panel and figure."""
-    return {m: MOMENTUM_COLORS[i % len(MOMENTUM_COLORS)] for i, m in enumerate(sorted(agg.cells["momentum"].unique()))}
+    momenta = sorted(agg.cells["momentum"].unique())
+    return {m: MOMENTUM_COLORS[i % len(MOMENTUM_COLORS)] for i, m in enumerate(momenta)}
 
 
 def _sensitivity_curve(ax, curve: pd.DataFrame, color, label: str, top: float, main: bool,
@@ -502,9 +509,12 @@ def momentum_figure(agg: Aggregate) -> Figure:
         for momentum in momenta:
             cell = rows[np.isclose(rows["momentum"], momentum)]
             predicted = cell["lr"] / (1 - momentum)
-            _errorbar(left, predicted, cell, "eff_step_late", palette[momentum], f"momentum {format_number(momentum)}")
-        lims = np.array([min(left.get_xlim()[0], left.get_ylim()[0]), max(left.get_xlim()[1], left.get_ylim()[1])])
-        left.plot(lims, lims, color="0.3", linestyle="--", linewidth=1, label="measured = predicted", zorder=1)
+            _errorbar(left, predicted, cell, "eff_step_late", palette[momentum],
+                      f"momentum {format_number(momentum)}")
+        (x_low, x_high), (y_low, y_high) = left.get_xlim(), left.get_ylim()
+        lims = np.array([min(x_low, y_low), max(x_high, y_high)])
+        left.plot(lims, lims, color="0.3", linestyle="--", linewidth=1, label="measured = predicted",
+                  zorder=1)
         left.set_xlim(lims)
         left.set_ylim(lims)
         left.set_aspect("equal")
@@ -516,8 +526,8 @@ def momentum_figure(agg: Aggregate) -> Figure:
         _momentum_scale(right)
         for lr in lrs:
             cell = rows[np.isclose(rows["lr"], lr)].sort_values("momentum")
-            _errorbar(right, cell["momentum"], cell, "update_cosine_late", colors[lr], f"lr {format_number(lr)}",
-                      line=True)
+            _errorbar(right, cell["momentum"], cell, "update_cosine_late", colors[lr],
+                      f"lr {format_number(lr)}", line=True)
         right.set_xticks(momenta, [format_number(m) for m in momenta])
         right.set_xlabel("momentum (axis spaced as log 1 / (1 - momentum))")
         right.set_ylabel("cosine(update_t, update_t-1)\nmean over the late steps")
@@ -567,13 +577,15 @@ def adaptivity_figure(agg: Aggregate) -> Figure:
         label = cell_label(optimizer, lr, momentum)
         items += [(median, color, f"{label}: median", "-"), (p90, color, f"{label}: p90", "--")]
         both = median.merge(p90, on="step", suffixes=("_median", "_p90"))
-        ratio_ax.plot(both["step"], both["mean_p90"] / both["mean_median"], color=color, label=label, linewidth=1.6)
+        ratio_ax.plot(both["step"], both["mean_p90"] / both["mean_median"], color=color, label=label,
+                      linewidth=1.6)
     if not items:
         for ax in (spread_ax, ratio_ax):
             _note(ax, f"coord_eff_lr at the reference cells: {NOT_IN_STUDY}")
     else:
         _bands(spread_ax, items)
-        ratio_ax.axhline(1, color="0.3", linestyle=":", linewidth=1, label="1: same step for every coordinate")
+        ratio_ax.axhline(1, color="0.3", linestyle=":", linewidth=1,
+                         label="1: same step for every coordinate")
         ratio_ax.set_ylim(bottom=0)
         for ax in (spread_ax, ratio_ax):
             ax.set_xlabel("step")
@@ -634,7 +646,8 @@ def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = No
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--aggregate-dir", required=True, help="directory with cells.parquet, curves.parquet, study.json")
+    parser.add_argument("--aggregate-dir", required=True,
+                        help="directory with cells.parquet, curves.parquet, study.json")
     parser.add_argument("--out-dir", required=True, help="where <stem>.png and <stem>.svg are written")
     parser.add_argument("--only", nargs="+", choices=list(FIGURES), help="draw only these figures")
     return parser
