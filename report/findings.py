@@ -277,6 +277,7 @@ show(
 def divergence_table(name: str) -> str:
     sub = cells[cells.optimizer == name]
     text = sub.n_diverged.astype(str) + " of " + sub.n_runs.astype(str)
+    text = text.where(sub.n_diverged == 0, "**" + text + "**")  # the few non-zero counts stand out
     wide = sub.assign(text=text).pivot(index="lr", columns="momentum", values="text").sort_index()
     wide.columns = [f"{MOMENTUM_NAME.get(name, 'momentum')} {lr_text(m)}" for m in wide.columns]
     wide.insert(0, "lr", [lr_text(lr) for lr in wide.index])
@@ -289,8 +290,11 @@ show(
     "### Divergence",
     f"{esc(int(runs.diverged.sum()))} of {esc(len(runs))} runs diverged ("
     + ", ".join(f"{esc(row['sum'])} of {esc(row['size'])} {esc(name)}" for name, row in per_optimizer.iterrows())
-    + "). Every setting is listed, including those where none did.",
+    + "). Every setting is listed, including those where none did; non-zero counts are in bold.",
+    # A fenced div: side by side in the HTML page (style.css), one after the other elsewhere.
+    "::: {.side-by-side}",
     *(divergence_table(name) for name in config["optimizers"]),
+    ":::",
 )
 
 # %%
@@ -345,7 +349,7 @@ show(
     figure("norms", "L2 norms of the gradient, the parameters and the update, for the whole network and "
            "per tensor, at the reference settings (mean over seeds, shaded: 95 % interval)."),
     figure("effective_step", "Effective step ‖update‖ / ‖gradient‖ against step for plain SGD and Adam "
-           "at every learning rate; dashed: y = lr, where plain SGD must lie."),
+           "across the learning-rate grid; dashed: y = lr, where plain SGD must lie."),
 )
 
 # %%
