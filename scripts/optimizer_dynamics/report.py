@@ -30,6 +30,13 @@ import time
 from pathlib import Path
 
 STYLESHEET = "style.css"  # beside the source; the HTML page embeds it (Quarto: the header's css)
+# Pandoc wraps every table in a typst figure, and figures do not break across pages: a long
+# verdict table would overflow its page. Justified text in narrow table cells reads badly, and
+# long identifiers (eff_step_late, ...) need a smaller size to stay inside their column.
+TYPST_HEADER = """#show figure: set block(breakable: true)
+#show table.cell: set par(justify: false)
+#show table: set text(size: 8pt)
+"""
 
 
 class RenderError(RuntimeError):
@@ -165,7 +172,10 @@ def _check_self_contained(html: Path) -> None:
 def _to_pdf(markdown: Path, work: Path) -> Path:
     import typst
 
-    typ = _pandoc(markdown, work / "findings.typ", "typst", ["--standalone", "--toc", "--toc-depth=2"])
+    header = work / "header.typ"
+    header.write_text(TYPST_HEADER, encoding="utf-8")
+    typ = _pandoc(markdown, work / "findings.typ", "typst",
+                  ["--standalone", "--toc", "--toc-depth=2", f"--include-in-header={header}"])
     pdf = work / "findings.pdf"
     # Image paths in the markdown are absolute; typst resolves "/..." against its root.
     typst.compile(str(typ), output=str(pdf), root=typ.anchor)
