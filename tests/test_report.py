@@ -211,3 +211,25 @@ def test_quarto_renders_when_it_is_on_path(tmp_path, monkeypatch, tiny_aggregate
     assert f"-P aggregate_dir:{tiny_aggregate.resolve()}" in html_call
     assert f"-P figures_dir:{tiny_figures.resolve()}" in html_call
     assert not (SOURCE.parent / "findings.html").exists()  # Quarto ran on a copy, not beside the source
+
+
+def test_the_notebook_runs_in_this_python_whatever_kernels_are_installed(tmp_path, monkeypatch, tiny_aggregate,
+                                                                         tiny_figures):
+    """The kernel is this interpreter (the venv's), even when a kernelspec named python3 elsewhere
+    on the machine points at a Python that cannot run the report."""
+    elsewhere = tmp_path / "jupyter" / "kernels" / "python3"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "kernel.json").write_text(json.dumps(
+        {"argv": ["/bin/false", "-f", "{connection_file}"], "display_name": "broken", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    source = tmp_path / "probe.py"
+    source.write_text(
+        '# %% [markdown]\n# ---\n# title: "probe"\n# ---\n\n'
+        '# %% tags=["parameters"]\naggregate_dir = figures_dir = ""\n\n'
+        "# %%\nimport sys\nfrom IPython.display import Markdown\nMarkdown(f'kernel: `{sys.executable}`')\n"
+    )
+    shutil.copyfile(SOURCE.with_name(report.STYLESHEET), tmp_path / report.STYLESHEET)
+    out = tmp_path / "probe.html"
+    report.main(["--source", str(source), "--aggregate-dir", str(tiny_aggregate), "--figures-dir", str(tiny_figures),
+                 "--out-html", str(out)])
+    assert f"kernel: {sys.executable}" in " ".join(BeautifulSoup(out.read_text(), "html.parser").get_text(" ").split())
