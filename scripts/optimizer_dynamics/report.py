@@ -90,10 +90,11 @@ def _render_offline(source, stylesheet, parameters, work, out_html, out_pdf) -> 
                        ["--standalone", "--embed-resources", "--toc", "--toc-depth=2",
                         f"--css={stylesheet}", "--section-divs"])
         _check_self_contained(html)
-        _publish(html, out_html)
+    built = {html: out_html}
     if out_pdf is not None:
         with stage("pdf", timings):
-            _publish(_to_pdf(markdown, work), out_pdf)
+            built[_to_pdf(markdown, work)] = out_pdf
+    _publish_all(built)
     return timings
 
 
@@ -189,28 +190,31 @@ def _render_with_quarto(source, stylesheet, parameters, work, out_html, out_pdf)
     shutil.copyfile(stylesheet, work / stylesheet.name)
     params = [arg for name, value in parameters.items() for arg in ("-P", f"{name}:{value}")]
     env = {**os.environ, "QUARTO_PYTHON": sys.executable}
+    built = {}
     with stage("quarto", timings):
-        for fmt, out in (("html", out_html), ("typst", out_pdf)):
+        for fmt, suffix, out in (("html", ".html", out_html), ("typst", ".pdf", out_pdf)):
             if out is None:
                 continue
             result = subprocess.run(["quarto", "render", str(copy), "--to", fmt, "--output-dir", str(work / fmt), *params],
                                     capture_output=True, text=True, env=env)
             if result.returncode != 0:
                 raise ToolFailure(f"quarto render --to {fmt} exited {result.returncode}: {result.stderr[-2000:]}")
-            suffix = ".html" if fmt == "html" else ".pdf"
-            _publish(work / fmt / copy.with_suffix(suffix).name, out)
+            built[work / fmt / copy.with_suffix(suffix).name] = out
+    _publish_all(built)
     return timings
 
 
-def _publish(built: Path, out: Path) -> None:
-    """Copy into place under a temporary name, then rename: readers see the old file or the new."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(built, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _publish_all(built: dict[Path, Path]) -> None:
+    """Only once every output is built: copy each into place under a temporary name, then rename,
+    so readers see the old file or the new one, and a failed PDF leaves the old HTML beside it."""
+    for path, out in built.items():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
