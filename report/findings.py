@@ -132,7 +132,7 @@ if len(runs) != study["n_runs"] or int(runs.diverged.sum()) != study["n_diverged
 # How do plain SGD, SGD with momentum and Adam move the weights of a small network, and does what
 # they do match the seed project's conclusions? Those conclusions are treated here as hypotheses:
 # every number below is computed from the per-step logs of the runs counted at the end, and each
-# claim gets its verdict from a measurement fixed before looking at the result.
+# claim gets its verdict from a stated measurement and threshold (the "How it is measured" column).
 
 # %%
 batch = "full training set" if training["batch_size"] is None else f"minibatches of {esc(training['batch_size'])}"
