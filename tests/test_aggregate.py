@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_study_config
-from optimizer_dynamics import aggregate
+from optimizer_dynamics import aggregate, stats
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def test_diverged_runs_are_kept_and_counted(tiny_aggregate, files):
     assert diverged_files, "the tiny study is meant to contain a diverging lr"
     assert runs["diverged"].sum() == len(diverged_files)
     assert cells["n_diverged"].sum() == len(diverged_files)
-    assert runs.loc[runs["diverged"], "final_val_loss"].isna().all()
+    assert runs.loc[runs["diverged"], aggregate.END_COLUMNS].isna().all().all()
+    assert runs.loc[runs["diverged"], "steps_to_target"].isna().all()
     all_diverged = cells[cells["n_diverged"] == cells["n_runs"]]
     assert np.isinf(all_diverged["median_final_val_loss"]).all()
     assert not all_diverged["in_good_window"].any()
@@ -75,6 +76,31 @@ def test_curve_mean_is_the_mean_over_seeds_of_the_files(tiny_aggregate, files):
         assert row["mean"].iloc[0] == pytest.approx(direct, rel=1e-12)
         assert row["lo"].iloc[0] <= row["mean"].iloc[0] <= row["hi"].iloc[0]
         assert row["n"].iloc[0] == len(seeds)
+
+
+def test_curves_summarize_over_seeds_with_a_t_interval(tiny_study):
+    """Three seeds (one built from another, scaled), so that mean, median and range differ."""
+    steps, _ = aggregate.read_runs([p for p in tiny_study if "optimizer~adam" in str(p)][:2])
+    extra = steps[steps["seed"] == steps["seed"].iloc[0]].assign(seed=99, run=2)
+    extra["val.loss"] *= 3
+    curves = aggregate.summarize_curves(pd.concat([steps, extra], ignore_index=True))
+    row = curves[(curves["metric"] == "val.loss") & (curves["step"] == 9)].iloc[0]
+    values = pd.concat([steps, extra]).query("step == 9")["val.loss"]
+    half = stats.t_quantile(2) * values.std(ddof=1) / np.sqrt(3)
+    assert row["n"] == 3
+    assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
+    assert (row["lo"], row["hi"]) == pytest.approx((values.mean() - half, values.mean() + half), rel=1e-12)
+
+
+def test_t_quantile_matches_the_t_distribution():
+    """Integrating torch's Student-t density over +-q gives the confidence level."""
+    import torch
+
+    for df in (1, 2, 4, 9, 30):
+        q = stats.t_quantile(df)
+        grid = torch.linspace(-q, q, 200_001, dtype=torch.float64)
+        density = torch.distributions.StudentT(torch.tensor(float(df), dtype=torch.float64)).log_prob(grid).exp()
+        assert float(torch.trapezoid(density, grid)) == pytest.approx(stats.CONFIDENCE, abs=1e-9)
 
 
 def test_study_json_counts_runs(tiny_aggregate, files):

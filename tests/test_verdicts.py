@@ -76,6 +76,13 @@ def test_claimed_window_inside_overlapping_or_outside_the_measured_one(claimed, 
         assert names in text
 
 
+def test_window_reaching_the_edge_of_the_grid_says_so():
+    losses = {lr: loss for lr, loss in SWEEP.items() if lr >= 0.1}
+    window = study(sweep_rows(losses=losses)).window("sgd", 0.0)
+    assert (window.lo, window.hi) == (0.1, 1.0)
+    assert "may extend below the lr grid" in window.describe()
+
+
 def test_claimed_window_between_grid_lrs_is_inconclusive():
     with pytest.raises(verdicts.Missing):
         verdicts.location(study(sweep_rows()).window("sgd", 0.0), (0.11, 0.29))
@@ -161,6 +168,11 @@ def test_momentum_that_shrinks_the_step_at_one_momentum_is_partly_supported():
     assert table.loc["5b", "verdict"] == "refuted"
 
 
+def test_momentum_must_enlarge_the_step_at_every_common_lr():
+    table = evaluate(momentum_rows([0.0, 0.9], step=lambda lr, m: lr * (0.5 if m and lr == 0.01 else 1 / (1 - m))))
+    assert table.loc["5a", "verdict"] == "refuted"
+
+
 def test_adam_step_larger_and_adaptive_follow_the_thresholds():
     def rows(factor, spread):
         return [run("sgd", 0.3, 0.0, s) for s in SEEDS] + [
@@ -173,6 +185,13 @@ def test_adam_step_larger_and_adaptive_follow_the_thresholds():
     assert table.loc["6a", "verdict"] == "partly supported" and table.loc["6b", "verdict"] == "partly supported"
     table = evaluate(rows(factor=0.5, spread=1.0 - 0.1))
     assert table.loc["6a", "verdict"] == "refuted" and table.loc["6b", "verdict"] == "refuted"
+
+
+def test_an_interval_straddling_the_threshold_is_inconclusive():
+    rows = [run("sgd", 0.3, 0.0, s) for s in SEEDS] + [
+        run("adam", 0.01, 0.9, s, coord_eff_lr_median_late=1.0, coord_eff_lr_p90_late=spread)
+        for s, spread in zip(SEEDS, [0.5, 1.0, 1.5])]
+    assert evaluate(rows).loc["6b", "verdict"] == "inconclusive"
 
 
 @pytest.mark.parametrize("rows", [[], [run("adam", 0.01, 0.9, s) for s in SEEDS], sweep_rows()])
