@@ -113,6 +113,15 @@ BAD_CONFIGS = [
         id="lr-not-round-tripping",
     ),
     pytest.param({"max_jobs": 3}, ["max_jobs", "4", "3"], id="grid-larger-than-max-jobs"),
+    # So many run files that the aggregation's command line would be over the OS limit.
+    pytest.param(
+        {
+            "max_jobs": 2000,
+            "optimizers": {"sgd": {"lr": [0.1, *(n / 1e4 for n in range(1, 1000))], "momentum": [0.0]}},
+        },
+        ["optimizers, seeds", "run files"],
+        id="aggregation-command-too-long",
+    ),
 ]
 
 

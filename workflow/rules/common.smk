@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -82,6 +83,14 @@ def config_key(path):
     return key.lstrip(".") or "(top level)"
 
 
+def short_list(values, limit=12):
+    """A list for an error message, shortened in the middle when long."""
+    if len(values) <= limit:
+        return str(values)
+    head, tail = values[: limit // 2], values[-(limit // 2) :]
+    return f"[{str(head)[1:-1]}, ... ({len(values) - limit} more), {str(tail)[1:-1]}]"
+
+
 def check_grid_numbers(config):
     # Paths and labels show numbers through format_number (6 significant digits): a value
     # that does not survive it would be trained under another value's name.
@@ -104,7 +113,7 @@ def check_unique(values, key, label):
         if label(value) in seen:
             raise WorkflowError(
                 f"invalid config: {key}: {label(value)} is listed more than once in "
-                f"{[label(v) for v in values]}; allowed: each value once"
+                f"{short_list([label(v) for v in values])}; allowed: each value once"
             )
         seen.add(label(value))
 
@@ -131,7 +140,7 @@ def check_analysis_cells(config):
                 raise WorkflowError(
                     f"invalid config: analysis.reference.{optimizer}.{axis}: "
                     f"{format_number(cell[axis])} is not in optimizers.{optimizer}.{axis}; "
-                    f"allowed: one of {grid}"
+                    f"allowed: one of {short_list(grid)}"
                 )
     for optimizer, (low, high) in analysis["claimed_windows"].items():
         if not low < high:
@@ -229,6 +238,26 @@ def run_files():
     return expand(RUN_IN_CELL, cell=GRID.instance_patterns, seed=SEEDS)
 
 
+# Snakemake hands a shell command to bash as one argument, which Linux caps at 128 KiB
+# (MAX_ARG_STRLEN); the aggregation's command lists every run file.
+MAX_COMMAND_CHARS = 128 * 1024
+
+
+def check_aggregate_command(config):
+    """Refuse, before hours of training, a study whose aggregation command cannot run."""
+    runs = run_files()
+    length = len(shlex.join([*runs, *aggregate_args(None, AGGREGATES)])) + 200
+    if length > MAX_COMMAND_CHARS:
+        n_cells, n_seeds = len(GRID.dataframe), len(SEEDS)
+        most = len(runs) * MAX_COMMAND_CHARS // length
+        raise WorkflowError(
+            f"invalid config: optimizers, seeds: {n_cells} cells x {n_seeds} seeds = "
+            f"{len(runs)} run files make the aggregation command {length} characters long, "
+            f"over the {MAX_COMMAND_CHARS} Linux allows for one command; allowed: about "
+            f"{most} run files at most (fewer cells or seeds)"
+        )
+
+
 # --- command-line arguments ---------------------------------------------------------------
 
 
@@ -307,6 +336,9 @@ def parent_dir(files):
     """The one directory holding `files` (the modules take directories, rules name files)."""
     (parent,) = {os.path.dirname(path) for path in files}
     return parent
+
+
+check_aggregate_command(config)
 
 
 # --- resources ----------------------------------------------------------------------------
