@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
+from optimizer_dynamics.config import format_number
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.verdicts import VERDICTS, Missing, Study
 
@@ -58,9 +59,7 @@ def esc(value) -> str:
 
 
 def lr_text(value) -> str:
-    # The text form of optimizer_dynamics.config.format_number, not imported from there: that
-    # module loads torch, which would more than double the time this report takes to run.
-    return esc(f"{value:.6g}")
+    return esc(format_number(value))
 
 
 def num(value, digits: int = 3) -> str:
