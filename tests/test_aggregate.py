@@ -110,11 +110,14 @@ def test_study_json_counts_runs(tiny_aggregate, files):
     assert set(study["n_diverged_per_optimizer"]) == {key[0] for key in files}
 
 
-@pytest.mark.parametrize("content", [b"not parquet at all", "truncate"])
+@pytest.mark.parametrize("content", ["garbage", "truncated", "other parquet"])
 def test_a_bad_run_file_stops_aggregation_and_names_it(tmp_path, tiny_study, content):
     bad = tmp_path / "bad.parquet"
     good = tiny_study[0].read_bytes()
-    bad.write_bytes(good[: len(good) // 2] if content == "truncate" else content)
+    if content == "other parquet":
+        pd.DataFrame({"step": [0, 1]}).to_parquet(bad)
+    else:
+        bad.write_bytes(good[: len(good) // 2] if content == "truncated" else b"not parquet at all")
     out = tmp_path / "out"
     argv = ["--runs", str(tiny_study[0]), str(bad), "--config-json", json.dumps(tiny_study_config()),
             "--out-dir", str(out)]

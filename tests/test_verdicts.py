@@ -64,9 +64,9 @@ def test_window_is_the_contiguous_good_range_around_the_best_lr():
     [
         ((0.1, 0.3), "supported", None),
         ((0.08, 1.2), "supported", None),  # no grid lr inside the claim is bad
-        ((0.005, 0.04), "refuted", "below it: 0.01, 0.03"),
-        ((0.03, 0.3), "partly supported", "below it: 0.03"),
-        ((0.3, 3.0), "partly supported", "above it: 3"),
+        ((0.005, 0.04), "refuted", "below it: 0.01 with 5x the best median final val loss, 0.03 with 2.5x"),
+        ((0.03, 0.3), "partly supported", "below it: 0.03 with 2.5x"),
+        ((0.3, 3.0), "partly supported", "above it: 3 diverged"),
     ],
 )
 def test_claimed_window_inside_overlapping_or_outside_the_measured_one(claimed, expected, names):
@@ -170,7 +170,22 @@ def test_momentum_that_shrinks_the_step_at_one_momentum_is_partly_supported():
 
 def test_momentum_must_enlarge_the_step_at_every_common_lr():
     table = evaluate(momentum_rows([0.0, 0.9], step=lambda lr, m: lr * (0.5 if m and lr == 0.01 else 1 / (1 - m))))
-    assert table.loc["5a", "verdict"] == "refuted"
+    assert table.loc["5a", "verdict"] == "partly supported"
+    assert "larger step at 2 of 3" in table.loc["5a", "detail"]
+    assert "opposite for m=0.9 at lr 0.01" in table.loc["5a", "detail"]
+
+
+def test_cosines_equal_within_the_tie_tolerance_do_not_count():
+    tiny = verdicts.COSINE_TIE / 10
+    table = evaluate(momentum_rows([0.0, 0.9], cosine=lambda m: 1 - tiny * m))
+    assert table.loc["5b", "verdict"] == "refuted"  # all equal: momentum did not raise the cosine
+    rows = momentum_rows([0.0, 0.9], cosine=lambda m: 1 - tiny * m)
+    for row in rows:
+        if row["lr"] == 0.3:  # only here plain SGD oscillates and momentum smooths it
+            row["update_cosine_late"] = -0.5 if row["momentum"] == 0 else 0.5
+    table = evaluate(rows)
+    assert table.loc["5b", "verdict"] == "supported"
+    assert "equal within" in table.loc["5b", "detail"]
 
 
 def test_adam_step_larger_and_adaptive_follow_the_thresholds():

@@ -89,6 +89,8 @@ CONFIG_RUN_SETTINGS = {
     "curvature_every": ("training", "curvature_every"), "n_train": ("data", "n_train"),
     "n_val": ("data", "n_val"), "noise": ("data", "noise"), "data_seed": ("data", "seed"),
 }
+# what the summaries read; other per-step columns (per-layer ratios, curvature) stay on disk
+READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS]
 FIX_HINT = "delete it and rerun snakemake to retrain it"
 
 
@@ -106,23 +108,26 @@ def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
     tables, metadata = [], []
     for run, path in enumerate(paths):
         try:
-            table = pq.read_table(path)
-            meta = json.loads(table.schema.metadata[METADATA_KEY])
+            with pq.ParquetFile(path) as file:
+                schema = file.schema_arrow
+                meta = json.loads(schema.metadata[METADATA_KEY])
+                missing = [c for c in READ_COLUMNS if c not in schema.names]
+                table = None if missing else file.read(columns=READ_COLUMNS)
         except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as error:
             raise AggregationError(
                 f"run file {path} is truncated or not a run Parquet file ({type(error).__name__}: {error}); "
                 f"{FIX_HINT}"
             ) from error
-        missing = [c for c in [*RUN_COLUMNS, "step", *CURVE_METRICS] if c not in table.column_names]
         if missing or table.num_rows == 0:
             problem = f"lacks columns {missing}" if missing else "has no rows"
             raise AggregationError(f"run file {path} {problem}; {FIX_HINT}")
+        if run == 0:
+            first_schema = table.schema
+        elif not table.schema.equals(first_schema, check_metadata=False):
+            raise AggregationError(f"run file {path} has column types unlike {paths[0]}'s; {FIX_HINT}")
         tables.append(table.append_column("run", pa.array(np.full(table.num_rows, run))))
         metadata.append(meta)
-    try:
-        combined = pa.concat_tables(tables, promote_options="default")
-    except pa.ArrowInvalid as error:
-        raise AggregationError(f"run files have incompatible schemas ({error}); {FIX_HINT}") from error
+    combined = pa.concat_tables(tables)
     steps = combined.to_pandas()
     # to_pandas turns an int column with nulls into float; keep those two as nullable ints
     for column in NULLABLE_INT_COLUMNS:

@@ -28,10 +28,12 @@ The tests, as the metric column states them:
      fastest lr in the window; supported if all are slower, refuted if none, else partly.
   4  the measured Adam window vs the claimed one (as 3a) and "robust": width > ROBUST_WIDTH_DECADES.
   5a for each momentum m > 0 and each lr where both SGD(m) and plain SGD have finished runs:
-     seed-paired ratio eff_step_late(m) / eff_step_late(0), averaged over seeds; momentum m
-     enlarges the step if that ratio is > 1 at every such lr. supported if every m does,
-     refuted if none, else partly. The ratios are set beside the prediction 1 / (1 - m).
-  5b same with the difference update_cosine_late(m) - update_cosine_late(0) > 0.
+     seed-paired ratio eff_step_late(m) / eff_step_late(0), averaged over seeds. supported if
+     it is > 1 at every such (m, lr) pair, refuted if at none, else partly. The ratios are set
+     beside the prediction 1 / (1 - m).
+  5b same with the difference update_cosine_late(m) - update_cosine_late(0) > 0; pairs whose
+     difference is within COSINE_TIE count as equal and are left out of the vote (all equal:
+     refuted, momentum did not raise the cosine).
   6a seed-paired ratio of Adam's eff_step_late at its reference lr to SGD's at its reference
      lr (mean, t interval): supported if the interval's low end >= MUCH_LARGER_FACTOR, partly
      if > 1, refuted if the high end <= 1, else inconclusive.
@@ -60,6 +62,9 @@ ROBUST_WIDTH_DECADES = 1.0  # the seed's "more than an order of magnitude"
 MUCH_LARGER_FACTOR = 10.0  # "much larger" read as at least an order of magnitude
 ADAPTIVE_SPREAD_MIN = 2.0  # p90 coordinate at least twice the median coordinate's effective lr
 MIN_PAIRED_SEEDS = 2  # a comparison over seeds needs at least two of them
+# Late update cosines closer than this count as equal: at small lr, full-batch SGD's late cosine is
+# 1 - O(1e-6) with or without momentum, and a difference in the sixth decimal is not smoothing.
+COSINE_TIE = 1e-3
 
 
 class Missing(Exception):
@@ -83,13 +88,15 @@ class Window:
     lo: float
     hi: float
     best: float
+    losses: tuple[float, ...]  # median final val loss per grid lr (+inf: at least half diverged)
 
     @property
     def width(self) -> float:
         return math.log10(self.hi / self.lo)
 
-    def contains(self, lr: float) -> bool:
-        return self.lo <= lr <= self.hi
+    def relative_loss(self, lr: float) -> float:
+        """Median final val loss at a grid lr as a multiple of the best lr's."""
+        return self.losses[self.grid.index(lr)] / self.losses[self.grid.index(self.best)]
 
     def describe(self) -> str:
         edges = [side for side, at_edge in (("below", self.lo == self.grid[0]), ("above", self.hi == self.grid[-1]))
@@ -153,8 +160,8 @@ class Study:
             lo -= 1
         while hi < len(cells) - 1 and good[hi + 1]:
             hi += 1
-        lrs = cells["lr"].to_numpy(dtype=float)
-        return Window(optimizer, momentum, tuple(lrs), float(lrs[lo]), float(lrs[hi]), float(lrs[best]))
+        lrs = tuple(cells["lr"].astype(float))
+        return Window(optimizer, momentum, lrs, lrs[lo], lrs[hi], lrs[best], tuple(cells["median_final_val_loss"]))
 
 
 # --- the claims -------------------------------------------------------------------------
@@ -220,10 +227,9 @@ def location(window: Window, claimed: tuple[float, float]) -> tuple[str, str]:
     n_good = len(inside) - len(below) - len(above)
     verdict = _count_verdict(n_good, len(inside))
     text = f"{n_good}/{len(inside)} grid lrs of the claimed [{lo:g}, {hi:g}] are in the measured window"
-    if below:
-        text += f" (below it: {_lrs(below)})"
-    if above:
-        text += f" (above it: {_lrs(above)})"
+    for side, lrs in (("below", below), ("above", above)):
+        if lrs:
+            text += f" ({side} it: " + ", ".join(_relative_loss_text(window, lr) for lr in lrs) + ")"
     return verdict, text
 
 
@@ -272,45 +278,54 @@ def small_lr_slows(study: Study) -> Outcome:
     )
 
 
-def momentum_effect(study: Study, column: str, effect: Callable, holds: Callable[[float], bool],
-                    prediction: Callable[[float], float] | None, label: str) -> Outcome:
-    """Claim 5: seed-paired effect of each momentum m > 0 vs plain SGD at the same lr."""
+def momentum_effect(study: Study, column: str, *, ratio: bool, tie: float, predicted: bool, higher: str) -> Outcome:
+    """Claim 5: seed-paired effect of each momentum m > 0 vs plain SGD at the same lr.
+
+    The effect is momentum's value / plain SGD's (ratio) or momentum's - plain SGD's, averaged
+    over seeds at each lr where both finished; within `tie` of no effect it counts as equal.
+    """
     finished = study.runs[(study.runs["optimizer"] == "sgd") & ~study.runs["diverged"]]
     table = finished.pivot_table(index=["lr", "seed"], columns="momentum", values=column)
     momenta = [m for m in table.columns if m > 0]
     if 0.0 not in table.columns or not momenta:
         raise Missing("needs finished SGD runs with momentum 0 and with some momentum > 0")
+    neutral = 1.0 if ratio else 0.0
     ref_lr = study.reference("sgd")[0]
-    measured, held = [], []
+    measured, counts, lower = [], {"higher": 0, "lower": 0, "equal": 0}, []
     for m in momenta:
-        per_seed = effect(table[m], table[0.0]).dropna()
+        per_seed = (table[m] / table[0.0] if ratio else table[m] - table[0.0]).dropna()
         per_lr = per_seed.groupby("lr").mean()
         if per_lr.empty:
             raise Missing(f"no lr where both momentum {m:g} and 0 have finished runs")
-        text = f"m={m:g}: {per_lr.median():.3g} (median over {len(per_lr)} lrs, range {per_lr.min():.3g}-{per_lr.max():.3g}"
-        if prediction is not None:
-            text += f"; 1/(1-m) = {prediction(m):.3g}"
-        text += ")"
+        text = f"m={m:g}: {per_lr.median():.3g} (median over {len(per_lr)} lrs, range {per_lr.min():.3g} to {per_lr.max():.3g}"
+        text += f"; 1/(1-m) = {1 / (1 - m):.3g})" if predicted else ")"
         at_ref = per_seed[per_seed.index.get_level_values("lr") == ref_lr]
         if len(at_ref) >= MIN_PAIRED_SEEDS:
             mean, lo, hi, _ = mean_interval(at_ref)
             text += f", at lr {ref_lr:g}: {mean:.3g} [{lo:.3g}, {hi:.3g}]"
         measured.append(text)
-        held.append(bool(holds(per_lr.min())))
-    names = [f"{m:g}" for m, ok in zip(momenta, held) if ok]
-    detail = (f"{label} at every common lr for momentum {', '.join(names)}" if names
-              else f"for no momentum is the {label} at every common lr")
-    return Outcome("; ".join(measured), _count_verdict(sum(held), len(held)), detail + f" (of {len(momenta)} tested).")
+        side = np.where((per_lr - neutral).abs() <= tie, "equal", np.where(per_lr > neutral, "higher", "lower"))
+        for name in counts:
+            counts[name] += int((side == name).sum())
+        if (side == "lower").any():
+            lower.append(f"m={m:g} at lr {_lrs(list(per_lr.index[side == 'lower']))}")
+    decided = counts["higher"] + counts["lower"]
+    verdict = _count_verdict(counts["higher"], decided) if decided else "refuted"
+    detail = f"{higher} at {counts['higher']} of {sum(counts.values())} (momentum, lr) pairs"
+    if counts["equal"]:
+        detail += f", equal within {tie:g} at {counts['equal']}"
+    if lower:
+        detail += "; the opposite for " + "; ".join(lower)
+    return Outcome("; ".join(measured), verdict, detail + ".")
 
 
 def momentum_enlarges_step(study: Study) -> Outcome:
-    return momentum_effect(study, "eff_step_late", lambda a, b: a / b, lambda x: x > 1, lambda m: 1 / (1 - m),
-                           "ratio > 1")
+    return momentum_effect(study, "eff_step_late", ratio=True, tie=0.0, predicted=True, higher="larger step")
 
 
 def momentum_smooths(study: Study) -> Outcome:
-    return momentum_effect(study, "update_cosine_late", lambda a, b: a - b, lambda x: x > 0, None,
-                           "cosine difference > 0")
+    return momentum_effect(study, "update_cosine_late", ratio=False, tie=COSINE_TIE, predicted=False,
+                           higher="higher cosine")
 
 
 def adam_step_larger(study: Study) -> Outcome:
@@ -341,11 +356,11 @@ def adam_adaptive(study: Study) -> Outcome:
     contrasts = []
     for momentum in sorted(study.runs.loc[study.runs["optimizer"] == "sgd", "momentum"].unique()):
         try:
-            contrasts.append(f"SGD momentum {momentum:g}: {spread('sgd', sgd_lr, momentum).mean():.6g}")
+            contrasts.append(f"SGD momentum {momentum:g}: {spread('sgd', sgd_lr, momentum).median():.3g}")
         except Missing:
             continue
     return Outcome(
-        f"Adam {mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds; at SGD's lr {sgd_lr:g}: " + ", ".join(contrasts),
+        f"Adam {mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds; medians at SGD's lr {sgd_lr:g}: " + ", ".join(contrasts),
         verdict,
         f"one lr for every coordinate gives 1; adaptive means a spread of at least {ADAPTIVE_SPREAD_MIN:g}.",
     )
@@ -380,11 +395,11 @@ CLAIMS = [
           f"good window of Adam at its reference momentum vs the claimed one, on the grid lrs inside the claim; "
           f"robust = width > {ROBUST_WIDTH_DECADES:g} decade", adam_window),
     Claim("5a", "Momentum increases SGD's effective step (prediction: ~lr/(1-momentum) late in training)",
-          "eff_step_late(momentum m) / eff_step_late(momentum 0), paired by seed at each lr where both finished; "
-          "> 1 at every such lr, for each m; compared with 1/(1-m)", momentum_enlarges_step),
+          "eff_step_late(momentum m) / eff_step_late(momentum 0), paired by seed, mean over seeds at each lr where "
+          "both finished; supported if > 1 at every (m, lr) pair; compared with 1/(1-m)", momentum_enlarges_step),
     Claim("5b", "Momentum smooths SGD's update trajectory (higher cosine between consecutive updates)",
-          "update_cosine_late(momentum m) - update_cosine_late(momentum 0), paired by seed at each lr where both "
-          "finished; > 0 at every such lr, for each m", momentum_smooths),
+          f"update_cosine_late(momentum m) - update_cosine_late(momentum 0), paired by seed, mean over seeds at each lr "
+          f"where both finished; supported if > 0 at every (m, lr) pair whose difference exceeds {COSINE_TIE:g}", momentum_smooths),
     Claim("6a", "Adam's effective step is much larger than SGD's",
           f"eff_step_late of Adam / of SGD at the reference pair, paired by seed (mean, t 95% interval); much "
           f"larger = interval above {MUCH_LARGER_FACTOR:g}", adam_step_larger),
@@ -438,11 +453,18 @@ def _threshold_verdict(lo: float, hi: float, *, strong: float, weak: float) -> s
 
 
 def _median_range(values: pd.Series, show: Callable[[float], str]) -> str:
-    return f"{show(values.median())} ({show(values.min())}-{show(values.max())})"
+    return f"{show(values.median())} (range {show(values.min())} to {show(values.max())})"
 
 
 def _show_steps(steps: float) -> str:
     return f"{steps:g}" if np.isfinite(steps) else "not reached"
+
+
+def _relative_loss_text(window: Window, lr: float) -> str:
+    ratio = window.relative_loss(lr)
+    if not np.isfinite(ratio):
+        return f"{lr:g} diverged in at least half of its seeds"
+    return f"{lr:g} with {ratio:.3g}x the best median final val loss"
 
 
 def _lrs(lrs: list[float]) -> str:
