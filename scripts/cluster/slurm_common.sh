@@ -52,8 +52,11 @@ running_pid() {
     pid_file=$(pid_file "$name")
     [[ -s $pid_file ]] || return 1
     pid=$(<"$pid_file")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ $(ps -o comm= -p "$pid") == "$name" && $(ps -o stat= -p "$pid") != Z* ]] || return 1
+    [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/stat ]] || return 1
+    # /proc, not ps: minimal images lack procps. The state letter follows the ")" of "(comm)".
+    local stat
+    stat=$(</proc/"$pid"/stat) || return 1
+    [[ $(</proc/"$pid"/comm) == "$name" && ${stat##*) } != Z* ]] || return 1
     echo "$pid"
 }
 

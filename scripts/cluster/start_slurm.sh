@@ -52,10 +52,11 @@ prepare_slurm_dirs() {
 }
 
 write_config() {
-    local host cpus memory_mb
+    local host hardware
     host=$(hostname -s)
-    cpus=$(nproc)
-    memory_mb=$(free -m | awk '/^Mem:/ {print $2}')
+    # CPUs, topology and RealMemory exactly as slurmd detects them: a node configured with more
+    # than slurmd finds is drained instead of becoming idle.
+    hardware=$(slurmd -C | head -n 1 | cut -d ' ' -f 2-)
     cat >"$CONF.tmp" <<EOF
 # Written by scripts/cluster/start_slurm.sh: a one-node test cluster, not for production.
 ClusterName=optdyn
@@ -89,7 +90,7 @@ ReturnToService=2
 # Finished jobs stay visible to squeue for 5 minutes: without an accounting database, squeue
 # is how Snakemake's SLURM executor learns that a job has completed.
 MinJobAge=300
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 $hardware State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
     mv "$CONF.tmp" "$CONF"
