@@ -70,8 +70,13 @@ def test_curve_mean_is_the_mean_over_seeds_of_the_files(tiny_aggregate, files):
     step = int(seeds[0]["step"].iloc[len(seeds[0]) // 2 // 5 * 5 - 1])  # an eval step (eval_every 5)
     for metric in ("val.loss", "grad.global", "update.cosine"):
         direct = np.mean([frame.loc[frame["step"] == step, metric].iloc[0] for frame in seeds])
-        row = curves[(curves["optimizer"] == key[0]) & (curves["lr"] == key[1]) & (curves["momentum"] == key[2])
-                     & (curves["step"] == step) & (curves["metric"] == metric)]
+        row = curves[
+            (curves["optimizer"] == key[0])
+            & (curves["lr"] == key[1])
+            & (curves["momentum"] == key[2])
+            & (curves["step"] == step)
+            & (curves["metric"] == metric)
+        ]
         assert len(row) == 1
         assert row["mean"].iloc[0] == pytest.approx(direct, rel=1e-12)
         assert row["lo"].iloc[0] <= row["mean"].iloc[0] <= row["hi"].iloc[0]
@@ -99,7 +104,9 @@ def test_t_quantile_matches_the_t_distribution():
     for df in (1, 2, 4, 9, 30):
         q = stats.t_quantile(df)
         grid = torch.linspace(-q, q, 200_001, dtype=torch.float64)
-        density = torch.distributions.StudentT(torch.tensor(float(df), dtype=torch.float64)).log_prob(grid).exp()
+        density = (
+            torch.distributions.StudentT(torch.tensor(float(df), dtype=torch.float64)).log_prob(grid).exp()
+        )
         assert float(torch.trapezoid(density, grid)) == pytest.approx(stats.CONFIDENCE, abs=1e-9)
 
 
@@ -119,9 +126,30 @@ def test_a_bad_run_file_stops_aggregation_and_names_it(tmp_path, tiny_study, con
     else:
         bad.write_bytes(good[: len(good) // 2] if content == "truncated" else b"not parquet at all")
     out = tmp_path / "out"
-    argv = ["--runs", str(tiny_study[0]), str(bad), "--config-json", json.dumps(tiny_study_config()),
-            "--out-dir", str(out)]
+    argv = [
+        "--runs",
+        str(tiny_study[0]),
+        str(bad),
+        "--config-json",
+        json.dumps(tiny_study_config()),
+        "--out-dir",
+        str(out),
+    ]
     with pytest.raises(SystemExit) as failure:
         aggregate.main(argv)
     assert str(bad) in str(failure.value.code) and "snakemake" in str(failure.value.code)
     assert not out.exists()
+
+
+def test_a_run_trained_with_other_settings_than_the_config_is_named(tmp_path, tiny_study):
+    config = tiny_study_config()
+    config["training"]["steps"] += 1
+    argv = ["--runs", *map(str, tiny_study), "--config-json", json.dumps(config), "--out-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as failure:
+        aggregate.main(argv)
+    assert str(tiny_study[0]) in str(failure.value.code) and "training.steps" in str(failure.value.code)
+
+
+def test_outputs_are_complete_and_no_temporary_file_is_left(tiny_aggregate):
+    names = sorted(path.name for path in tiny_aggregate.iterdir())
+    assert names == ["cells.parquet", "curves.parquet", "runs.parquet", "study.json", "verdicts.parquet"]

@@ -17,10 +17,19 @@ SEEDS = [0, 1, 2]
 def run(optimizer="sgd", lr=0.1, momentum=0.0, seed=0, *, loss=0.3, steps=100, diverged=False, **late):
     """One runs.parquet row with the columns verdicts read; late quantities default to plain SGD's."""
     row = {
-        "optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "diverged": diverged,
-        "final_val_loss": loss, "best_val_loss": loss, "steps_to_target": steps,
-        "eff_step_late": lr, "update_cosine_late": 0.9, "coord_eff_lr_median_late": lr,
-        "coord_eff_lr_p90_late": lr, "saturated_frac_late": 0.0,
+        "optimizer": optimizer,
+        "lr": lr,
+        "momentum": momentum,
+        "seed": seed,
+        "diverged": diverged,
+        "final_val_loss": loss,
+        "best_val_loss": loss,
+        "steps_to_target": steps,
+        "eff_step_late": lr,
+        "update_cosine_late": 0.9,
+        "coord_eff_lr_median_late": lr,
+        "coord_eff_lr_p90_late": lr,
+        "saturated_frac_late": 0.0,
         "sgd_eff_step_max_rel_dev": 0.0 if optimizer == "sgd" else np.nan,
     }
     row.update(late)
@@ -49,7 +58,8 @@ SWEEP = {0.001: 0.205, 0.01: 1.0, 0.03: 0.5, 0.1: 0.21, 0.3: 0.2, 1.0: 0.215, 3.
 def sweep_rows(optimizer="sgd", momentum=0.0, losses=SWEEP):
     return [
         run(optimizer, lr, momentum, seed, loss=loss or 0.0, diverged=loss is None)
-        for lr, loss in losses.items() for seed in SEEDS
+        for lr, loss in losses.items()
+        for seed in SEEDS
     ]
 
 
@@ -89,8 +99,11 @@ def test_claimed_window_between_grid_lrs_is_inconclusive():
 
 
 def test_window_claims_compare_widths():
-    analysis = {**ANALYSIS, "claimed_windows": {"sgd": [0.1, 0.3], "adam": [1e-3, 3e-3]},
-                "reference": {"sgd": {"lr": 0.1, "momentum": 0.0}, "adam": {"lr": 1e-3, "momentum": 0.9}}}
+    analysis = {
+        **ANALYSIS,
+        "claimed_windows": {"sgd": [0.1, 0.3], "adam": [1e-3, 3e-3]},
+        "reference": {"sgd": {"lr": 0.1, "momentum": 0.0}, "adam": {"lr": 1e-3, "momentum": 0.9}},
+    }
     narrow_adam = {1e-5: 0.205, 1e-4: 1.0, 3e-4: 0.5, 1e-3: 0.21, 3e-3: 0.2, 1e-2: 0.5, 3e-2: None}
     table = evaluate(sweep_rows() + sweep_rows("adam", 0.9, narrow_adam), analysis)
     # SGD: claimed window inside the measured one, but SGD's window is wider than Adam's
@@ -118,8 +131,12 @@ def pair_rows(adam_steps, sgd_steps, adam_loss=0.2, sgd_loss=0.3):
     """Reference cells (SGD 0.3, Adam 0.01) and one other lr each, so that best lrs are defined."""
     rows = []
     for seed, (a, s) in enumerate(zip(adam_steps, sgd_steps)):
-        rows += [run("adam", 0.01, 0.9, seed, loss=adam_loss, steps=a), run("sgd", 0.3, 0.0, seed, loss=sgd_loss, steps=s),
-                 run("adam", 0.001, 0.9, seed, loss=1.0, steps=a), run("sgd", 0.01, 0.0, seed, loss=1.0, steps=s)]
+        rows += [
+            run("adam", 0.01, 0.9, seed, loss=adam_loss, steps=a),
+            run("sgd", 0.3, 0.0, seed, loss=sgd_loss, steps=s),
+            run("adam", 0.001, 0.9, seed, loss=1.0, steps=a),
+            run("sgd", 0.01, 0.0, seed, loss=1.0, steps=s),
+        ]
     return rows
 
 
@@ -150,8 +167,12 @@ def test_plain_sgd_step_equals_lr_within_tolerance():
 
 
 def momentum_rows(momenta, step=lambda lr, m: lr / (1 - m), cosine=lambda m: 0.5 + m / 2):
-    return [run("sgd", lr, m, seed, eff_step_late=step(lr, m) * (1 + 1e-3 * seed), update_cosine_late=cosine(m))
-            for lr in (0.01, 0.1, 0.3) for m in momenta for seed in SEEDS]
+    return [
+        run("sgd", lr, m, seed, eff_step_late=step(lr, m) * (1 + 1e-3 * seed), update_cosine_late=cosine(m))
+        for lr in (0.01, 0.1, 0.3)
+        for m in momenta
+        for seed in SEEDS
+    ]
 
 
 def test_momentum_that_follows_the_prediction_enlarges_and_smooths():
@@ -162,14 +183,21 @@ def test_momentum_that_follows_the_prediction_enlarges_and_smooths():
 
 
 def test_momentum_that_shrinks_the_step_at_one_momentum_is_partly_supported():
-    table = evaluate(momentum_rows([0.0, 0.5, 0.9], step=lambda lr, m: lr * (0.5 if m == 0.5 else 1 / (1 - m)),
-                                   cosine=lambda m: 0.9 - m / 2))
+    table = evaluate(
+        momentum_rows(
+            [0.0, 0.5, 0.9],
+            step=lambda lr, m: lr * (0.5 if m == 0.5 else 1 / (1 - m)),
+            cosine=lambda m: 0.9 - m / 2,
+        )
+    )
     assert table.loc["5a", "verdict"] == "partly supported"
     assert table.loc["5b", "verdict"] == "refuted"
 
 
 def test_momentum_must_enlarge_the_step_at_every_common_lr():
-    table = evaluate(momentum_rows([0.0, 0.9], step=lambda lr, m: lr * (0.5 if m and lr == 0.01 else 1 / (1 - m))))
+    table = evaluate(
+        momentum_rows([0.0, 0.9], step=lambda lr, m: lr * (0.5 if m and lr == 0.01 else 1 / (1 - m)))
+    )
     assert table.loc["5a", "verdict"] == "partly supported"
     assert "larger step at 2 of 3" in table.loc["5a", "detail"]
     assert "opposite for m=0.9 at lr 0.01" in table.loc["5a", "detail"]
@@ -191,13 +219,24 @@ def test_cosines_equal_within_the_tie_tolerance_do_not_count():
 def test_adam_step_larger_and_adaptive_follow_the_thresholds():
     def rows(factor, spread):
         return [run("sgd", 0.3, 0.0, s) for s in SEEDS] + [
-            run("adam", 0.01, 0.9, s, eff_step_late=0.3 * factor * (1 + 0.01 * s), coord_eff_lr_median_late=1.0,
-                coord_eff_lr_p90_late=spread * (1 + 0.01 * s)) for s in SEEDS]
+            run(
+                "adam",
+                0.01,
+                0.9,
+                s,
+                eff_step_late=0.3 * factor * (1 + 0.01 * s),
+                coord_eff_lr_median_late=1.0,
+                coord_eff_lr_p90_late=spread * (1 + 0.01 * s),
+            )
+            for s in SEEDS
+        ]
 
     table = evaluate(rows(factor=50, spread=5))
     assert table.loc["6a", "verdict"] == "supported" and table.loc["6b", "verdict"] == "supported"
     table = evaluate(rows(factor=3, spread=1.3))
-    assert table.loc["6a", "verdict"] == "partly supported" and table.loc["6b", "verdict"] == "partly supported"
+    assert (
+        table.loc["6a", "verdict"] == "partly supported" and table.loc["6b", "verdict"] == "partly supported"
+    )
     table = evaluate(rows(factor=0.5, spread=1.0 - 0.1))
     assert table.loc["6a", "verdict"] == "refuted" and table.loc["6b", "verdict"] == "refuted"
 
@@ -205,7 +244,8 @@ def test_adam_step_larger_and_adaptive_follow_the_thresholds():
 def test_an_interval_straddling_the_threshold_is_inconclusive():
     rows = [run("sgd", 0.3, 0.0, s) for s in SEEDS] + [
         run("adam", 0.01, 0.9, s, coord_eff_lr_median_late=1.0, coord_eff_lr_p90_late=spread)
-        for s, spread in zip(SEEDS, [0.5, 1.0, 1.5])]
+        for s, spread in zip(SEEDS, [0.5, 1.0, 1.5])
+    ]
     assert evaluate(rows).loc["6b", "verdict"] == "inconclusive"
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -58,10 +57,18 @@ RUN_COLUMNS = [field.name for field in run_schema_fields()]
 NULLABLE_INT_COLUMNS = ["batch_size", "diverged_step"]  # null = full batch / did not diverge
 SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
 CURVE_METRICS = [
-    "batch.loss", "train.loss", "val.loss", "val.acc",
+    "batch.loss",
+    "train.loss",
+    "val.loss",
+    "val.acc",
     *(f"{kind}.{scope}" for kind in ("grad", "param", "update") for scope in SCOPES),
-    "eff_step.global", "update.cosine", "coord_eff_lr.median", "coord_eff_lr.p90",
-    "logit.mean_abs", "logit.max_abs", "logit.saturated_frac",
+    "eff_step.global",
+    "update.cosine",
+    "coord_eff_lr.median",
+    "coord_eff_lr.p90",
+    "logit.mean_abs",
+    "logit.max_abs",
+    "logit.saturated_frac",
 ]
 # per-run column <- per-step column averaged over the late window
 LATE_COLUMNS = {
@@ -72,7 +79,14 @@ LATE_COLUMNS = {
     "saturated_frac_late": "logit.saturated_frac",
 }
 # end-of-run summaries that are NaN for a diverged run
-END_COLUMNS = ["final_val_loss", "final_val_acc", "best_val_loss", "best_val_acc", "final_train_loss", *LATE_COLUMNS]
+END_COLUMNS = [
+    "final_val_loss",
+    "final_val_acc",
+    "best_val_loss",
+    "best_val_acc",
+    "final_train_loss",
+    *LATE_COLUMNS,
+]
 # cells.parquet: mean, lo, hi over finished runs of these
 CELL_MEAN_COLUMNS = list(LATE_COLUMNS)
 REQUIRED_ANALYSIS = {
@@ -82,12 +96,18 @@ REQUIRED_ANALYSIS = {
     "reference": "{sgd: {lr, momentum}, adam: {lr, momentum}}",
     "claimed_windows": "{sgd: [lo, hi], adam: [lo, hi]}",
 }
-# run column <- (config section, key): run files must have been trained with the config's settings
+# run column <- (config section, key): run files must have been trained with the config's settings.
+# (nesterov and adam_* are left out: they do not apply to every optimizer's runs.)
 CONFIG_RUN_SETTINGS = {
-    "steps": ("training", "steps"), "batch_size": ("training", "batch_size"),
-    "eval_every": ("training", "eval_every"), "divergence_factor": ("training", "divergence_factor"),
-    "curvature_every": ("training", "curvature_every"), "n_train": ("data", "n_train"),
-    "n_val": ("data", "n_val"), "noise": ("data", "noise"), "data_seed": ("data", "seed"),
+    "steps": ("training", "steps"),
+    "batch_size": ("training", "batch_size"),
+    "eval_every": ("training", "eval_every"),
+    "divergence_factor": ("training", "divergence_factor"),
+    "curvature_every": ("training", "curvature_every"),
+    "n_train": ("data", "n_train"),
+    "n_val": ("data", "n_val"),
+    "noise": ("data", "noise"),
+    "data_seed": ("data", "seed"),
 }
 # what the summaries read; other per-step columns (per-layer ratios, curvature) stay on disk
 READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS]
@@ -142,15 +162,15 @@ def check_runs(runs: pd.DataFrame, paths: list, config: dict) -> None:
         files = [str(paths[i]) for i in runs.index[duplicated]]
         raise AggregationError(f"several run files for the same optimizer, lr, momentum and seed: {files}")
     for column, (section, key) in CONFIG_RUN_SETTINGS.items():
-        expected = config.get(section, {}).get(key, "absent")
-        if expected == "absent":
+        if key not in config.get(section, {}):
             continue
+        expected = config[section][key]
         differs = runs[column].notna() if expected is None else ~(runs[column] == expected).fillna(False)
         if differs.any():
             run = runs.index[differs][0]
             raise AggregationError(
-                f"run file {paths[run]} has {column} = {runs.at[run, column]!r} but the config's {section}.{key} "
-                f"is {expected!r}: it is stale; {FIX_HINT}"
+                f"run file {paths[run]} has {column} = {runs.at[run, column]!r} but the config's "
+                f"{section}.{key} is {expected!r}: it is stale; {FIX_HINT}"
             )
 
 
@@ -161,10 +181,16 @@ def analysis_settings(config: dict) -> dict:
     for key, allowed in REQUIRED_ANALYSIS.items():
         if key not in analysis:
             raise AggregationError(f"config analysis.{key} is missing: must be {allowed}")
+    for key in ("target_val_loss", "late_fraction", "good_window_tolerance"):
+        value = analysis[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AggregationError(f"analysis.{key} = {value!r}: must be {REQUIRED_ANALYSIS[key]}")
     if not 0 < analysis["late_fraction"] <= 1:
         raise AggregationError(f"analysis.late_fraction = {analysis['late_fraction']!r}: must be in (0, 1]")
     if analysis["good_window_tolerance"] < 0:
-        raise AggregationError(f"analysis.good_window_tolerance = {analysis['good_window_tolerance']!r}: must be >= 0")
+        raise AggregationError(
+            f"analysis.good_window_tolerance = {analysis['good_window_tolerance']!r}: must be >= 0"
+        )
     return analysis
 
 
@@ -178,7 +204,10 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict) -> pd.DataFrame:
     runs["steps_completed"] = by_run.size()
     last = by_run[["val.loss", "val.acc", "train.loss"]].last()  # last non-NaN: the last eval step
     runs["final_val_loss"], runs["final_val_acc"], runs["final_train_loss"] = (
-        last["val.loss"], last["val.acc"], last["train.loss"])
+        last["val.loss"],
+        last["val.acc"],
+        last["train.loss"],
+    )
     runs["best_val_loss"] = by_run["val.loss"].min()
     runs["best_val_acc"] = by_run["val.acc"].max()
     reached = steps[steps["val.loss"] <= analysis["target_val_loss"]]
@@ -223,7 +252,10 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
         stats = by_cell[column].agg(["mean", "std", "count"])
         h = half_width(stats["std"], stats["count"])
         cells[f"{column}_mean"], cells[f"{column}_lo"], cells[f"{column}_hi"] = (
-            stats["mean"], stats["mean"] - h, stats["mean"] + h)
+            stats["mean"],
+            stats["mean"] - h,
+            stats["mean"] + h,
+        )
 
     best = cells.groupby(["optimizer", "momentum"])["median_final_val_loss"].transform("min")
     tolerance = analysis["good_window_tolerance"]
@@ -235,7 +267,9 @@ def summarize_curves(steps: pd.DataFrame) -> pd.DataFrame:
     """Long table: mean and 95% interval over seeds of each metric at each eval step of each cell."""
     is_eval = ((steps["step"] + 1) % steps["eval_every"] == 0) | (steps["step"] == steps["steps"] - 1)
     by_step = steps.loc[is_eval, [*CELL, "step", *CURVE_METRICS]].groupby([*CELL, "step"], sort=True)
-    parts = {name: by_step.agg(name).rename_axis(columns="metric").stack() for name in ("mean", "std", "count")}
+    parts = {
+        name: by_step.agg(name).rename_axis(columns="metric").stack() for name in ("mean", "std", "count")
+    }
     curves = pd.DataFrame(parts).reset_index()
     h = half_width(curves["std"], curves["count"])
     curves["lo"], curves["hi"] = curves["mean"] - h, curves["mean"] + h
@@ -254,7 +288,11 @@ def study_summary(config: dict, runs: pd.DataFrame, metadata: list[dict]) -> dic
     return {
         "config": config,
         "versions": {library: ", ".join(found) for library, found in versions.items()},
-        "aggregation_versions": {"pandas": pd.__version__, "pyarrow": pa.__version__, "numpy": np.__version__},
+        "aggregation_versions": {
+            "pandas": pd.__version__,
+            "pyarrow": pa.__version__,
+            "numpy": np.__version__,
+        },
         "n_runs": int(len(runs)),
         "n_diverged": int(runs["diverged"].sum()),
         "n_runs_per_optimizer": {k: int(v) for k, v in by_optimizer.size().items()},
@@ -284,17 +322,20 @@ def aggregate(paths: list, config: dict) -> dict:
 
 
 def write_outputs(outputs: dict, out_dir: Path) -> None:
+    """Every file to a temporary name first, then all renamed: a kill leaves no partial file and
+    at most a moment in which old and new files sit side by side (Snakemake reruns the job)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, value in outputs.items():
-        path = out_dir / name
-        tmp = path.with_name(f".{name}.tmp{os.getpid()}")
-        try:
+    temporary = {name: out_dir / f".{name}.tmp{os.getpid()}" for name in outputs}
+    try:
+        for name, value in outputs.items():
             if isinstance(value, pd.DataFrame):
-                value.to_parquet(tmp, index=False)
+                value.to_parquet(temporary[name], index=False)
             else:
-                tmp.write_text(json.dumps(value, indent=2, default=_json_default) + "\n")
-            os.replace(tmp, path)
-        finally:
+                temporary[name].write_text(json.dumps(value, indent=2, default=_json_default) + "\n")
+        for name, tmp in temporary.items():
+            os.replace(tmp, out_dir / name)
+    finally:
+        for tmp in temporary.values():
             tmp.unlink(missing_ok=True)
 
 
@@ -317,7 +358,9 @@ def summary_text(outputs: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
     )
     parser.add_argument("--runs", nargs="+", required=True, help="run Parquet files")
     parser.add_argument("--config-json", required=True, help="the full workflow config as a JSON string")

@@ -99,8 +99,11 @@ class Window:
         return self.losses[self.grid.index(lr)] / self.losses[self.grid.index(self.best)]
 
     def describe(self) -> str:
-        edges = [side for side, at_edge in (("below", self.lo == self.grid[0]), ("above", self.hi == self.grid[-1]))
-                 if at_edge]
+        edges = [
+            side
+            for side, at_edge in (("below", self.lo == self.grid[0]), ("above", self.hi == self.grid[-1]))
+            if at_edge
+        ]
         note = f" (may extend {' and '.join(edges)} the lr grid)" if edges else ""
         return f"[{self.lo:g}, {self.hi:g}], {self.width:.2f} decades, best lr {self.best:g}{note}"
 
@@ -127,12 +130,16 @@ class Study:
 
     def cell_runs(self, optimizer: str, lr: float, momentum: float) -> pd.DataFrame:
         runs = self.runs
-        chosen = runs[(runs["optimizer"] == optimizer) & np.isclose(runs["lr"], lr) & (runs["momentum"] == momentum)]
+        chosen = runs[
+            (runs["optimizer"] == optimizer) & np.isclose(runs["lr"], lr) & (runs["momentum"] == momentum)
+        ]
         if chosen.empty:
             raise Missing(f"no {optimizer} runs at lr {lr:g}, momentum {momentum:g}")
         return chosen
 
-    def seed_values(self, optimizer: str, lr: float, momentum: float, column: str, missing=np.inf) -> pd.Series:
+    def seed_values(
+        self, optimizer: str, lr: float, momentum: float, column: str, missing=np.inf
+    ) -> pd.Series:
         """column per seed; NaN (diverged, target never reached) becomes `missing`: by default +inf,
         the worst outcome of a to-be-minimized quantity."""
         chosen = self.cell_runs(optimizer, lr, momentum)
@@ -144,7 +151,9 @@ class Study:
         if chosen.empty:
             raise Missing(f"no {optimizer} cells with momentum {momentum:g}")
         if not np.isfinite(chosen["median_final_val_loss"]).any():
-            raise Missing(f"every {optimizer} lr with momentum {momentum:g} diverged in at least half of its seeds")
+            raise Missing(
+                f"every {optimizer} lr with momentum {momentum:g} diverged in at least half of its seeds"
+            )
         return chosen.reset_index(drop=True)
 
     def best_lr(self, optimizer: str, momentum: float) -> float:
@@ -161,7 +170,9 @@ class Study:
         while hi < len(cells) - 1 and good[hi + 1]:
             hi += 1
         lrs = tuple(cells["lr"].astype(float))
-        return Window(optimizer, momentum, lrs, lrs[lo], lrs[hi], lrs[best], tuple(cells["median_final_val_loss"]))
+        return Window(
+            optimizer, momentum, lrs, lrs[lo], lrs[hi], lrs[best], tuple(cells["median_final_val_loss"])
+        )
 
 
 # --- the claims -------------------------------------------------------------------------
@@ -172,13 +183,17 @@ def adam_vs_sgd(study: Study, column: str, label: str, show: Callable[[float], s
     sgd_ref, adam_ref = study.reference("sgd"), study.reference("adam")
     comparisons = {
         "the reference pair": (sgd_ref, adam_ref),
-        "the best lrs": ((study.best_lr("sgd", sgd_ref[1]), sgd_ref[1]), (study.best_lr("adam", adam_ref[1]), adam_ref[1])),
+        "the best lrs": (
+            (study.best_lr("sgd", sgd_ref[1]), sgd_ref[1]),
+            (study.best_lr("adam", adam_ref[1]), adam_ref[1]),
+        ),
     }
     measured, counts, wins = [], [], 0
     for name, (sgd, adam) in comparisons.items():
         paired = pd.concat(
             {"adam": study.seed_values("adam", *adam, column), "sgd": study.seed_values("sgd", *sgd, column)},
-            axis=1, join="inner",
+            axis=1,
+            join="inner",
         )
         if len(paired) < MIN_PAIRED_SEEDS:
             raise Missing(f"{len(paired)} paired seeds at {name}; need {MIN_PAIRED_SEEDS}")
@@ -211,8 +226,10 @@ def sgd_step_is_lr(study: Study) -> Outcome:
     detail = f"threshold {EXACT_TOLERANCE:g}"
     heavy_ball = runs[runs["momentum"] > 0]
     if not heavy_ball.empty:
-        detail += (f"; for contrast, with momentum the ratio moves away from lr by up to "
-                   f"{heavy_ball['sgd_eff_step_max_rel_dev'].max():.3g} (relative)")
+        detail += (
+            f"; for contrast, with momentum the ratio moves away from lr by up to "
+            f"{heavy_ball['sgd_eff_step_max_rel_dev'].max():.3g} (relative)"
+        )
     return Outcome(f"{deviation:.3g} over {len(plain)} runs", verdict, detail + ".")
 
 
@@ -274,11 +291,14 @@ def small_lr_slows(study: Study) -> Outcome:
     return Outcome(
         f"{listing}; fastest in the window: lr {fastest_lr:g}: {_show_steps(fastest)}",
         _count_verdict(slower, len(below)),
-        f"{slower}/{len(below)} lrs below the good window need more steps to reach the target than lr {fastest_lr:g}.",
+        f"{slower}/{len(below)} lrs below the good window need more steps to reach the target "
+        f"than lr {fastest_lr:g}.",
     )
 
 
-def momentum_effect(study: Study, column: str, *, ratio: bool, tie: float, predicted: bool, higher: str) -> Outcome:
+def momentum_effect(
+    study: Study, column: str, *, ratio: bool, tie: float, predicted: bool, higher: str
+) -> Outcome:
     """Claim 5: seed-paired effect of each momentum m > 0 vs plain SGD at the same lr.
 
     The effect is momentum's value / plain SGD's (ratio) or momentum's - plain SGD's, averaged
@@ -297,14 +317,19 @@ def momentum_effect(study: Study, column: str, *, ratio: bool, tie: float, predi
         per_lr = per_seed.groupby("lr").mean()
         if per_lr.empty:
             raise Missing(f"no lr where both momentum {m:g} and 0 have finished runs")
-        text = f"m={m:g}: {per_lr.median():.3g} (median over {len(per_lr)} lrs, range {per_lr.min():.3g} to {per_lr.max():.3g}"
+        text = (
+            f"m={m:g}: {per_lr.median():.3g} (median over {len(per_lr)} lrs, "
+            f"range {per_lr.min():.3g} to {per_lr.max():.3g}"
+        )
         text += f"; 1/(1-m) = {1 / (1 - m):.3g})" if predicted else ")"
         at_ref = per_seed[per_seed.index.get_level_values("lr") == ref_lr]
         if len(at_ref) >= MIN_PAIRED_SEEDS:
             mean, lo, hi, _ = mean_interval(at_ref)
             text += f", at lr {ref_lr:g}: {mean:.3g} [{lo:.3g}, {hi:.3g}]"
         measured.append(text)
-        side = np.where((per_lr - neutral).abs() <= tie, "equal", np.where(per_lr > neutral, "higher", "lower"))
+        side = np.where(
+            (per_lr - neutral).abs() <= tie, "equal", np.where(per_lr > neutral, "higher", "lower")
+        )
         for name in counts:
             counts[name] += int((side == name).sum())
         if (side == "lower").any():
@@ -324,8 +349,9 @@ def momentum_enlarges_step(study: Study) -> Outcome:
 
 
 def momentum_smooths(study: Study) -> Outcome:
-    return momentum_effect(study, "update_cosine_late", ratio=False, tie=COSINE_TIE, predicted=False,
-                           higher="higher cosine")
+    return momentum_effect(
+        study, "update_cosine_late", ratio=False, tie=COSINE_TIE, predicted=False, higher="higher cosine"
+    )
 
 
 def adam_step_larger(study: Study) -> Outcome:
@@ -337,7 +363,8 @@ def adam_step_larger(study: Study) -> Outcome:
         raise Missing(f"{n} finished paired seeds at the reference pair; need {MIN_PAIRED_SEEDS}")
     verdict = _threshold_verdict(lo, hi, strong=MUCH_LARGER_FACTOR, weak=1.0)
     return Outcome(
-        f"x{mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds (Adam {adam.median():.3g}, SGD {sgd.median():.3g}, medians)",
+        f"x{mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds "
+        f"(medians: Adam {adam.median():.3g}, SGD {sgd.median():.3g})",
         verdict,
         f"'much larger' means a ratio of at least {MUCH_LARGER_FACTOR:g}; 1 means equal.",
     )
@@ -360,7 +387,8 @@ def adam_adaptive(study: Study) -> Outcome:
         except Missing:
             continue
     return Outcome(
-        f"Adam {mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds; medians at SGD's lr {sgd_lr:g}: " + ", ".join(contrasts),
+        f"Adam {mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds; medians at SGD's lr {sgd_lr:g}: "
+        + ", ".join(contrasts),
         verdict,
         f"one lr for every coordinate gives 1; adaptive means a spread of at least {ADAPTIVE_SPREAD_MIN:g}.",
     )
@@ -375,37 +403,78 @@ class Claim:
 
 
 CLAIMS = [
-    Claim("1a", "Adam converges faster than SGD",
-          "steps to reach analysis.target_val_loss (median, range over seeds), Adam vs SGD at the reference pair "
-          "and at each optimizer's best lr; faster = fewer steps in every paired seed; diverged or never reached "
-          "counts as not reached", faster),
-    Claim("1b", "Adam reaches a lower validation loss than SGD",
-          "best val loss (median, range over seeds), Adam vs SGD at the reference pair and at each optimizer's best "
-          "lr; lower = lower in every paired seed; diverged counts as +inf", lower_val_loss),
-    Claim("2", "For plain SGD, update/grad = lr (a constant)",
-          f"max over finished plain-SGD runs and all steps of |eff_step.global / lr - 1|; supported if < "
-          f"{EXACT_TOLERANCE:g}", sgd_step_is_lr),
-    Claim("3a", "SGD's good lr window is {sgd_window}, a narrow region",
-          "good window of SGD at its reference momentum (lrs with median final val loss within the tolerance of "
-          "the best, contiguous around the best lr) vs the claimed one, on the grid lrs inside the claim; narrow = "
-          "fewer decades than Adam's window", sgd_window),
-    Claim("3b", "For SGD, a small lr slows training down",
-          "median steps to target of each SGD lr below the good window vs the fastest lr inside it", small_lr_slows),
-    Claim("4", "Adam's good lr window is {adam_window}, robust over more than an order of magnitude",
-          f"good window of Adam at its reference momentum vs the claimed one, on the grid lrs inside the claim; "
-          f"robust = width > {ROBUST_WIDTH_DECADES:g} decade", adam_window),
-    Claim("5a", "Momentum increases SGD's effective step (prediction: ~lr/(1-momentum) late in training)",
-          "eff_step_late(momentum m) / eff_step_late(momentum 0), paired by seed, mean over seeds at each lr where "
-          "both finished; supported if > 1 at every (m, lr) pair; compared with 1/(1-m)", momentum_enlarges_step),
-    Claim("5b", "Momentum smooths SGD's update trajectory (higher cosine between consecutive updates)",
-          f"update_cosine_late(momentum m) - update_cosine_late(momentum 0), paired by seed, mean over seeds at each lr "
-          f"where both finished; supported if > 0 at every (m, lr) pair whose difference exceeds {COSINE_TIE:g}", momentum_smooths),
-    Claim("6a", "Adam's effective step is much larger than SGD's",
-          f"eff_step_late of Adam / of SGD at the reference pair, paired by seed (mean, t 95% interval); much "
-          f"larger = interval above {MUCH_LARGER_FACTOR:g}", adam_step_larger),
-    Claim("6b", "Adam's effective step is adaptive (per-coordinate)",
-          f"spread coord_eff_lr_p90_late / coord_eff_lr_median_late at the reference pair (mean, t 95% interval); "
-          f"adaptive = interval above {ADAPTIVE_SPREAD_MIN:g}", adam_adaptive),
+    Claim(
+        "1a",
+        "Adam converges faster than SGD",
+        "steps to reach analysis.target_val_loss (median, range over seeds), Adam vs SGD at the reference "
+        "pair and at each optimizer's best lr; faster = fewer steps in every paired seed; diverged or never "
+        "reached counts as not reached",
+        faster,
+    ),
+    Claim(
+        "1b",
+        "Adam reaches a lower validation loss than SGD",
+        "best val loss (median, range over seeds), Adam vs SGD at the reference pair and at each "
+        "optimizer's best lr; lower = lower in every paired seed; diverged counts as +inf",
+        lower_val_loss,
+    ),
+    Claim(
+        "2",
+        "For plain SGD, update/grad = lr (a constant)",
+        f"max over finished plain-SGD runs and all steps of |eff_step.global / lr - 1|; supported if < "
+        f"{EXACT_TOLERANCE:g}",
+        sgd_step_is_lr,
+    ),
+    Claim(
+        "3a",
+        "SGD's good lr window is {sgd_window}, a narrow region",
+        "good window of SGD at its reference momentum (lrs with median final val loss within the tolerance "
+        "of the best, contiguous around the best lr) vs the claimed one, on the grid lrs inside the claim; "
+        "narrow = fewer decades than Adam's window",
+        sgd_window,
+    ),
+    Claim(
+        "3b",
+        "For SGD, a small lr slows training down",
+        "median steps to target of each SGD lr below the good window vs the fastest lr inside it",
+        small_lr_slows,
+    ),
+    Claim(
+        "4",
+        "Adam's good lr window is {adam_window}, robust over more than an order of magnitude",
+        "good window of Adam at its reference momentum vs the claimed one, on the grid lrs inside the "
+        f"claim; robust = width > {ROBUST_WIDTH_DECADES:g} decade",
+        adam_window,
+    ),
+    Claim(
+        "5a",
+        "Momentum increases SGD's effective step (prediction: ~lr/(1-momentum) late in training)",
+        "eff_step_late(momentum m) / eff_step_late(momentum 0), paired by seed, mean over seeds at each lr "
+        "where both finished; supported if > 1 at every (m, lr) pair; compared with 1/(1-m)",
+        momentum_enlarges_step,
+    ),
+    Claim(
+        "5b",
+        "Momentum smooths SGD's update trajectory (higher cosine between consecutive updates)",
+        "update_cosine_late(momentum m) - update_cosine_late(momentum 0), paired by seed, mean over seeds "
+        "at each lr where both finished; supported if > 0 at every (m, lr) pair whose difference exceeds "
+        f"{COSINE_TIE:g}",
+        momentum_smooths,
+    ),
+    Claim(
+        "6a",
+        "Adam's effective step is much larger than SGD's",
+        f"eff_step_late of Adam / of SGD at the reference pair, paired by seed (mean, t 95% interval); much "
+        f"larger = interval above {MUCH_LARGER_FACTOR:g}",
+        adam_step_larger,
+    ),
+    Claim(
+        "6b",
+        "Adam's effective step is adaptive (per-coordinate)",
+        "spread coord_eff_lr_p90_late / coord_eff_lr_median_late at the reference pair (mean, t 95% "
+        f"interval); adaptive = interval above {ADAPTIVE_SPREAD_MIN:g}",
+        adam_adaptive,
+    ),
 ]
 
 
@@ -425,8 +494,16 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict) -> pd.Data
             outcome = claim.test(study)
         except Missing as missing:
             outcome = Outcome("", "inconclusive", f"cannot be tested: {missing}.")
-        rows.append([claim.id, claim.claim.format(**windows), claim.metric,
-                     outcome.measured, outcome.verdict, outcome.detail])
+        rows.append(
+            [
+                claim.id,
+                claim.claim.format(**windows),
+                claim.metric,
+                outcome.measured,
+                outcome.verdict,
+                outcome.detail,
+            ]
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
