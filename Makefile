@@ -3,22 +3,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= 8
+# Workflow jobs run `python -m optimizer_dynamics...`: the venv's python must come first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test bench clean
 
-run: $(STAMP)  ## install, then run the study on config/config.yaml
-	$(PY) -m optimizer_dynamics.train
-	@echo "The run's Parquet file is under results/runs/"
+run: $(STAMP)  ## install, then run the study on config/config.yaml, ending in the report
+	$(VENV)/bin/snakemake --cores $(CORES)
+	@echo "Report: $(CURDIR)/results/report/findings.html (PDF beside it)"
 
 test: $(STAMP)  ## install, then run the test suite
 	$(VENV)/bin/pytest
 
-bench: $(STAMP)  ## print the measured performance ratios
+bench: $(STAMP)  ## print the measured performance figures
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_study.py
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -e .
 	touch $@
 
