@@ -9,7 +9,8 @@ rule aggregate:
     conda:
         "../envs/optimizer_dynamics.yaml"
     params:
+        out_dir=output_dir,
         args=aggregate_args,
     shell:
-        "python -m optimizer_dynamics.aggregate --runs {input.runs:q} {params.args:q}"
-        " > {log:q} 2>&1"
+        "python -m optimizer_dynamics.aggregate --runs {input.runs:q}"
+        " --out-dir {params.out_dir:q} {params.args:q} > {log:q} 2>&1"

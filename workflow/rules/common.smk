@@ -246,7 +246,8 @@ MAX_COMMAND_CHARS = 128 * 1024
 def check_aggregate_command(config):
     """Refuse, before hours of training, a study whose aggregation command cannot run."""
     runs = run_files()
-    length = len(shlex.join([*runs, *aggregate_args(None, AGGREGATES)])) + 200
+    command = [*runs, AGGREGATE_DIR, *aggregate_args(None)]
+    length = len(shlex.join(command)) + 200
     if length > MAX_COMMAND_CHARS:
         n_cells, n_seeds = len(GRID.dataframe), len(SEEDS)
         most = len(runs) * MAX_COMMAND_CHARS // length
@@ -270,10 +271,11 @@ def cli_value(value):
 
 
 def cli_flags(settings):
-    """--flag value pairs for the optimizer_dynamics command lines (underscores -> dashes)."""
+    """--flag value pairs for the optimizer_dynamics command lines (underscores -> dashes),
+    sorted, so the recorded params do not change with the order of keys in a config file."""
     return [
         part
-        for key, value in settings.items()
+        for key, value in sorted(settings.items())
         for part in (f"--{key.replace('_', '-')}", cli_value(value))
     ]
 
@@ -306,13 +308,14 @@ def train_args(wildcards):
     return [*cli_flags(settings), "--seed", *SEEDS]
 
 
-def aggregate_args(wildcards, output):
-    return [
-        "--out-dir",
-        parent_dir(output),
-        "--config-json",
-        json.dumps(config, sort_keys=True),
-    ]
+def aggregate_args(wildcards):
+    # A function of the wildcards only: Snakemake records such params and reruns the job when
+    # they change (params computed from input or output files are not recorded).
+    return ["--config-json", json.dumps(config, sort_keys=True)]
+
+
+def output_dir(wildcards, output):
+    return parent_dir(output)
 
 
 def figures_args(wildcards, input, output):
