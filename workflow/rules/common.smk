@@ -272,7 +272,8 @@ def cli_value(value):
 
 def cli_flags(settings):
     """--flag value pairs for the optimizer_dynamics command lines (underscores -> dashes),
-    sorted, so the recorded params do not change with the order of keys in a config file."""
+    sorted, so the recorded params do not change with the order of keys in a config file.
+    """
     return [
         part
         for key, value in sorted(settings.items())
