@@ -153,6 +153,28 @@ def test_lint_and_formatting_are_clean(repo_copy):
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+def schema_objects(node):
+    """Every object-typed subschema of the config schema, at any depth."""
+    if isinstance(node, dict):
+        if node.get("type") == "object":
+            yield node
+        for child in node.values():
+            yield from schema_objects(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from schema_objects(child)
+
+
+def test_schema_describes_every_key_and_allows_no_other():
+    schema = load_yaml(REPO / "workflow/schemas/config.schema.yaml")
+    objects = list(schema_objects(schema))
+    assert len(objects) > 5
+    for node in objects:
+        assert node.get("additionalProperties") is False, node.get("description")
+        for key, subschema in node.get("properties", {}).items():
+            assert subschema.get("description"), key
+
+
 def test_conda_env_pins_match_requirements():
     def pins(lines):
         return {line.strip() for line in lines if re.fullmatch(r"[\w.-]+==\S+", line.strip())}
