@@ -229,7 +229,10 @@ FIGURES = [
     f"{FIGURES_DIR}/{stem}.{ext}" for stem in FIGURE_STEMS for ext in ("png", "svg")
 ]
 REPORT_SOURCE = "report/findings.py"
+# What the rendering reads besides the source: a change to either re-renders the report.
+REPORT_ASSETS = ["report/style.css", "scripts/optimizer_dynamics/report.py"]
 REPORT_HTML = "results/report/findings.html"
+REPORT_PDF = "results/report/findings.pdf"
 
 
 def run_files():
@@ -333,6 +336,8 @@ def report_args(wildcards, input, output):
         parent_dir(input.figures),
         "--out-html",
         output.html,
+        "--out-pdf",
+        output.pdf,
     ]
 
 

@@ -1,11 +1,13 @@
 rule report:
-    """The findings report: one self-contained HTML page with the verdict table."""
+    """The findings report: one self-contained HTML page with the verdict table, and a PDF."""
     input:
         source=REPORT_SOURCE,
+        assets=REPORT_ASSETS,
         aggregates=AGGREGATES,
         figures=FIGURES,
     output:
         html=REPORT_HTML,
+        pdf=REPORT_PDF,
     log:
         "results/logs/report.log",
     conda:
