@@ -117,7 +117,7 @@ BAD_CONFIGS = [
     pytest.param(
         {
             "max_jobs": 2000,
-            "optimizers": {"sgd": {"lr": [0.1, *(n / 1e4 for n in range(1, 1000))], "momentum": [0.0]}},
+            "optimizers": {"sgd": {"lr": [0.1, 0.5, *(n / 1e4 for n in range(1, 1000))], "momentum": [0.0]}},
         },
         ["optimizers, seeds", "run files"],
         id="aggregation-command-too-long",

@@ -103,7 +103,6 @@ CONFIG_RUN_SETTINGS = {
     "batch_size": ("training", "batch_size"),
     "eval_every": ("training", "eval_every"),
     "divergence_factor": ("training", "divergence_factor"),
-    "curvature_every": ("training", "curvature_every"),
     "n_train": ("data", "n_train"),
     "n_val": ("data", "n_val"),
     "noise": ("data", "noise"),

@@ -43,6 +43,7 @@ def validate_config(config):
     check_unique(config["seeds"], "seeds", str)
     check_batch_size(config)
     check_analysis_cells(config)
+    check_curvature_cells(config)
     check_job_count(config)
 
 
@@ -148,6 +149,20 @@ def check_analysis_cells(config):
                 f"invalid config: analysis.claimed_windows.{optimizer}: [{low}, {high}] is "
                 f"not an interval; allowed: [low, high] with low < high"
             )
+
+
+def check_curvature_cells(config):
+    for optimizer, axes in config["curvature"]["cells"].items():
+        grid_axes = config["optimizers"].get(optimizer)
+        for axis, values in axes.items():
+            key = f"curvature.cells.{optimizer}.{axis}"
+            grid = [format_number(v) for v in grid_axes[axis]] if grid_axes else []
+            for value in values:
+                if format_number(value) not in grid:
+                    raise WorkflowError(
+                        f"invalid config: {key}: {format_number(value)} is not in "
+                        f"optimizers.{optimizer}.{axis}; allowed: one of {short_list(grid)}"
+                    )
 
 
 def check_job_count(config):
@@ -309,7 +324,20 @@ def train_args(wildcards):
         and float(cell["momentum"]) > 0
     )
     settings = {**cell, **training, **data_settings()}
+    settings["curvature_every"] = curvature_every(cell)
     return [*cli_flags(settings), "--seed", *SEEDS]
+
+
+def curvature_every(cell):
+    """Steps between exact Hessians for a cell: curvature.every on the selected cells, else 0."""
+    selected = config["curvature"]["cells"].get(cell["optimizer"])
+    if selected is None:
+        return 0
+    chosen = all(
+        cell[axis] in {format_number(v) for v in selected[axis]}
+        for axis in ("lr", "momentum")
+    )
+    return config["curvature"]["every"] if chosen else 0
 
 
 def aggregate_args(wildcards):
@@ -352,7 +380,7 @@ check_aggregate_command(config)
 
 # --- resources ----------------------------------------------------------------------------
 
-# Measured: ~2 ms per step per seed, ~60 ms per exact Hessian (curvature_every), ~0.5 GB
+# Measured: ~2 ms per step per seed, ~60 ms per exact Hessian (curvature.every), ~0.5 GB
 # resident (mostly torch) at 1000 steps. Budgets are ~5x that, so a busy node does not kill jobs.
 SECONDS_PER_STEP = 0.01
 SECONDS_PER_HESSIAN = 0.3
@@ -360,7 +388,9 @@ MB_PER_THOUSAND_STEPS = 1
 
 
 def train_runtime_minutes(wildcards):
-    steps, every = config["training"]["steps"], config["training"]["curvature_every"]
+    steps, every = config["training"]["steps"], curvature_every(
+        GRID.instance(wildcards)
+    )
     hessians = math.ceil(steps / every) if every else 0
     seconds = len(SEEDS) * (steps * SECONDS_PER_STEP + hessians * SECONDS_PER_HESSIAN)
     return 5 + math.ceil(seconds / 60)
