@@ -7,11 +7,12 @@ Run by hand: python -m optimizer_dynamics.data --out results/data/moons.npz
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from optimizer_dynamics.atomic import atomic_path
 
 DATA_KEYS = ("n_train", "n_val", "noise", "data_seed")
 
@@ -43,10 +44,7 @@ def make_dataset(n_train: int, n_val: int, noise: float, data_seed: int) -> Data
 
 
 def save_dataset(dataset: Dataset, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(
             f,
             x_train=dataset.x_train,
@@ -55,7 +53,6 @@ def save_dataset(dataset: Dataset, path: str | Path) -> None:
             y_val=dataset.y_val,
             **{key: np.asarray(dataset.settings[key]) for key in DATA_KEYS},
         )
-    os.replace(tmp, path)  # atomic: a killed job never leaves a file that looks complete
 
 
 def load_dataset(path: str | Path, expected: dict | None = None) -> Dataset:

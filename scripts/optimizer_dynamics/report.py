@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from optimizer_dynamics.atomic import atomic_path
+
 STYLESHEET = "style.css"  # beside the source; the HTML page embeds it (Quarto: the header's css)
 # Pandoc wraps every table in a typst figure, and figures do not break across pages: a long
 # verdict table would overflow its page. Justified text in narrow table cells reads badly, and
@@ -208,13 +210,8 @@ def _publish_all(built: dict[Path, Path]) -> None:
     """Only once every output is built: copy each into place under a temporary name, then rename,
     so readers see the old file or the new one, and a failed PDF leaves the old HTML beside it."""
     for path, out in built.items():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        try:
+        with atomic_path(out) as tmp:
             shutil.copyfile(path, tmp)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import RunConfig
 
 METADATA_KEY = b"optimizer_dynamics"
@@ -57,14 +57,8 @@ def write_run(log, path: str | Path) -> None:
                      "numpy": np.__version__, "pyarrow": pa.__version__},
     }
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata)}))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_metadata(path: str | Path) -> dict:
