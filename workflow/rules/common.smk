@@ -52,12 +52,14 @@ def describe_schema_error(error):
     message = f"invalid config: {key}: {error.message}"
     if error.validator == "additionalProperties":
         message += f"; allowed keys here: {', '.join(error.schema['properties'])}"
+    else:
+        message += f"; allowed: {allowed(error.schema)}"
     if (
         error.validator == "type"
         and isinstance(error.instance, str)
         and is_number(error.instance)
     ):
-        message += "; YAML reads a number like 1e-3 as text: write 1.0e-3"
+        message += f"; {number_as_text_hint(error.instance)}"
     description = error.schema.get("description")
     if (
         error.absolute_path
@@ -68,12 +70,75 @@ def describe_schema_error(error):
     return message
 
 
+def allowed(schema):
+    """What a schema node allows, in words: "a number in [0, 1)", "an integer >= 1 or null"."""
+    types = schema.get("type", [])
+    words = [
+        TYPE_WORDS[kind](schema)
+        for kind in (types if isinstance(types, list) else [types])
+    ]
+    return " or ".join(words) or "see the description"
+
+
+LIMITS = {
+    "minimum": ">=",
+    "exclusiveMinimum": ">",
+    "maximum": "<=",
+    "exclusiveMaximum": "<",
+}
+
+
+def bounds(schema):
+    """ " in [0, 1)", " > 0", "": a number's limits."""
+    low = next((k for k in ("minimum", "exclusiveMinimum") if k in schema), None)
+    high = next((k for k in ("maximum", "exclusiveMaximum") if k in schema), None)
+    if low and high:
+        opening = "[" if low == "minimum" else "("
+        closing = "]" if high == "maximum" else ")"
+        return f" in {opening}{schema[low]}, {schema[high]}{closing}"
+    return "".join(f" {LIMITS[k]} {schema[k]}" for k in (low, high) if k)
+
+
+def list_words(schema):
+    least, most = schema.get("minItems", 0), schema.get("maxItems")
+    if least == most:
+        kind = f"a list of {least}"
+    else:
+        kind = "a non-empty list" if least else "a list"
+    return f"{kind}, each {allowed(schema.get('items', {}))}"
+
+
+def mapping_words(schema):
+    return f"a mapping with keys {', '.join(schema.get('properties', {}))}"
+
+
+TYPE_WORDS = {
+    "number": lambda schema: f"a number{bounds(schema)}",
+    "integer": lambda schema: f"an integer{bounds(schema)}",
+    "boolean": lambda schema: "true or false",
+    "null": lambda schema: "null",
+    "array": list_words,
+    "object": mapping_words,
+}
+
+
+def number_as_text_hint(text):
+    # YAML 1.1 reads a number with an exponent as a number only with a dot in the mantissa
+    # and a sign in the exponent (1.0e-3, 1.0e+5; 1e-3 and 1.0e5 are text).
+    if "e" in text.lower():
+        mantissa, exponent = text.lower().split("e")
+        mantissa += "" if "." in mantissa else ".0"
+        exponent = exponent if exponent[:1] in "+-" else f"+{exponent}"
+        if f"{mantissa}e{exponent}" != text.lower():
+            return f"YAML reads {text} as text: write {mantissa}e{exponent}"
+    return f"a number in quotes is text: write {text} without quotes"
+
+
 def is_number(text):
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def config_key(path):
@@ -154,9 +219,14 @@ def check_analysis_cells(config):
 def check_curvature_cells(config):
     for optimizer, axes in config["curvature"]["cells"].items():
         grid_axes = config["optimizers"].get(optimizer)
+        if grid_axes is None:
+            raise WorkflowError(
+                f"invalid config: curvature.cells.{optimizer}: {optimizer} is not in "
+                f"optimizers; allowed: cells of {', '.join(config['optimizers'])}"
+            )
         for axis, values in axes.items():
             key = f"curvature.cells.{optimizer}.{axis}"
-            grid = [format_number(v) for v in grid_axes[axis]] if grid_axes else []
+            grid = [format_number(v) for v in grid_axes[axis]]
             for value in values:
                 if format_number(value) not in grid:
                     raise WorkflowError(
