@@ -4,8 +4,9 @@
         --config-json '<full workflow config as JSON>' --out-dir results/aggregate
 
 Writes runs.parquet (one row per run), cells.parquet (one row per optimizer, lr, momentum),
-curves.parquet (seed-summarized curves at eval steps, long format), verdicts.parquet (the
-seed's claims tested, see verdicts.py) and study.json. Every file is written to a temporary
+curves.parquet (seed-summarized curves at eval steps, long format), curvature.parquet (the
+measured sharpness of the curvature runs, one row per run and Hessian step), verdicts.parquet
+(the seed's claims tested, see verdicts.py) and study.json. Every file is written to a temporary
 name and renamed into place, and only after all of them were computed: a failed or killed
 aggregation leaves the previous aggregate, never a partial one. A run file that cannot be
 read stops the aggregation with a message naming it.
@@ -33,6 +34,27 @@ Definitions (thresholds from the config's analysis section):
   in_good_window: median_final_val_loss <= (1 + good_window_tolerance) x the lowest finite
       median_final_val_loss among the lrs of the same (optimizer, momentum).
   intervals (lo, hi): the Student-t 95% interval of the mean over seeds (stats.py).
+
+Curvature (runs with curvature_every > 0 log the exact Hessian of the full-batch training
+loss every curvature_every steps, from step 0; see curvature.py):
+  curvature.parquet: one row per such run and measured step: optimizer, lr, momentum, seed,
+      step, sharpness (top Hessian eigenvalue, hessian.top1), precond_sharpness (top
+      eigenvalue of P^-1 H, Adam only, else NaN), stability_sharpness (the one compared with
+      the threshold: precond_sharpness for Adam, sharpness otherwise), threshold
+      (curvature.stability_threshold: 2 (1 + m) / lr for SGD, (2 + 2 beta1) / ((1 - beta1) lr)
+      for Adam) and ratio = stability_sharpness / threshold (above 1: a quadratic with this
+      curvature would diverge).
+  runs.parquet, every run: stability_threshold; runs with curvature (NaN otherwise):
+      initial_sharpness, initial_precond_sharpness (at step 0; the latter Adam only),
+      predicted_critical_lr = the lr whose threshold equals the initial stability_sharpness,
+      max_sharpness_ratio (over all measured steps, step 0 included),
+      late_sharpness_ratio = mean ratio over the late curvature steps: the last
+          ceil(late_fraction x number of measured steps) of them (at least one),
+      sharpness_late_change = mean sharpness over the late curvature steps / mean sharpness
+          over as many measured steps ending at the middle one, minus 1 (how the sharpness
+          moved from mid-run to the end); stability_sharpness_late_change the same of
+          stability_sharpness (equal to it for SGD).
+      The last three are NaN for a diverged run (late summaries, see the divergence policy).
 """
 
 from __future__ import annotations
@@ -49,6 +71,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optimizer_dynamics import verdicts
+from optimizer_dynamics.config import format_number
+from optimizer_dynamics.curvature import stability_threshold
 from optimizer_dynamics.runfile import METADATA_KEY, run_schema_fields
 from optimizer_dynamics.stats import half_width
 
@@ -78,6 +102,26 @@ LATE_COLUMNS = {
     "coord_eff_lr_p90_late": "coord_eff_lr.p90",
     "saturated_frac_late": "logit.saturated_frac",
 }
+# curvature.parquet column <- per-step column
+SHARPNESS_COLUMNS = {"sharpness": "hessian.top1", "precond_sharpness": "hessian.precond_top1"}
+CURVATURE_TABLE_COLUMNS = [
+    *CELL,
+    "seed",
+    "step",
+    *SHARPNESS_COLUMNS,
+    "stability_sharpness",
+    "threshold",
+    "ratio",
+]
+# per-run curvature summaries that describe the late steps
+CURVATURE_LATE_COLUMNS = ["late_sharpness_ratio", "sharpness_late_change", "stability_sharpness_late_change"]
+CURVATURE_RUN_COLUMNS = [
+    "initial_sharpness",
+    "initial_precond_sharpness",
+    "predicted_critical_lr",
+    "max_sharpness_ratio",
+    *CURVATURE_LATE_COLUMNS,
+]
 # end-of-run summaries that are NaN for a diverged run
 END_COLUMNS = [
     "final_val_loss",
@@ -86,6 +130,7 @@ END_COLUMNS = [
     "best_val_acc",
     "final_train_loss",
     *LATE_COLUMNS,
+    *CURVATURE_LATE_COLUMNS,
 ]
 # cells.parquet: mean, lo, hi over finished runs of these
 CELL_MEAN_COLUMNS = list(LATE_COLUMNS)
@@ -108,8 +153,8 @@ CONFIG_RUN_SETTINGS = {
     "noise": ("data", "noise"),
     "data_seed": ("data", "seed"),
 }
-# what the summaries read; other per-step columns (per-layer ratios, curvature) stay on disk
-READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS]
+# what the summaries read; other per-step columns (per-layer ratios, other eigenvalues) stay on disk
+READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, *SHARPNESS_COLUMNS.values()]
 FIX_HINT = "delete it and rerun snakemake to retrain it"
 
 
@@ -171,6 +216,36 @@ def check_runs(runs: pd.DataFrame, paths: list, config: dict) -> None:
                 f"run file {paths[run]} has {column} = {runs.at[run, column]!r} but the config's "
                 f"{section}.{key} is {expected!r}: it is stale; {FIX_HINT}"
             )
+    expected_every = expected_curvature_every(runs, config)
+    if expected_every is not None:
+        differs = runs["curvature_every"] != expected_every
+        if differs.any():
+            run = runs.index[differs][0]
+            raise AggregationError(
+                f"run file {paths[run]} has curvature_every = {runs.at[run, 'curvature_every']} but the "
+                f"config's curvature section asks {expected_every[run]} for its cell (curvature.every on "
+                f"the cells of curvature.cells, 0 on the others): it is stale; {FIX_HINT}"
+            )
+
+
+def expected_curvature_every(runs: pd.DataFrame, config: dict) -> pd.Series | None:
+    """Per run, the curvature_every the config's curvature section asks for its cell (None when
+    the config has no curvature section). Numbers are matched as the workflow writes them in
+    paths (config.format_number), so 0.5 and 5.0e-1 are the same cell."""
+    curvature = config.get("curvature")
+    if not isinstance(curvature, dict):
+        return None
+    selected = curvature.get("cells") or {}
+
+    def chosen(run: pd.Series) -> bool:
+        axes = selected.get(run["optimizer"])
+        return bool(axes) and all(
+            format_number(run[axis]) in {format_number(v) for v in axes.get(axis, [])}
+            for axis in ("lr", "momentum")
+        )
+
+    every = curvature.get("every", 0)
+    return runs.apply(lambda run: every if chosen(run) else 0, axis=1).astype("int64")
 
 
 def analysis_settings(config: dict) -> dict:
@@ -196,8 +271,50 @@ def analysis_settings(config: dict) -> dict:
 # --- summaries --------------------------------------------------------------------------
 
 
-def summarize_runs(steps: pd.DataFrame, analysis: dict) -> pd.DataFrame:
-    """One row per run: its settings and what it reached (see the module docstring)."""
+def curvature_rows(steps: pd.DataFrame) -> pd.DataFrame:
+    """The steps where a Hessian was measured, as curvature.parquet's columns plus `run`."""
+    measured = steps.loc[
+        steps["hessian.top1"].notna(), ["run", *CELL, "seed", "step", *SHARPNESS_COLUMNS.values()]
+    ].rename(columns={column: name for name, column in SHARPNESS_COLUMNS.items()})
+    measured["stability_sharpness"] = measured["precond_sharpness"].where(
+        measured["optimizer"] == "adam", measured["sharpness"]
+    )
+    measured["threshold"] = np.array(
+        [stability_threshold(*cell) for cell in measured[CELL].itertuples(index=False, name=None)],
+        dtype=float,
+    )
+    measured["ratio"] = measured["stability_sharpness"] / measured["threshold"]
+    return measured.sort_values(["run", "step"]).reset_index(drop=True)
+
+
+def summarize_curvature(curvature: pd.DataFrame, analysis: dict) -> pd.DataFrame:
+    """Per curvature run (index `run`): the CURVATURE_RUN_COLUMNS (see the module docstring)."""
+    by_run = curvature.groupby("run", sort=True)
+    initial = by_run.nth(0).set_index("run")
+    summary = pd.DataFrame(
+        {
+            "initial_sharpness": initial["sharpness"],
+            "initial_precond_sharpness": initial["precond_sharpness"],
+            # threshold = c / lr, so the critical lr c / initial sharpness is lr * threshold / initial
+            "predicted_critical_lr": initial["lr"] * initial["threshold"] / initial["stability_sharpness"],
+            "max_sharpness_ratio": by_run["ratio"].max(),
+        }
+    )
+    position = by_run.cumcount()
+    count = by_run["step"].transform("size")
+    n_late = np.maximum(1, np.ceil(analysis["late_fraction"] * count))
+    middle = (count - 1) // 2
+    late = curvature[position >= count - n_late].groupby("run")
+    mid = curvature[(position <= middle) & (position > middle - n_late)].groupby("run")
+    summary["late_sharpness_ratio"] = late["ratio"].mean()
+    for column in ("sharpness", "stability_sharpness"):
+        summary[f"{column}_late_change"] = late[column].mean() / mid[column].mean() - 1
+    return summary[CURVATURE_RUN_COLUMNS]
+
+
+def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its settings and what it reached (see the module docstring); `curvature`
+    is curvature_rows(steps)."""
     by_run = steps.groupby("run", sort=True)
     runs = by_run[RUN_COLUMNS].first()
     runs["steps_completed"] = by_run.size()
@@ -221,6 +338,11 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict) -> pd.DataFrame:
 
     relative = (steps["eff_step.global"] / steps["lr"] - 1).abs()
     runs["sgd_eff_step_max_rel_dev"] = relative.groupby(steps["run"]).max().where(runs["optimizer"] == "sgd")
+
+    runs["stability_threshold"] = [
+        stability_threshold(*cell) for cell in runs[CELL].itertuples(index=False, name=None)
+    ]
+    runs = runs.join(summarize_curvature(curvature, analysis).reindex(runs.index))
 
     diverged = runs["diverged"].astype(bool)
     runs.loc[diverged, END_COLUMNS] = np.nan
@@ -304,7 +426,8 @@ def aggregate(paths: list, config: dict) -> dict:
     """All outputs in memory: {file name: DataFrame or dict}."""
     analysis = analysis_settings(config)
     steps, metadata = read_runs(paths)
-    runs = summarize_runs(steps, analysis)
+    curvature = curvature_rows(steps)
+    runs = summarize_runs(steps, analysis, curvature)
     check_runs(runs, paths, config)
     cells = summarize_cells(runs, analysis)
     runs = runs.reset_index(drop=True)
@@ -312,6 +435,7 @@ def aggregate(paths: list, config: dict) -> dict:
         "runs.parquet": runs,
         "cells.parquet": cells,
         "curves.parquet": summarize_curves(steps),
+        "curvature.parquet": curvature.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
         "verdicts.parquet": verdicts.evaluate(runs, cells, analysis),
         "study.json": study_summary(config, runs, metadata),
     }

@@ -41,6 +41,32 @@ The tests, as the metric column states them:
      reference pair (plain SGD's is 1: one lr for every coordinate): supported if the
      interval's low end >= ADAPTIVE_SPREAD_MIN, partly if > 1 + EXACT_TOLERANCE, refuted if
      the high end <= 1 + EXACT_TOLERANCE, else inconclusive.
+
+Curvature claims (from the issue on sharpness, not the seed; runs of the cells selected in the
+config's curvature section, summarized in aggregate.py: late_sharpness_ratio, ...). Each SGD or
+Adam curvature cell is placed by the t 95% interval of its mean late_sharpness_ratio over the
+seeds that finished: "at the edge" if the interval lies inside EDGE_BAND, "below" / "above"
+if it lies entirely below / above it, "undecided" if it straddles an end of the band (or fewer
+than two seeds finished), "diverged" if every seed diverged.
+  7a GD and heavy ball at the edge of stability: SGD curvature cells; supported if every cell
+     is at the edge, partly if some are, inconclusive if none is but some are undecided, else
+     refuted. The detail says which cells stay below, and how far the sharpness moved from
+     step 0 to the late steps.
+  7b Adam at the edge of stability: the same on Adam's cells, with the preconditioned sharpness.
+  7c initial sharpness predicts SGD's largest stable lr: per SGD momentum m with curvature runs,
+     the predicted critical lr 2 (1 + m) / lambda_0 (mean over seeds of predicted_critical_lr,
+     each seed's averaged over its cells) is placed on that momentum's lr grid: the predicted
+     first diverging grid lr is the smallest one above it. The observed one is the smallest
+     grid lr at which more than half of the seeds diverged (past the grid's end if none). They
+     agree if they are at most one grid step apart. supported if they agree for every m,
+     partly for some, refuted for none; the detail says on which side the observation lies.
+     Adam gets no such row: its step-0 preconditioner comes from a single gradient,
+     P_1 = (1 - beta1) (|g_0| + eps), so it says little about the lrs Adam tolerates later.
+  7d sharpness falls late in training (BCE on nearly separable data: as the logits grow, the
+     loss curvature shrinks): per finished curvature run, sharpness_late_change < -TREND_TOLERANCE
+     is a fall, > TREND_TOLERANCE a rise; supported if every run fell, partly if some, refuted
+     if none. Measured from mid-run, not from the maximum: the maximum of every run seen so far
+     is its step-0 value, so "below its maximum" would count the early drop, not a late fall.
 """
 
 from __future__ import annotations
@@ -62,6 +88,19 @@ ROBUST_WIDTH_DECADES = 1.0  # the seed's "more than an order of magnitude"
 MUCH_LARGER_FACTOR = 10.0  # "much larger" read as at least an order of magnitude
 ADAPTIVE_SPREAD_MIN = 2.0  # p90 coordinate at least twice the median coordinate's effective lr
 MIN_PAIRED_SEEDS = 2  # a comparison over seeds needs at least two of them
+# "At the edge of stability": the late (preconditioned) sharpness within 20% of the threshold.
+EDGE_BAND = (0.8, 1.2)
+# How edge_side's places other than "at the edge" read in a detail, in this order.
+EDGE_SIDE_LABELS = {
+    "below": "below it",
+    "above": "above it",
+    "undecided": "undecided",
+    "diverged": "diverged",
+}
+# Sharpness "fell" / "rose" from mid-run to the late steps when it moved by more than 10%.
+TREND_TOLERANCE = 0.1
+OPTIMIZER_WORDS = {"sgd": "SGD", "adam": "Adam"}
+MOMENTUM_WORDS = {"sgd": "momentum", "adam": "β1"}
 # Late update cosines closer than this count as equal: at small lr, full-batch SGD's late cosine is
 # 1 - O(1e-6) with or without momentum, and a difference in the sixth decimal is not smoothing.
 COSINE_TIE = 1e-3
@@ -135,6 +174,20 @@ class Study:
         ]
         if chosen.empty:
             raise Missing(f"no {optimizer} runs at lr {lr:g}, momentum {momentum:g}")
+        return chosen
+
+    def curvature_runs(self, optimizer: str) -> pd.DataFrame:
+        """The optimizer's runs that measured curvature (initial_sharpness is set)."""
+        runs = self.runs
+        if "initial_sharpness" not in runs:
+            raise Missing(
+                "runs.parquet has no curvature summaries (initial_sharpness); re-run the aggregation"
+            )
+        chosen = runs[(runs["optimizer"] == optimizer) & runs["initial_sharpness"].notna()]
+        if chosen.empty:
+            raise Missing(
+                f"no {optimizer} runs measured curvature (config curvature.cells.{optimizer}, curvature.every > 0)"
+            )
         return chosen
 
     def seed_values(
@@ -394,6 +447,144 @@ def adam_adaptive(study: Study) -> Outcome:
     )
 
 
+def initial_stability_sharpness(runs: pd.DataFrame, optimizer: str) -> pd.Series:
+    """The step-0 value of the quantity compared with the threshold (preconditioned for Adam)."""
+    return runs["initial_precond_sharpness" if optimizer == "adam" else "initial_sharpness"]
+
+
+def edge_side(late_ratios: pd.Series) -> tuple[str, str]:
+    """A cell's place against EDGE_BAND (see the module docstring) and its 'mean [lo, hi]' text."""
+    mean, lo, hi, n = mean_interval(late_ratios)
+    if n == 0:
+        return "diverged", "every seed diverged"
+    text = f"{mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds" if n > 1 else f"{mean:.3g} (1 seed)"
+    edge_lo, edge_hi = EDGE_BAND
+    if edge_lo <= lo and hi <= edge_hi:
+        return "at the edge", text
+    if hi < edge_lo:
+        return "below", text
+    if lo > edge_hi:
+        return "above", text
+    return "undecided", text
+
+
+def edge_of_stability(study: Study, optimizer: str) -> Outcome:
+    """Claims 7a / 7b: each curvature cell's late (preconditioned) sharpness against its threshold."""
+    runs = study.curvature_runs(optimizer)
+    quantity = "preconditioned sharpness" if optimizer == "adam" else "sharpness"
+    sides: dict[str, list[str]] = {}
+    measured, dropped = [], []
+    for (lr, momentum), cell in runs.groupby(["lr", "momentum"], sort=True):
+        side, text = edge_side(cell["late_sharpness_ratio"])
+        name = f"lr {lr:g}, {MOMENTUM_WORDS.get(optimizer, 'momentum')} {momentum:g}"
+        sides.setdefault(side, []).append(name)
+        threshold = cell["stability_threshold"].iloc[0]
+        initial = initial_stability_sharpness(cell, optimizer).mean()
+        late = threshold * cell["late_sharpness_ratio"].mean()  # NaN if every seed diverged
+        measured.append(
+            f"{name} (threshold {_plain(threshold)}): late ratio {text}; {quantity} {_plain(initial)} at step 0, "
+            f"{_plain(late)} late"
+        )
+        if np.isfinite(late):
+            dropped.append(late < initial)
+    at_edge = len(sides.get("at the edge", []))
+    if at_edge:
+        verdict = _count_verdict(at_edge, len(measured))
+    else:
+        verdict = "inconclusive" if "undecided" in sides else "refuted"
+    lo, hi = EDGE_BAND
+    detail = (
+        f"{at_edge} of {len(measured)} cells hover at the threshold (late ratio's interval inside "
+        f"[{lo:g}, {hi:g}])"
+    )
+    for side, label in EDGE_SIDE_LABELS.items():
+        if side in sides:
+            detail += f"; {label}: " + "; ".join(sides[side])
+    detail += f". The late {quantity} is below its step-0 value in {sum(dropped)} of {len(dropped)} cells."
+    return Outcome("; ".join(measured), verdict, detail)
+
+
+def sgd_edge_of_stability(study: Study) -> Outcome:
+    return edge_of_stability(study, "sgd")
+
+
+def adam_edge_of_stability(study: Study) -> Outcome:
+    return edge_of_stability(study, "adam")
+
+
+def initial_sharpness_predicts_divergence(study: Study) -> Outcome:
+    """Claim 7c: the lr grid position of 2 (1 + m) / lambda_0 against the observed first diverging lr."""
+    runs = study.curvature_runs("sgd")
+    measured, gaps = [], []  # gap: observed minus predicted first diverging grid position
+    for momentum, group in runs.groupby("momentum", sort=True):
+        per_seed = group.groupby("seed")["predicted_critical_lr"].mean()
+        predicted, lo, hi, n = mean_interval(per_seed)
+        grid = study.lr_cells("sgd", momentum)
+        lrs = grid["lr"].to_numpy(float)
+        most = (grid["n_diverged"] > grid["n_runs"] / 2).to_numpy()
+        observed = int(np.argmax(most)) if most.any() else len(lrs)  # past the grid's end: none diverged
+        expected = int(np.searchsorted(lrs, predicted, side="right"))  # first grid lr above the prediction
+        gap = observed - expected
+        gaps.append(gap)
+        interval = f" [{lo:.3g}, {hi:.3g}] over {n} seeds" if n > 1 else " (1 seed)"
+        if observed < len(lrs):
+            seen = f"first grid lr where most seeds diverged: {lrs[observed]:g} ({gap:+d} grid steps from the prediction)"
+        else:
+            seen = f"no grid lr up to {lrs[-1]:g} diverged in most seeds ({gap:+d} grid steps or more)"
+        measured.append(f"momentum {momentum:g}: predicted critical lr {predicted:.3g}{interval}; {seen}")
+    agree = sum(abs(gap) <= 1 for gap in gaps)
+    later, earlier = sum(gap > 1 for gap in gaps), sum(gap < -1 for gap in gaps)
+    detail = f"the observed divergence is within one grid step of the prediction for {agree} of {len(gaps)} momenta"
+    if later:
+        detail += (
+            f"; for {later} the runs stay stable further above the predicted critical lr (it is too low)"
+        )
+    if earlier:
+        detail += f"; for {earlier} they diverge further below it (it is too high)"
+    return Outcome("; ".join(measured), _count_verdict(agree, len(gaps)), detail + ".")
+
+
+def sharpness_falls_late(study: Study) -> Outcome:
+    """Claim 7d: sharpness_late_change of every finished curvature run against TREND_TOLERANCE."""
+    runs = []
+    for optimizer in ("sgd", "adam"):
+        try:
+            runs.append(study.curvature_runs(optimizer))
+        except Missing:
+            continue
+    if not runs:
+        raise Missing("no runs measured curvature (config curvature.cells, curvature.every > 0)")
+    finished = pd.concat(runs).dropna(subset=["sharpness_late_change"])
+    if finished.empty:
+        raise Missing("every curvature run diverged")
+    change = finished["sharpness_late_change"]
+    fell, rose = int((change < -TREND_TOLERANCE).sum()), int((change > TREND_TOLERANCE).sum())
+    per_cell = finished.groupby(["optimizer", "lr", "momentum"], sort=True)["sharpness_late_change"].mean()
+    cells = {"fell": [], "rose": [], "flat": []}
+    for (optimizer, lr, momentum), mean in per_cell.items():
+        trend = "fell" if mean < -TREND_TOLERANCE else "rose" if mean > TREND_TOLERANCE else "flat"
+        word = MOMENTUM_WORDS.get(optimizer, "momentum")
+        cells[trend].append(
+            f"{OPTIMIZER_WORDS.get(optimizer, optimizer)} lr {lr:g}, {word} {momentum:g} ({mean:+.1%})"
+        )
+    measured = (
+        f"fell in {fell}, rose in {rose}, within ±{TREND_TOLERANCE:.0%} in {len(change) - fell - rose} of "
+        f"{len(change)} finished curvature runs (median change {change.median():+.1%})"
+    )
+    tolerance = f"{TREND_TOLERANCE:.0%}"
+    labels = {
+        "fell": f"fell by more than {tolerance}",
+        "rose": f"rose by more than {tolerance}",
+        "flat": f"moved less than {tolerance}",
+    }
+    detail = "; ".join(
+        f"cells whose mean change {labels[trend]}: " + ", ".join(found)
+        for trend, found in cells.items()
+        if found
+    )
+    return Outcome(measured, _count_verdict(fell, len(change)), detail + ".")
+
+
 @dataclass(frozen=True)
 class Claim:
     id: str
@@ -475,6 +666,36 @@ CLAIMS = [
         f"interval); adaptive = interval above {ADAPTIVE_SPREAD_MIN:g}",
         adam_adaptive,
     ),
+    Claim(
+        "7a",
+        "Full-batch gradient descent, with or without heavy-ball momentum, trains at the edge of stability: "
+        "the sharpness rises to 2(1+m)/lr and hovers there (Cohen et al. 2021)",
+        "late sharpness ratio: top Hessian eigenvalue / (2(1+m)/lr), averaged over the late curvature steps, "
+        f"per SGD curvature cell (mean, t 95% interval over seeds); at the edge = interval inside "
+        f"[{EDGE_BAND[0]:g}, {EDGE_BAND[1]:g}]; supported if every cell is at the edge",
+        sgd_edge_of_stability,
+    ),
+    Claim(
+        "7b",
+        "Adam trains at the edge of stability: its preconditioned sharpness rises to (2+2β1)/((1-β1) lr), "
+        "38/lr at β1 = 0.9, and hovers there (Cohen et al. 2022)",
+        "late ratio of the top eigenvalue of P^-1 H to (2+2β1)/((1-β1) lr), as 7a, per Adam curvature cell",
+        adam_edge_of_stability,
+    ),
+    Claim(
+        "7c",
+        "The initial sharpness λ0 predicts the largest stable SGD learning rate, 2(1+m)/λ0",
+        "per momentum: the first grid lr above the predicted 2(1+m)/λ0 (mean over seeds) vs the first grid lr "
+        "at which most seeds diverged; agree if at most one grid step apart",
+        initial_sharpness_predicts_divergence,
+    ),
+    Claim(
+        "7d",
+        "The sharpness falls late in training (logistic loss: the logits keep growing)",
+        "per finished curvature run: mean sharpness over the late curvature steps / over as many ending at "
+        f"mid-run - 1; fell = below -{TREND_TOLERANCE:.0%}; supported if every run fell",
+        sharpness_falls_late,
+    ),
 ]
 
 
@@ -542,6 +763,11 @@ def _relative_loss_text(window: Window, lr: float) -> str:
     if not np.isfinite(ratio):
         return f"{lr:g} diverged in at least half of its seeds"
     return f"{lr:g} with {ratio:.3g}x the best median final val loss"
+
+
+def _plain(value: float) -> str:
+    """3 significant digits without an exponent below 10^6 (38000, not 3.8e+04)."""
+    return f"{value:.3g}" if abs(value) < 1000 or not np.isfinite(value) else f"{value:.0f}"
 
 
 def _lrs(lrs: list[float]) -> str:

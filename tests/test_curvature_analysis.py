@@ -1,0 +1,295 @@
+"""Curvature analysis: sharpness against the stability thresholds, from aggregation to report.
+
+A small study trained for real with curvature on some cells checks the aggregation against the
+run files themselves; hand-built run tables whose verdict follows from their construction check
+the verdict logic (claims 7a-7d)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tiny_config, tiny_study_config
+from optimizer_dynamics import aggregate, verdicts
+from optimizer_dynamics.curvature import stability_threshold
+from optimizer_dynamics.runfile import write_run
+from optimizer_dynamics.train import default_out, train
+
+# lr 10 diverges in some seeds and 30 in all; curvature on three SGD lrs (one that diverges) and one Adam lr.
+GRID = {"sgd": {"lr": [0.3, 3.0, 10.0, 30.0], "momentum": [0.0]}, "adam": {"lr": [0.01, 0.1], "momentum": [0.9]}}
+CURVATURE = {
+    "every": 10,
+    "cells": {"sgd": {"lr": [0.3, 3.0, 10.0], "momentum": [0.0]}, "adam": {"lr": [0.01], "momentum": [0.9]}},
+}
+SEEDS = [0, 1, 2]
+CURVATURE_IDS = ["7a", "7b", "7c", "7d"]
+
+
+def study_config(curvature=CURVATURE) -> dict:
+    config = {**tiny_study_config(), "optimizers": GRID, "seeds": SEEDS}
+    if curvature is not None:
+        config["curvature"] = curvature
+    return config
+
+
+def selected(optimizer: str, lr: float, momentum: float) -> bool:
+    cells = CURVATURE["cells"].get(optimizer, {})
+    return lr in cells.get("lr", []) and momentum in cells.get("momentum", [])
+
+
+@pytest.fixture(scope="module")
+def curvature_study(tmp_path_factory, tiny_dataset) -> list:
+    root = tmp_path_factory.mktemp("curvature_study")
+    paths = []
+    for optimizer, axes in GRID.items():
+        for lr in axes["lr"]:
+            for momentum in axes["momentum"]:
+                every = CURVATURE["every"] if selected(optimizer, lr, momentum) else 0
+                for seed in SEEDS:
+                    config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed, curvature_every=every)
+                    path = root / default_out(config)
+                    write_run(train(config, tiny_dataset), path)
+                    paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def curvature_aggregate(tmp_path_factory, curvature_study):
+    out = tmp_path_factory.mktemp("curvature_aggregate")
+    aggregate.main(["--runs", *map(str, curvature_study), "--config-json", json.dumps(study_config()),
+                    "--out-dir", str(out)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def files(curvature_study) -> dict:
+    """Each run file's steps, keyed by (optimizer, lr, momentum, seed)."""
+    frames = {}
+    for path in curvature_study:
+        frame = pd.read_parquet(path)
+        first = frame.iloc[0]
+        frames[(first["optimizer"], first["lr"], first["momentum"], int(first["seed"]))] = frame
+    return frames
+
+
+# --- aggregation ---------------------------------------------------------------------------------
+
+
+def direct_curvature(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measured steps of one run file with their threshold and ratio, computed here."""
+    first = frame.iloc[0]
+    measured = frame[frame["hessian.top1"].notna()]
+    threshold = stability_threshold(first["optimizer"], first["lr"], first["momentum"])
+    compared = measured["hessian.precond_top1" if first["optimizer"] == "adam" else "hessian.top1"]
+    return pd.DataFrame({"step": measured["step"].to_numpy(), "sharpness": measured["hessian.top1"].to_numpy(),
+                         "compared": compared.to_numpy(), "ratio": (compared / threshold).to_numpy(),
+                         "threshold": threshold})
+
+
+def test_study_has_what_the_tests_need(files):
+    diverged = {key for key, frame in files.items() if frame["diverged"].iloc[0]}
+    assert any(selected(*key[:3]) for key in diverged), "a curvature run should diverge"
+    assert any(not selected(*key[:3]) for key in diverged), "the grid should diverge above the curvature lrs"
+
+
+def test_curvature_table_holds_every_measured_step_of_the_files(curvature_aggregate, files):
+    table = pd.read_parquet(curvature_aggregate / "curvature.parquet")
+    assert list(table.columns) == aggregate.CURVATURE_TABLE_COLUMNS
+    by_run = dict(list(table.groupby(["optimizer", "lr", "momentum", "seed"])))
+    expected_runs = {key for key in files if selected(*key[:3])}
+    assert set(by_run) == expected_runs
+    for key in expected_runs:
+        rows, direct = by_run[key].sort_values("step"), direct_curvature(files[key])
+        assert len(direct) == len(rows) > 0
+        if not files[key]["diverged"].iloc[0]:
+            assert list(direct["step"]) == list(range(0, len(files[key]), CURVATURE["every"]))
+        np.testing.assert_array_equal(rows["step"], direct["step"])
+        np.testing.assert_array_equal(rows["sharpness"], direct["sharpness"])
+        np.testing.assert_array_equal(rows["stability_sharpness"], direct["compared"])
+        np.testing.assert_allclose(rows["threshold"], direct["threshold"], rtol=1e-12)
+        np.testing.assert_allclose(rows["ratio"], direct["ratio"], rtol=1e-12)
+        assert rows["precond_sharpness"].notna().all() == (key[0] == "adam")
+
+
+def test_run_summaries_come_from_the_files(curvature_aggregate, files):
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    late_fraction = study_config()["analysis"]["late_fraction"]
+    checked_late = 0
+    for row in runs.itertuples():
+        key = (row.optimizer, row.lr, row.momentum, row.seed)
+        assert row.stability_threshold == pytest.approx(stability_threshold(*key[:3]), rel=1e-12)
+        if not selected(*key[:3]):
+            assert all(math.isnan(getattr(row, column)) for column in aggregate.CURVATURE_RUN_COLUMNS)
+            continue
+        direct = direct_curvature(files[key])
+        assert row.initial_sharpness == direct["sharpness"].iloc[0]
+        # the lr at which the threshold c / lr equals the step-0 sharpness: c / sharpness
+        constant = stability_threshold(row.optimizer, 1.0, row.momentum)
+        assert row.predicted_critical_lr == pytest.approx(constant / direct["compared"].iloc[0], rel=1e-12)
+        assert row.max_sharpness_ratio == pytest.approx(direct["ratio"].max(), rel=1e-12)
+        if row.diverged:
+            assert math.isnan(row.late_sharpness_ratio) and math.isnan(row.sharpness_late_change)
+            continue
+        n_late = max(1, math.ceil(late_fraction * len(direct)))
+        middle = (len(direct) - 1) // 2
+        mid = direct.iloc[middle - n_late + 1 : middle + 1]
+        assert row.late_sharpness_ratio == pytest.approx(direct["ratio"].iloc[-n_late:].mean(), rel=1e-12)
+        assert row.sharpness_late_change == pytest.approx(
+            direct["sharpness"].iloc[-n_late:].mean() / mid["sharpness"].mean() - 1, rel=1e-12)
+        assert row.stability_sharpness_late_change == pytest.approx(
+            direct["compared"].iloc[-n_late:].mean() / mid["compared"].mean() - 1, rel=1e-12)
+        checked_late += 1
+    assert checked_late > 0
+
+
+def test_run_with_another_curvature_setting_than_the_config_is_stale(curvature_study):
+    changed = {**CURVATURE, "every": CURVATURE["every"] + 1}
+    with pytest.raises(aggregate.AggregationError, match=r"curvature_every = 10 .* asks 11 .* stale"):
+        aggregate.aggregate(curvature_study, study_config(changed))
+    unselected = {**CURVATURE, "cells": {"adam": CURVATURE["cells"]["adam"]}}  # SGD runs must then have 0
+    with pytest.raises(aggregate.AggregationError, match=r"optimizer~sgd.* curvature_every = 10 .* asks 0"):
+        aggregate.aggregate(curvature_study, study_config(unselected))
+
+
+def test_a_config_without_a_curvature_section_skips_the_check(curvature_study):
+    outputs = aggregate.aggregate(curvature_study, study_config(curvature=None))
+    assert len(outputs["curvature.parquet"]) > 0
+
+
+def test_study_without_curvature_writes_an_empty_table_and_inconclusive_rows(tiny_aggregate):
+    table = pd.read_parquet(tiny_aggregate / "curvature.parquet")
+    assert list(table.columns) == aggregate.CURVATURE_TABLE_COLUMNS and table.empty
+    runs = pd.read_parquet(tiny_aggregate / "runs.parquet")
+    assert runs[aggregate.CURVATURE_RUN_COLUMNS].isna().all().all()
+    rows = pd.read_parquet(tiny_aggregate / "verdicts.parquet").set_index("id").loc[CURVATURE_IDS]
+    assert (rows["verdict"] == "inconclusive").all()
+    assert rows["detail"].str.contains("measured curvature").all()
+
+
+def test_curvature_study_verdict_rows(curvature_aggregate):
+    table = pd.read_parquet(curvature_aggregate / "verdicts.parquet").set_index("id")
+    assert table.loc[CURVATURE_IDS, "verdict"].isin(verdicts.VERDICTS).all()
+    assert not table.loc[CURVATURE_IDS, "detail"].str.startswith("cannot be tested").any()
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    finished = runs.dropna(subset=["sharpness_late_change"])
+    assert table.loc["7d", "measured"].endswith(f"of {len(finished)} finished curvature runs "
+                                                f"(median change {finished['sharpness_late_change'].median():+.1%})")
+
+
+# --- verdict logic on hand-built runs ----------------------------------------------------------
+
+
+def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvature=True, late_ratio=0.5,
+        change=0.0, initial=10.0) -> dict:
+    """One runs.parquet row; curvature summaries consistent with a step-0 (preconditioned) sharpness
+    `initial`, a late ratio and a mid-to-late change."""
+    threshold = stability_threshold(optimizer, lr, momentum)
+    row = {"optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "diverged": diverged,
+           "final_val_loss": np.nan if diverged else 0.3, "best_val_loss": np.nan if diverged else 0.3,
+           "steps_to_target": None if diverged else 10, "stability_threshold": threshold,
+           "sgd_eff_step_max_rel_dev": 0.0,
+           **{column: np.nan if diverged else 0.5 for column in aggregate.LATE_COLUMNS}}
+    row.update(dict.fromkeys(aggregate.CURVATURE_RUN_COLUMNS, np.nan))
+    if curvature:
+        row.update(initial_sharpness=initial, initial_precond_sharpness=initial if optimizer == "adam" else np.nan,
+                   predicted_critical_lr=lr * threshold / initial, max_sharpness_ratio=initial / threshold)
+        if not diverged:
+            row.update(late_sharpness_ratio=late_ratio, sharpness_late_change=change,
+                       stability_sharpness_late_change=change)
+    return row
+
+
+def evaluate(rows) -> pd.DataFrame:
+    runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
+    analysis = tiny_study_config()["analysis"]
+    return verdicts.evaluate(runs, aggregate.summarize_cells(runs, analysis), analysis).set_index("id")
+
+
+def cell(optimizer, lr, momentum, ratios, **kwargs) -> list[dict]:
+    return [run(optimizer, lr, momentum, seed, late_ratio=r, **kwargs) for seed, r in enumerate(ratios)]
+
+
+AT_EDGE, BELOW, ABOVE, STRADDLING = [0.95, 1.0, 1.05], [0.1, 0.12, 0.14], [2.0, 2.1, 2.2], [0.5, 0.9, 1.3]
+EDGE_CASES = [
+    ([AT_EDGE, AT_EDGE], "supported"),
+    ([AT_EDGE, BELOW], "partly supported"),
+    ([BELOW, ABOVE], "refuted"),
+    ([BELOW, STRADDLING], "inconclusive"),  # no cell at the edge, but one could be
+]
+
+
+@pytest.mark.parametrize("optimizer, claim, momentum", [("sgd", "7a", 0.9), ("adam", "7b", 0.9)])
+@pytest.mark.parametrize("ratios, expected", EDGE_CASES)
+def test_edge_of_stability_verdict_follows_the_late_ratio_intervals(optimizer, claim, momentum, ratios, expected):
+    rows = [row for lr, r in zip([0.01, 0.1], ratios) for row in cell(optimizer, lr, momentum, r)]
+    row = evaluate(rows).loc[claim]
+    assert row["verdict"] == expected
+    if BELOW in ratios:
+        assert "below it: lr 0.01" in row["detail"] or "below it: lr 0.1" in row["detail"]
+    # initial 10 and late ratio x threshold: the late sharpness is lower than at step 0 only when below 10
+    late = [np.mean(r) * stability_threshold(optimizer, lr, momentum) for lr, r in zip([0.01, 0.1], ratios)]
+    assert f"is below its step-0 value in {sum(x < 10 for x in late)} of 2 cells" in row["detail"]
+
+
+def test_a_cell_whose_seeds_all_diverged_is_named_and_not_at_the_edge():
+    rows = cell("sgd", 0.1, 0.0, AT_EDGE) + cell("sgd", 5.0, 0.0, AT_EDGE, diverged=True)
+    row = evaluate(rows).loc["7a"]
+    assert row["verdict"] == "partly supported" and "diverged: lr 5, momentum 0" in row["detail"]
+
+
+def divergence_rows(momentum: float, initial: float, diverging: dict[float, int]) -> list[dict]:
+    """A grid lr -> number of diverged seeds (of 3), curvature on lr 0.1 with step-0 sharpness `initial`."""
+    rows = []
+    for lr in [0.1, 0.2, 0.5, 1.0, 2.0]:
+        for seed in range(3):
+            rows.append(run("sgd", lr, momentum, seed, diverged=seed < diverging.get(lr, 0), curvature=lr == 0.1,
+                            initial=initial))
+    return rows
+
+
+# step-0 sharpness 2 (1 + 0) / 0.3: predicted critical lr 0.3, so the predicted first diverging grid lr is 0.5
+@pytest.mark.parametrize("diverging, expected, side", [
+    ({0.5: 2, 1.0: 3, 2.0: 3}, "supported", None),
+    ({0.2: 2, 0.5: 3}, "supported", None),  # one grid step below: still within one step
+    ({1.0: 1, 2.0: 3}, "refuted", "stable further above"),  # 1 of 3 is not most seeds: 2 is the first
+    ({}, "refuted", "stable further above"),  # nothing diverged: past the grid's end
+    ({0.1: 2}, "refuted", "diverge further below"),
+])
+def test_initial_sharpness_prediction_verdict(diverging, expected, side):
+    row = evaluate(divergence_rows(0.0, 2 / 0.3, diverging)).loc["7c"]
+    assert row["verdict"] == expected
+    assert "predicted critical lr 0.3 " in row["measured"]
+    if side:
+        assert side in row["detail"]
+
+
+def test_initial_sharpness_prediction_is_judged_per_momentum():
+    rows = divergence_rows(0.0, 2 / 0.3, {0.5: 3}) + divergence_rows(0.9, 3.8 / 0.3, {})
+    row = evaluate(rows).loc["7c"]
+    assert row["verdict"] == "partly supported"
+    assert "momentum 0.9: predicted critical lr 0.3 " in row["measured"] and "no grid lr up to 2" in row["measured"]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ([-0.5, -0.2, -0.11], "supported"),
+    ([-0.5, 0.0, 0.3], "partly supported"),
+    ([-0.09, 0.0, 0.3], "refuted"),  # -9% is within the tolerance: flat, not a fall
+])
+def test_late_fall_verdict_counts_runs_beyond_the_tolerance(changes, expected):
+    rows = [run("sgd", 0.1, 0.0, seed, change=c) for seed, c in enumerate(changes)]
+    row = evaluate(rows + [run("sgd", 0.1, 0.9, 0, diverged=True)]).loc["7d"]  # diverged: not counted
+    assert row["verdict"] == expected
+    fell = sum(c < -verdicts.TREND_TOLERANCE for c in changes)
+    assert row["measured"].startswith(f"fell in {fell}, ") and f"of {len(changes)} finished" in row["measured"]
+
+
+def test_runs_without_curvature_columns_give_inconclusive_rows():
+    rows = [{key: value for key, value in run(seed=s, curvature=False).items()
+             if key not in aggregate.CURVATURE_RUN_COLUMNS} for s in range(3)]
+    table = evaluate(rows).loc[CURVATURE_IDS]
+    assert (table["verdict"] == "inconclusive").all()
+    assert table["detail"].str.startswith("cannot be tested").all()
