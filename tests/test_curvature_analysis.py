@@ -293,3 +293,78 @@ def test_runs_without_curvature_columns_give_inconclusive_rows():
     table = evaluate(rows).loc[CURVATURE_IDS]
     assert (table["verdict"] == "inconclusive").all()
     assert table["detail"].str.startswith("cannot be tested").all()
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def curvature_agg(curvature_aggregate):
+    from optimizer_dynamics import figures
+
+    return figures.load_aggregate(curvature_aggregate)
+
+
+def test_curvature_figures_are_written(curvature_aggregate, tmp_path):
+    from optimizer_dynamics import figures
+
+    figures.main(["--aggregate-dir", str(curvature_aggregate), "--out-dir", str(tmp_path),
+                  "--only", "sharpness", "stability"])
+    for stem in ("sharpness", "stability"):
+        assert (tmp_path / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / f"{stem}.svg").read_text().rstrip().endswith("</svg>")
+    assert {"sharpness", "stability"} <= set(figures.FIGURES)
+
+
+def test_sharpness_figure_draws_the_seed_mean_and_the_thresholds(curvature_agg, curvature_aggregate):
+    from optimizer_dynamics import figures
+
+    table = pd.read_parquet(curvature_aggregate / "curvature.parquet")
+    fig = figures.sharpness_figure(curvature_agg)
+    checked = 0
+    for ax in fig.axes:
+        title = ax.get_title()
+        if not ax.get_visible() or "no threshold" in title:
+            continue
+        optimizer = "adam" if title.startswith("Adam") else "sgd"
+        column = "precond_sharpness" if "P⁻¹H" in title else "sharpness"
+        rows = table[table["optimizer"] == optimizer]
+        thresholds = sorted(line.get_ydata()[0] for line in ax.lines if line.get_gid() == "threshold")
+        assert thresholds == pytest.approx(sorted(rows.groupby("lr")["threshold"].first()))
+        for line in ax.lines:
+            if not line.get_label().startswith("lr "):
+                continue
+            lr = float(line.get_label().removeprefix("lr "))
+            expected = rows[np.isclose(rows["lr"], lr)].groupby("step")[column].mean()
+            np.testing.assert_array_equal(line.get_xdata(), expected.index)
+            np.testing.assert_allclose(line.get_ydata(), expected.to_numpy(), rtol=1e-12)
+            checked += 1
+    assert checked == table[["optimizer", "lr"]].drop_duplicates().shape[0]
+
+
+def test_stability_figure_draws_each_seeds_late_ratio_and_the_prediction(curvature_agg, curvature_aggregate):
+    from optimizer_dynamics import figures
+
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    cells = pd.read_parquet(curvature_aggregate / "cells.parquet")
+    fig = figures.stability_figure(curvature_agg)
+    left, right = fig.axes[:2]
+    dots = np.concatenate([line.get_ydata() for line in left.lines if line.get_gid() == "seed"])
+    assert sorted(dots) == pytest.approx(sorted(runs["late_sharpness_ratio"].dropna()))
+    sgd = runs[(runs["optimizer"] == "sgd") & runs["predicted_critical_lr"].notna()]
+    predicted = [line.get_xdata()[0] for line in right.lines if line.get_gid() == "predicted"]
+    assert predicted == pytest.approx([sgd.groupby("seed")["predicted_critical_lr"].mean().mean()])
+    (fraction,) = [line for line in right.lines if line.get_gid() == "diverged_fraction"]
+    grid = cells[cells["optimizer"] == "sgd"].sort_values("lr")
+    np.testing.assert_allclose(fraction.get_ydata(), grid["n_diverged"] / grid["n_runs"])
+
+
+def test_curvature_figures_say_when_the_study_has_no_curvature(tiny_aggregate):
+    from optimizer_dynamics import figures
+
+    agg = figures.load_aggregate(tiny_aggregate)
+    for build in (figures.sharpness_figure, figures.stability_figure):
+        panels = [ax for ax in build(agg).axes if ax.get_visible()]
+        assert panels, build.__name__
+        for ax in panels:
+            assert any("curvature runs in this study" in text.get_text() for text in ax.texts), build.__name__

@@ -6,7 +6,9 @@ Each figure is built by a function Aggregate -> matplotlib Figure (listed in FIG
 and the report can inspect the drawn data. Figures are made with matplotlib.figure.Figure
 directly, not pyplot: no global state, no GUI backend, saving goes through Agg (PNG) and the
 SVG backend. A cell or metric missing from the study becomes a "not in this study" note in its
-panel instead of an error, so a small test grid still yields every figure.
+panel instead of an error, so a small test grid still yields every figure; the curvature
+figures (sharpness, stability) of a study without curvature runs say so and name the config
+keys that turn them on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from optimizer_dynamics.config import format_number
+from optimizer_dynamics.stats import mean_interval
+from optimizer_dynamics.verdicts import EDGE_BAND
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Optimizers
 # take vermillion and blue; momentum values take the others, so the two never read alike.
@@ -34,6 +38,7 @@ OPTIMIZER_COLORS = {"sgd": "#D55E00", "adam": "#0072B2"}
 MOMENTUM_COLORS = ["#000000", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442"]
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 MOMENTUM_NAMES = {"sgd": "momentum", "adam": "β1"}
+SHORT_MOMENTUM_NAMES = {"sgd": "m", "adam": "β1"}  # where space is short (tick labels)
 LR_CMAP = "viridis"  # sequential and colour-blind safe, for lr as hue
 SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
 MAX_LRS_PER_PANEL = 5
@@ -58,6 +63,10 @@ CELLS_COLUMNS = [
     "update_cosine_late_mean", "update_cosine_late_lo", "update_cosine_late_hi",
 ]
 CURVES_COLUMNS = ["optimizer", "lr", "momentum", "step", "metric", "mean", "lo", "hi", "n"]
+CURVATURE_COLUMNS = ["optimizer", "lr", "momentum", "seed", "step", "sharpness", "precond_sharpness",
+                     "threshold"]
+RUNS_COLUMNS = ["optimizer", "lr", "momentum", "seed", "diverged", "late_sharpness_ratio",
+                "predicted_critical_lr"]
 
 
 class AggregateError(ValueError):
@@ -69,6 +78,8 @@ class Aggregate:
     cells: pd.DataFrame  # one row per (optimizer, lr, momentum)
     curves: pd.DataFrame  # long: per cell, step and metric: mean, lo, hi over seeds
     config: dict  # the study config recorded in study.json
+    curvature: pd.DataFrame  # per curvature run and Hessian step: sharpness and threshold
+    runs: pd.DataFrame  # one row per run (RUNS_COLUMNS)
 
     @property
     def analysis(self) -> dict:
@@ -111,15 +122,17 @@ def load_aggregate(directory: str | Path) -> Aggregate:
     directory = Path(directory)
     cells = _read_table(directory / "cells.parquet", CELLS_COLUMNS)
     curves = _read_table(directory / "curves.parquet", CURVES_COLUMNS)
+    curvature = _read_table(directory / "curvature.parquet", CURVATURE_COLUMNS)
+    runs = _read_table(directory / "runs.parquet", RUNS_COLUMNS)
     study_path = directory / "study.json"
     if not study_path.is_file():
         raise AggregateError(f"{study_path}: missing; run python -m optimizer_dynamics.aggregate first")
     study = json.loads(study_path.read_text())
     if not isinstance(study.get("config"), dict):
         raise AggregateError(f"{study_path}: key 'config' (the study config as a mapping) is missing")
-    for frame in (cells, curves):
+    for frame in (cells, curves, curvature, runs):
         frame["optimizer"] = frame["optimizer"].astype(str)
-    return Aggregate(cells=cells, curves=curves, config=study["config"])
+    return Aggregate(cells=cells, curves=curves, config=study["config"], curvature=curvature, runs=runs)
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -597,6 +610,179 @@ def adaptivity_figure(agg: Aggregate) -> Figure:
     return fig
 
 
+# --- curvature ---------------------------------------------------------------------------------
+
+NO_CURVATURE = "no curvature runs in this study\n(config: curvature.every > 0 and cells in curvature.cells)"
+# curvature.parquet column -> (name, what it is, its threshold when it is the one compared)
+SHARPNESS_QUANTITIES = {
+    "sharpness": ("sharpness λmax(H)", "top eigenvalue of the loss Hessian", "2 (1 + momentum) / lr"),
+    "precond_sharpness": ("preconditioned sharpness λmax(P⁻¹H)", "P: Adam's preconditioner",
+                          "(2+2β1) / ((1−β1) lr)"),
+}
+
+
+def _curvature_groups(agg: Aggregate) -> list[tuple[str, float]]:
+    """(optimizer, momentum) pairs with curvature runs, SGD before Adam, by momentum."""
+    pairs = agg.curvature[["optimizer", "momentum"]].drop_duplicates().itertuples(index=False)
+    order = {name: i for i, name in enumerate(agg.optimizers)}
+    return sorted(((o, float(m)) for o, m in pairs), key=lambda pair: (order[pair[0]], pair[1]))
+
+
+def _seed_range(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """step, mean, lo, hi of one cell's column over its seeds, lo/hi being the smallest and largest
+    seed: the sharpness spans decades and differs by seed from step 0 on, and on a log axis a
+    t-interval over few seeds would reach below zero."""
+    stats = rows.groupby("step", sort=True)[column].agg(["mean", "min", "max"])
+    return stats.rename(columns={"min": "lo", "max": "hi"}).reset_index()
+
+
+def _sharpness_panels(agg: Aggregate) -> list[tuple[str, float, str, bool]]:
+    """(optimizer, momentum, column, thresholded): per (optimizer, momentum) with curvature runs, the
+    quantity compared with the threshold; where that is the preconditioned sharpness (Adam), also
+    the plain sharpness, which has no threshold."""
+    panels = []
+    for optimizer, momentum in _curvature_groups(agg):
+        preconditioned = _select(agg.curvature, optimizer, None, momentum)["precond_sharpness"].notna().any()
+        panels.append((optimizer, momentum, "precond_sharpness" if preconditioned else "sharpness", True))
+        if preconditioned:
+            panels.append((optimizer, momentum, "sharpness", False))
+    return panels
+
+
+def sharpness_figure(agg: Aggregate) -> Figure:
+    """The sharpness over steps per lr (seed mean, range band), thresholds dashed (gid "threshold")."""
+    panels = _sharpness_panels(agg)
+    ncols = 2 if len(panels) > 1 else 1
+    nrows = max(1, math.ceil(len(panels) / ncols))
+    fig = Figure(figsize=(6.0 * ncols, 4.6 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[max(1, len(panels)):]:
+        ax.set_visible(False)
+    if not panels:
+        _note(axes[0], NO_CURVATURE)
+    for ax, (optimizer, momentum, column, thresholded) in zip(axes, panels):
+        name, meaning, formula = SHARPNESS_QUANTITIES[column]
+        rows = _select(agg.curvature, optimizer, None, momentum)
+        lrs = sorted(rows["lr"].unique())
+        colors = _lr_colors(lrs)
+        ax.set_yscale("log")
+        _bands(ax, [(_seed_range(_select(rows, optimizer, lr, None), column), colors[lr],
+                     f"lr {format_number(lr)}", "-") for lr in lrs])
+        handles, _ = ax.get_legend_handles_labels()
+        title = (f"{OPTIMIZER_NAMES.get(optimizer, optimizer)}, {MOMENTUM_NAMES.get(optimizer, 'momentum')} "
+                 f"{format_number(momentum)}: {name}")
+        if thresholded:
+            thresholds = [float(_select(rows, optimizer, lr, None)["threshold"].iloc[0]) for lr in lrs]
+            for lr, threshold in zip(lrs, thresholds):
+                ax.axhline(threshold, color=colors[lr], linestyle="--", linewidth=1.2, gid="threshold")
+            low, high = ax.get_ylim()  # a threshold far from the data must stay in view
+            ax.set_ylim(min(low, min(thresholds) / 1.25), max(high, max(thresholds) * 1.25))
+            handles.append(Line2D([], [], color="0.3", linestyle="--",
+                                  label=f"threshold {formula}, same colour"))
+        else:
+            title += "\n(no threshold: Adam's applies to P⁻¹H)"
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{name}\n({meaning})")
+        _legend_below(ax, handles, ncols=2)
+    every = (agg.config.get("curvature") or {}).get("every")
+    measured = "exact Hessian of the full-batch training loss" + (f" every {every} steps" if every else "")
+    fig.suptitle("Sharpness against the stability thresholds (Cohen et al. 2021, 2022)\n"
+                 f"{measured}; line: mean over seeds, band: range over seeds; dashed: thresholds")
+    return fig
+
+
+def _late_ratio_panel(ax, agg: Aggregate) -> None:
+    """Each curvature cell's late sharpness / threshold: a dot per finished seed (gid "seed"), and
+    their mean with its t-interval (gid "mean")."""
+    runs = agg.runs[agg.runs["predicted_critical_lr"].notna()]  # the curvature runs
+    ax.set_title("late sharpness / threshold, per curvature setting (m: momentum)")
+    if runs.empty:
+        _note(ax, NO_CURVATURE)
+        return
+    cells = [(o, lr, m) for o, m in _curvature_groups(agg)
+             for lr in sorted(_select(runs, o, None, m)["lr"].unique())]
+    ax.set_yscale("log")
+    finished = runs["late_sharpness_ratio"]
+    bottom = finished[finished > 0].min() / 2 if (finished > 0).any() else 0.1
+    ax.axhspan(*EDGE_BAND, color="0.85", zorder=0,
+               label=f"edge of stability: {EDGE_BAND[0]:g} to {EDGE_BAND[1]:g}")
+    ax.axhline(1, color="0.3", linestyle="--", linewidth=1, label="threshold (ratio 1)")
+    for x, (optimizer, lr, momentum) in enumerate(cells):
+        cell = _select(runs, optimizer, lr, momentum)
+        ratios = cell["late_sharpness_ratio"].dropna().to_numpy(float)
+        color = OPTIMIZER_COLORS.get(optimizer, "0.3")
+        if len(ratios):
+            offsets = np.linspace(-0.15, 0.15, len(ratios)) if len(ratios) > 1 else np.zeros(1)
+            ax.plot(x + offsets, ratios, linestyle="none", marker="o", markersize=4, color=color, alpha=0.6,
+                    gid="seed")
+            mean, lo, hi, _ = mean_interval(ratios)
+            if np.isfinite(lo):  # a t-interval reaching below 0 is drawn down to the panel's bottom
+                ax.vlines(x + 0.3, max(lo, bottom), hi, color="0.15", linewidth=1.5)
+            ax.plot([x + 0.3], [mean], marker="D", markersize=6, color="0.15", linestyle="none", gid="mean")
+        n_diverged = int(cell["diverged"].sum())
+        if n_diverged:
+            ax.annotate(f"{n_diverged}/{len(cell)}\ndiverged", (x, 1), xycoords=ax.get_xaxis_transform(),
+                        xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=8,
+                        color=color)
+    ax.set_ylim(bottom=bottom)
+    ax.set_xticks(range(len(cells)), [f"{OPTIMIZER_NAMES.get(o, o)}\n{SHORT_MOMENTUM_NAMES.get(o, 'm')} "
+                                      f"{format_number(m)}\nlr {format_number(lr)}" for o, lr, m in cells],
+                  fontsize=8)
+    ax.grid(False, axis="x")
+    for x in range(1, len(cells)):  # a line between (optimizer, momentum) groups
+        if cells[x][::2] != cells[x - 1][::2]:
+            ax.axvline(x - 0.5, color="0.6", linewidth=0.8)
+    ax.set_xlim(-0.6, len(cells) - 0.4)
+    ax.set_ylabel("late (preconditioned) sharpness / threshold")
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color=color, marker="o", linestyle="none", alpha=0.6,
+                       label=f"{OPTIMIZER_NAMES[name]}: one seed")
+                for name, color in OPTIMIZER_COLORS.items() if (runs["optimizer"] == name).any()]
+    handles.append(Line2D([], [], color="0.15", marker="D", label="mean and 95% t-interval over seeds"))
+    # further down than _legend_below: clear of the three-line tick labels
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
+
+
+def _critical_lr_panel(ax, agg: Aggregate) -> None:
+    """SGD: fraction of seeds diverged per grid lr (gid "diverged_fraction"), and the critical lr
+    predicted from the step-0 sharpness: mean over seeds (gid "predicted") and per seed."""
+    ax.set_title("SGD: predicted critical lr 2 (1 + momentum) / λ0 vs divergence")
+    runs = _select(agg.runs, "sgd", None, None)
+    runs = runs[runs["predicted_critical_lr"].notna()]
+    if runs.empty:
+        _note(ax, NO_CURVATURE.replace("curvature runs", "SGD curvature runs"))
+        return
+    palette = _momentum_palette(agg)
+    ax.set_xscale("log")
+    for momentum in sorted(runs["momentum"].unique()):
+        color, name = palette.get(momentum, "0.3"), f"momentum {format_number(momentum)}"
+        grid = agg.cell_rows("sgd", momentum=momentum).sort_values("lr")
+        ax.plot(grid["lr"], grid["n_diverged"] / grid["n_runs"], color=color, marker="o", linewidth=1.6,
+                label=f"{name}: fraction diverged", gid="diverged_fraction")
+        per_seed = _select(runs, "sgd", None, momentum).groupby("seed")["predicted_critical_lr"].mean()
+        ax.axvline(per_seed.mean(), color=color, linestyle="--", linewidth=1.4, gid="predicted",
+                   label=f"{name}: predicted (mean over seeds)")
+        ax.plot(per_seed, np.full(len(per_seed), 1.08), linestyle="none", marker="|", markersize=12,
+                markeredgewidth=2, color=color, gid="predicted_seed")
+    ax.axhline(0.5, color="0.5", linestyle=":", linewidth=1, label="half of the seeds")
+    ax.set_ylim(-0.05, 1.15)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("fraction of seeds diverged\n(ticks at the top: each seed's prediction)")
+    _legend_below(ax, ncols=1)
+
+
+def stability_figure(agg: Aggregate) -> Figure:
+    fig = Figure(figsize=(13, 6.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
+    _late_ratio_panel(left, agg)
+    _critical_lr_panel(right, agg)
+    fig.suptitle("Edge of stability: where the late sharpness sits against its threshold, and whether the "
+                 "initial sharpness predicts divergence\n"
+                 "threshold: 2 (1 + momentum) / lr for SGD, (2+2β1) / ((1−β1) lr) on P⁻¹H for Adam; "
+                 "late: the last curvature steps of runs that did not diverge")
+    return fig
+
 FIGURES = {
     "loss_curves": loss_curves_figure,
     "norms": norms_figure,
@@ -605,6 +791,8 @@ FIGURES = {
     "momentum": momentum_figure,
     "saturation": saturation_figure,
     "adaptivity": adaptivity_figure,
+    "sharpness": sharpness_figure,
+    "stability": stability_figure,
 }
 
 
@@ -647,7 +835,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--aggregate-dir", required=True,
-                        help="directory with cells.parquet, curves.parquet, study.json")
+                        help="directory with cells.parquet, curves.parquet, curvature.parquet, runs.parquet, "
+                             "study.json")
     parser.add_argument("--out-dir", required=True, help="where <stem>.png and <stem>.svg are written")
     parser.add_argument("--only", nargs="+", choices=list(FIGURES), help="draw only these figures")
     return parser
