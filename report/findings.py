@@ -34,7 +34,7 @@ from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.stats import mean_interval
-from optimizer_dynamics.verdicts import VERDICTS, Missing, Study
+from optimizer_dynamics.verdicts import EDGE_BAND, TREND_TOLERANCE, VERDICTS, Missing, Study
 
 aggregate = Path(aggregate_dir)
 figures = Path(figures_dir)
@@ -387,6 +387,130 @@ show(
     figure("adaptivity", "Per-coordinate effective learning rate at the reference settings: median and "
            "90th percentile over coordinates (left) and their ratio (right) against step."),
 )
+
+
+# %%
+curvature = pd.read_parquet(aggregate / "curvature.parquet")
+curvature_runs = runs[runs.initial_sharpness.notna()]
+every = int(curvature_runs.curvature_every.max()) if len(curvature_runs) else 0  # the runs' own setting
+curvature_verdicts = verdicts[verdicts["id"].isin(["7a", "7b", "7c", "7d"])]
+definitions = (
+    f"**Sharpness** λmax(H) is the largest eigenvalue of the exact Hessian H of the full-batch training loss at "
+    f"the current weights, computed in closed form every {esc(every) if every else 'curvature.every'} steps "
+    "from step 0 in the runs of the settings below. Gradient descent on a quadratic of curvature λ is stable "
+    "only while λ < 2 / lr; heavy-ball momentum m (torch's form: v ← m v + g, weights ← weights − lr v) moves "
+    "the bound to 2 (1 + m) / lr. Cohen "
+    "et al. (2021, *Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability*) found that "
+    "full-batch gradient descent raises its sharpness to about 2 / lr and then hovers there, the *edge of "
+    "stability*. For Adam, Cohen et al. (2022, *Adaptive Gradient Methods at the Edge of Stability*) use the "
+    "**preconditioned sharpness** λmax(P⁻¹H) with P = (1 − β₁ᵗ) diag(√(v / (1 − β₂ᵗ)) + ε), t the number of "
+    "steps taken and v Adam's second-moment estimate including step t's gradient; its bound is "
+    "(2 + 2β₁) / ((1 − β₁) lr), 38 / lr at β₁ = 0.9.",
+    "The **ratio** is the (preconditioned) sharpness divided by that threshold; above 1 a quadratic of that "
+    f"curvature would diverge. **Late** is the last {percent(analysis['late_fraction'])} of a run's curvature "
+    "steps; a setting is *at the edge* when the 95 % interval of its mean late ratio over seeds lies within "
+    f"{EDGE_BAND[0]:g} to {EDGE_BAND[1]:g}. The **predicted critical learning rate** 2 (1 + m) / λ₀ is where "
+    "the step-0 sharpness λ₀ would meet the threshold. The **change from mid-run** compares the mean sharpness "
+    "over the late curvature steps with the mean over as many steps ending half-way through the run.",
+)
+verdict_lines = "\n".join(
+    f"- **{esc(row.id)}** {verdict_badge(row.verdict)} *{esc(row.claim)}.* {esc(row.detail)}"
+    for row in curvature_verdicts.itertuples()
+)
+
+
+def plain(value) -> str:
+    """num() without an exponent for the large thresholds of Adam (38000, not 3.8e+04)."""
+    return f"{value:.0f}" if pd.notna(value) and 1000 <= abs(value) < 1e9 else num(value)
+
+
+def curvature_row(key: tuple, group: pd.DataFrame) -> dict:
+    name, lr, momentum = key
+    threshold = group.stability_threshold.iloc[0]
+    initial = group.initial_precond_sharpness if name == "adam" else group.initial_sharpness
+    mean, lo, hi, n = mean_interval(group.late_sharpness_ratio)
+    return {
+        "Setting": setting(name, lr, momentum),
+        "Compared": "λmax(P⁻¹H)" if name == "adam" else "λmax(H)",
+        "Threshold": plain(threshold),
+        "At step 0": plain(initial.mean()),
+        "Late": plain(mean * threshold),
+        "Late / threshold": f"{num(mean)} [{num(lo)}, {num(hi)}]" if n > 1 else num(mean),
+        "λmax(H) change from mid-run": f"{group.sharpness_late_change.mean():+.0%}"
+        if group.sharpness_late_change.notna().any() else "n/a",
+        "Diverged": f"{esc(int(group.diverged.sum()))} of {esc(len(group))}",
+    }
+
+
+if curvature_runs.empty:
+    show(
+        "## Curvature and the edge of stability",
+        *definitions,
+        "This study has no curvature runs (the config's `curvature.every` is 0 or `curvature.cells` selects no "
+        "setting), so the claims below cannot be tested.",
+        verdict_lines,
+    )
+else:
+    curvature_table = pd.DataFrame(
+        [curvature_row(key, group) for key, group in curvature_runs.groupby(["optimizer", "lr", "momentum"])]
+    )
+    # What the numbers say, in three sentences computed here.
+    run_key = ["optimizer", "lr", "momentum", "seed"]
+    at_step = {step: curvature[curvature.step == step].set_index(run_key).sharpness for step in (0, every)}
+    peak = curvature.groupby(run_key).sharpness.max().reindex(at_step[0].index)
+    seeds_initial = curvature_runs.groupby("seed").initial_sharpness.first()
+    start_text = (
+        f"At step 0 the sharpness is {num(seeds_initial.min())} to {num(seeds_initial.max())} across the "
+        f"{esc(len(seeds_initial))} seeds, whatever the optimizer and learning rate (it depends only on the "
+        f"initial weights). It is the largest value measured in {esc(int((peak == at_step[0]).sum()))} of "
+        f"{esc(len(peak))} curvature runs: {esc(every)} steps later it is down to a median "
+        f"{num((at_step[every] / at_step[0]).median(), 2)} × its step-0 value."
+    )
+    sgd_curvature = curvature_runs[curvature_runs.optimizer == "sgd"]
+    if not sgd_curvature.empty:
+        momentum = sgd_curvature.momentum.min()
+        predicted = sgd_curvature[sgd_curvature.momentum == momentum].groupby("seed").predicted_critical_lr.mean()
+        grid = cells[(cells.optimizer == "sgd") & (cells.momentum == momentum)].sort_values("lr")
+        most = grid[grid.n_diverged > grid.n_runs / 2]
+        seen = (f"the smallest grid learning rate at which most seeds diverged is {lr_text(most.lr.iloc[0])}"
+                if len(most) else f"no grid learning rate up to {lr_text(grid.lr.max())} diverged in most seeds")
+        start_text += (
+            f" For SGD with momentum {lr_text(momentum)} the predicted critical learning rate 2 (1 + m) / λ₀ is "
+            f"{num(predicted.min())} to {num(predicted.max())} over the seeds; across the grid, {seen}."
+        )
+    finished = curvature_runs.dropna(subset=["late_sharpness_ratio"])
+    late_ratio = finished.groupby(["optimizer", "lr", "momentum"]).late_sharpness_ratio.mean()
+    highest = late_ratio.idxmax()
+    late_text = (
+        f"Late in training the ratio to the threshold is {num(late_ratio.min())} to {num(late_ratio.max())} "
+        f"across the settings (mean over seeds), highest for {setting(*highest)}."
+    )
+    change = finished.groupby(["optimizer", "lr", "momentum"]).sharpness_late_change.mean()
+    trends = {"fell": change[change < -TREND_TOLERANCE], "rose": change[change > TREND_TOLERANCE]}
+    trend_text = (
+        f"From mid-run to the end λmax(H) fell by more than {percent(TREND_TOLERANCE)} in "
+        f"{esc(int((finished.sharpness_late_change < -TREND_TOLERANCE).sum()))} and rose by more than that in "
+        f"{esc(int((finished.sharpness_late_change > TREND_TOLERANCE).sum()))} of {esc(len(finished))} "
+        "finished runs"
+    )
+    trend_text += "".join(
+        f"; on average it {word} for " + ", ".join(setting(*key) for key in found.index)
+        for word, found in trends.items() if len(found)
+    ) + "."
+    show(
+        "## Curvature and the edge of stability",
+        *definitions,
+        table(curvature_table, "Per curvature setting: the compared quantity (sharpness for SGD, preconditioned "
+              "sharpness for Adam) at step 0 and late in training, means over seeds; late / threshold with its "
+              "95 % interval over the seeds that finished; the change of λmax(H) from mid-run to the end."),
+        " ".join([start_text, late_text, trend_text]),
+        verdict_lines,
+        figure("sharpness", "Sharpness (SGD) and preconditioned sharpness (Adam) against step, one colour per "
+               "learning rate, with the thresholds dashed in the same colour (mean over seeds, band: range)."),
+        figure("stability", "Left: late (preconditioned) sharpness over its threshold for every run and setting. "
+               "Right: SGD's fraction of diverged seeds per learning rate against the critical learning rate "
+               "predicted from the step-0 sharpness."),
+    )
 
 
 # %%

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_config, tiny_study_config
+from conftest import REPO, tiny_config, tiny_study_config
 from optimizer_dynamics import aggregate, verdicts
 from optimizer_dynamics.curvature import stability_threshold
 from optimizer_dynamics.runfile import write_run
@@ -50,7 +50,8 @@ def curvature_study(tmp_path_factory, tiny_dataset) -> list:
             for momentum in axes["momentum"]:
                 every = CURVATURE["every"] if selected(optimizer, lr, momentum) else 0
                 for seed in SEEDS:
-                    config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed, curvature_every=every)
+                    config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed,
+                                         curvature_every=every)
                     path = root / default_out(config)
                     write_run(train(config, tiny_dataset), path)
                     paths.append(path)
@@ -176,8 +177,9 @@ def test_curvature_study_verdict_rows(curvature_aggregate):
     assert not table.loc[CURVATURE_IDS, "detail"].str.startswith("cannot be tested").any()
     runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
     finished = runs.dropna(subset=["sharpness_late_change"])
-    assert table.loc["7d", "measured"].endswith(f"of {len(finished)} finished curvature runs "
-                                                f"(median change {finished['sharpness_late_change'].median():+.1%})")
+    median = finished["sharpness_late_change"].median()
+    assert table.loc["7d", "measured"].endswith(
+        f"of {len(finished)} finished curvature runs (median change {median:+.1%})")
 
 
 # --- verdict logic on hand-built runs ----------------------------------------------------------
@@ -271,7 +273,8 @@ def test_initial_sharpness_prediction_is_judged_per_momentum():
     rows = divergence_rows(0.0, 2 / 0.3, {0.5: 3}) + divergence_rows(0.9, 3.8 / 0.3, {})
     row = evaluate(rows).loc["7c"]
     assert row["verdict"] == "partly supported"
-    assert "momentum 0.9: predicted critical lr 0.3 " in row["measured"] and "no grid lr up to 2" in row["measured"]
+    assert "momentum 0.9: predicted critical lr 0.3 " in row["measured"]
+    assert "no grid lr up to 2" in row["measured"]
 
 
 @pytest.mark.parametrize("changes, expected", [
@@ -368,3 +371,40 @@ def test_curvature_figures_say_when_the_study_has_no_curvature(tiny_aggregate):
         assert panels, build.__name__
         for ax in panels:
             assert any("curvature runs in this study" in text.get_text() for text in ax.texts), build.__name__
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def test_report_has_the_curvature_section_with_numbers_from_the_runs(curvature_aggregate, tmp_path):
+    from bs4 import BeautifulSoup
+
+    from optimizer_dynamics import figures, report
+
+    figures.main(["--aggregate-dir", str(curvature_aggregate), "--out-dir", str(tmp_path / "figures")])
+    html = tmp_path / "findings.html"
+    report.main(["--source", str(REPO / "report" / "findings.py"), "--aggregate-dir", str(curvature_aggregate),
+                 "--figures-dir", str(tmp_path / "figures"), "--out-html", str(html)])
+    page = BeautifulSoup(html.read_text(encoding="utf-8"), "html.parser")
+    title = "Curvature and the edge of stability"
+    heading = next(h for h in page.find_all("h2") if h.get_text(strip=True) == title)
+    section = []
+    for node in heading.find_all_next():
+        if node.name == "h2":
+            break
+        section.append(node)
+    text = " ".join(" ".join(node.get_text(" ", strip=True).split())
+                    for node in section if node.name in ("p", "li"))
+    assert "Cohen et al. (2021" in text and "Cohen et al. (2022" in text
+    assert "P = (1 − β₁ᵗ) diag(√(v / (1 − β₂ᵗ)) + ε)" in text
+    verdict_table = pd.read_parquet(curvature_aggregate / "verdicts.parquet").set_index("id")
+    for claim in CURVATURE_IDS:
+        assert f"{claim} {verdict_table.loc[claim, 'verdict']}" in text
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    initial = runs.dropna(subset=["initial_sharpness"]).groupby("seed")["initial_sharpness"].first()
+    expected = f"At step 0 the sharpness is {initial.min():.3g} to {initial.max():.3g} across the {len(initial)} seeds"
+    assert expected in text
+    images = [node for node in section if node.name == "figure"]
+    assert len(images) == 2 and all(node.find("img")["src"].startswith("data:image/png") for node in images)
+    rows = [node for node in section if node.name == "tr" and node.find("td")]
+    assert len(rows) == len(runs.dropna(subset=["initial_sharpness"]).groupby(["optimizer", "lr", "momentum"]))

@@ -528,7 +528,10 @@ def initial_sharpness_predicts_divergence(study: Study) -> Outcome:
         gaps.append(gap)
         interval = f" [{lo:.3g}, {hi:.3g}] over {n} seeds" if n > 1 else " (1 seed)"
         if observed < len(lrs):
-            seen = f"first grid lr where most seeds diverged: {lrs[observed]:g} ({gap:+d} grid steps from the prediction)"
+            seen = (
+                f"first grid lr where most seeds diverged: {lrs[observed]:g} "
+                f"({gap:+d} grid steps from the prediction)"
+            )
         else:
             seen = f"no grid lr up to {lrs[-1]:g} diverged in most seeds ({gap:+d} grid steps or more)"
         measured.append(f"momentum {momentum:g}: predicted critical lr {predicted:.3g}{interval}; {seen}")
@@ -669,7 +672,7 @@ CLAIMS = [
     Claim(
         "7a",
         "Full-batch gradient descent, with or without heavy-ball momentum, trains at the edge of stability: "
-        "the sharpness rises to 2(1+m)/lr and hovers there (Cohen et al. 2021)",
+        "the sharpness rises to 2(1+m)/lr and hovers there (Cohen et al., 2021)",
         "late sharpness ratio: top Hessian eigenvalue / (2(1+m)/lr), averaged over the late curvature steps, "
         f"per SGD curvature cell (mean, t 95% interval over seeds); at the edge = interval inside "
         f"[{EDGE_BAND[0]:g}, {EDGE_BAND[1]:g}]; supported if every cell is at the edge",
@@ -678,7 +681,7 @@ CLAIMS = [
     Claim(
         "7b",
         "Adam trains at the edge of stability: its preconditioned sharpness rises to (2+2β1)/((1-β1) lr), "
-        "38/lr at β1 = 0.9, and hovers there (Cohen et al. 2022)",
+        "38/lr at β1 = 0.9, and hovers there (Cohen et al., 2022)",
         "late ratio of the top eigenvalue of P^-1 H to (2+2β1)/((1-β1) lr), as 7a, per Adam curvature cell",
         adam_edge_of_stability,
     ),
