@@ -268,3 +268,15 @@ def test_tiny_study_end_to_end(repo_copy):
         plan = snakemake(repo_copy, "-n", "--configfile", "changed.yaml")
         assert plan.returncode == 0, plan.stderr
         assert job_counts(plan.stdout + plan.stderr) == expected, f"{section}.{key}"
+
+
+def test_declared_outputs_match_what_the_modules_write(tiny_aggregate):
+    # The workflow lists the outputs in common.smk (importing matplotlib there would slow every
+    # snakemake start); this keeps those lists equal to what the modules write.
+    from optimizer_dynamics import figures
+
+    common = (REPO / "workflow/rules/common.smk").read_text()
+    stems = re.search(r"FIGURE_STEMS = \[(.*?)\]", common, re.S).group(1)
+    assert re.findall(r'"(\w+)"', stems) == list(figures.FIGURES)
+    declared = re.search(r"AGGREGATES = \[.*?for name in \((.*?)\)", common, re.S).group(1)
+    assert sorted(re.findall(r'"([\w.]+)"', declared)) == sorted(p.name for p in tiny_aggregate.iterdir())

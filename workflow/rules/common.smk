@@ -297,6 +297,7 @@ AGGREGATES = [
         "cells.parquet",
         "curves.parquet",
         "verdicts.parquet",
+        "curvature.parquet",
         "study.json",
     )
 ]
@@ -309,6 +310,8 @@ FIGURE_STEMS = [
     "momentum",
     "saturation",
     "adaptivity",
+    "sharpness",
+    "stability",
 ]
 FIGURES = [
     f"{FIGURES_DIR}/{stem}.{ext}" for stem in FIGURE_STEMS for ext in ("png", "svg")
