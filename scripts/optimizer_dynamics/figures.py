@@ -14,6 +14,7 @@ keys that turn them on.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -755,11 +756,12 @@ def _critical_lr_panel(ax, agg: Aggregate) -> None:
         return
     palette = _momentum_palette(agg)
     ax.set_xscale("log")
-    for momentum in sorted(runs["momentum"].unique()):
+    # open markers of different shapes: lines of several momenta often lie on top of each other at 0
+    for momentum, marker in zip(sorted(runs["momentum"].unique()), itertools.cycle("os^Dv")):
         color, name = palette.get(momentum, "0.3"), f"momentum {format_number(momentum)}"
         grid = agg.cell_rows("sgd", momentum=momentum).sort_values("lr")
-        ax.plot(grid["lr"], grid["n_diverged"] / grid["n_runs"], color=color, marker="o", linewidth=1.6,
-                label=f"{name}: fraction diverged", gid="diverged_fraction")
+        ax.plot(grid["lr"], grid["n_diverged"] / grid["n_runs"], color=color, marker=marker, linewidth=1.6,
+                markerfacecolor="none", label=f"{name}: fraction diverged", gid="diverged_fraction")
         per_seed = _select(runs, "sgd", None, momentum).groupby("seed")["predicted_critical_lr"].mean()
         ax.axvline(per_seed.mean(), color=color, linestyle="--", linewidth=1.4, gid="predicted",
                    label=f"{name}: predicted (mean over seeds)")

@@ -537,7 +537,7 @@ def initial_sharpness_predicts_divergence(study: Study) -> Outcome:
         measured.append(f"momentum {momentum:g}: predicted critical lr {predicted:.3g}{interval}; {seen}")
     agree = sum(abs(gap) <= 1 for gap in gaps)
     later, earlier = sum(gap > 1 for gap in gaps), sum(gap < -1 for gap in gaps)
-    detail = f"the observed divergence is within one grid step of the prediction for {agree} of {len(gaps)} momenta"
+    detail = f"The observed divergence is within one grid step of the prediction for {agree} of {len(gaps)} momenta"
     if later:
         detail += (
             f"; for {later} the runs stay stable further above the predicted critical lr (it is too low)"
@@ -580,8 +580,8 @@ def sharpness_falls_late(study: Study) -> Outcome:
         "rose": f"rose by more than {tolerance}",
         "flat": f"moved less than {tolerance}",
     }
-    detail = "; ".join(
-        f"cells whose mean change {labels[trend]}: " + ", ".join(found)
+    detail = ". ".join(
+        f"Settings whose mean change {labels[trend]}: " + "; ".join(found)
         for trend, found in cells.items()
         if found
     )
