@@ -185,7 +185,8 @@ def assert_same_frame(actual: pd.DataFrame, expected: pd.DataFrame, what: str) -
 
 
 def assert_same_results(workdir: Path, reference: Path) -> None:
-    """Run files, aggregate tables (verdicts included) and study.json equal the reference's."""
+    """Run files, aggregate tables (verdicts included), study.json, figures and report page equal
+    the reference's."""
     expected = [path.relative_to(reference) for path in run_files(reference)]
     assert [path.relative_to(workdir) for path in run_files(workdir)] == expected
     for relative in expected:
@@ -200,6 +201,11 @@ def assert_same_results(workdir: Path, reference: Path) -> None:
         )
     study = "results/aggregate/study.json"
     assert json.loads((workdir / study).read_text()) == json.loads((reference / study).read_text())
+    # Figures and the HTML page too, byte for byte. (Not the PDF: typst stamps it with the time.)
+    pages = [reference / "results/report/findings.html", *sorted((reference / "results/figures").iterdir())]
+    for page in pages:
+        relative = page.relative_to(reference)
+        assert (workdir / relative).read_bytes() == page.read_bytes(), relative
 
 
 @pytest.fixture(scope="module")
