@@ -152,4 +152,4 @@ def test_a_run_trained_with_other_settings_than_the_config_is_named(tmp_path, ti
 
 def test_outputs_are_complete_and_no_temporary_file_is_left(tiny_aggregate):
     names = sorted(path.name for path in tiny_aggregate.iterdir())
-    assert names == ["cells.parquet", "curves.parquet", "runs.parquet", "study.json", "verdicts.parquet"]
+    assert names == ["cells.parquet", "curvature.parquet", "curves.parquet", "runs.parquet", "study.json", "verdicts.parquet"]

@@ -11,9 +11,9 @@ from torch.func import hessian
 
 from conftest import tiny_config
 from optimizer_dynamics.config import RunConfig
-from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary, stability_threshold
+from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary
 from optimizer_dynamics.model import forward_batched, n_params
-from optimizer_dynamics.optimizers import make_optimizer
+from optimizer_dynamics.optimizers import make_optimizer, stability_threshold
 from optimizer_dynamics.train import train
 
 HIDDEN = 16

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO, tiny_config, tiny_study_config
 from optimizer_dynamics import aggregate, verdicts
-from optimizer_dynamics.curvature import stability_threshold
+from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import write_run
 from optimizer_dynamics.train import default_out, train
 

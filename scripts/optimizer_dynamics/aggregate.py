@@ -60,8 +60,8 @@ loss every curvature_every steps, from step 0; see curvature.py):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -71,8 +71,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from optimizer_dynamics import verdicts
+from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
-from optimizer_dynamics.curvature import stability_threshold
+from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import METADATA_KEY, run_schema_fields
 from optimizer_dynamics.stats import half_width
 
@@ -447,19 +448,13 @@ def aggregate(paths: list, config: dict) -> dict:
 def write_outputs(outputs: dict, out_dir: Path) -> None:
     """Every file to a temporary name first, then all renamed: a kill leaves no partial file and
     at most a moment in which old and new files sit side by side (Snakemake reruns the job)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    temporary = {name: out_dir / f".{name}.tmp{os.getpid()}" for name in outputs}
-    try:
+    with contextlib.ExitStack() as renames:  # on exit: all renamed, or on failure all removed
         for name, value in outputs.items():
+            tmp = renames.enter_context(atomic_path(out_dir / name))
             if isinstance(value, pd.DataFrame):
-                value.to_parquet(temporary[name], index=False)
+                value.to_parquet(tmp, index=False)
             else:
-                temporary[name].write_text(json.dumps(value, indent=2, default=_json_default) + "\n")
-        for name, tmp in temporary.items():
-            os.replace(tmp, out_dir / name)
-    finally:
-        for tmp in temporary.values():
-            tmp.unlink(missing_ok=True)
+                tmp.write_text(json.dumps(value, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(value):

@@ -89,11 +89,4 @@ def adam_preconditioner(optimizer: torch.optim.Adam) -> torch.Tensor:
     return (1 - beta1**t) * ((v / (1 - beta2**t)).sqrt() + group["eps"])
 
 
-def stability_threshold(optimizer: str, lr: float, momentum: float) -> float:
-    """The sharpness (SGD) or preconditioned sharpness (Adam) above which a quadratic diverges."""
-    if optimizer == "adam":
-        return (2 + 2 * momentum) / ((1 - momentum) * lr)
-    return 2 * (1 + momentum) / lr
-
-
 CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.bottom", "hessian.precond_top1"]

@@ -17,7 +17,6 @@ import argparse
 import itertools
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.verdicts import EDGE_BAND
@@ -813,12 +813,8 @@ def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
             # The layout is settled by the first save; recomputing it for the SVG doubles the time.
             fig.set_layout_engine("none")
         path = out_dir / f"{stem}.{fmt}"
-        tmp = out_dir / f".{stem}.{fmt}.tmp{os.getpid()}"
-        try:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         written.append(path)
     return written
 

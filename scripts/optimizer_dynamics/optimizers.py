@@ -25,3 +25,12 @@ def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
 
     class_name, kwargs = OPTIMIZERS[config.optimizer](config)
     return getattr(torch.optim, class_name)(params, **kwargs)
+
+
+def stability_threshold(optimizer: str, lr: float, momentum: float) -> float:
+    """The curvature above which this optimizer diverges on a quadratic: 2 (1 + m) / lr for SGD
+    with heavy ball m (torch's form, v = m v + g), and (2 + 2 beta1) / ((1 - beta1) lr) for Adam,
+    whose stability quantity is the preconditioned sharpness (Cohen et al. 2021, 2022)."""
+    if optimizer == "adam":
+        return (2 + 2 * momentum) / ((1 - momentum) * lr)
+    return 2 * (1 + momentum) / lr
