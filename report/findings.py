@@ -273,6 +273,32 @@ show(
 
 
 # %%
+def tolerance_row(name: str, momentum: float) -> dict:
+    row = {"Optimizer": f"{esc(name)} ({MOMENTUM_NAME.get(name, 'momentum')} {lr_text(momentum)})"}
+    for level in sorted({0.05, tolerance, 0.25, 0.5}):
+        try:
+            window = study_tables.window(name, momentum, tolerance=level)
+            row[f"within {percent(level)}"] = (
+                f"{lr_text(window.lo)} to {lr_text(window.hi)} ({num(window.width, 2)} decades)"
+            )
+        except Missing as reason:
+            row[f"within {percent(level)}"] = f"n/a: {esc(reason)}"
+    return row
+
+
+reference_rows = [(name, reference[name][1]) for name in sorted(reference) if name in config["optimizers"]]
+if reference_rows:
+    widths = pd.DataFrame([tolerance_row(name, momentum) for name, momentum in reference_rows])
+    show(
+        "How much the windows depend on the tolerance: the same rule at other tolerances, for each "
+        f"optimizer at its reference momentum, after {esc(training['steps'])} steps (a longer run lets "
+        "small learning rates catch up and widens the windows on the small side).",
+        table(widths, "Good windows at several tolerances (the verdicts use "
+              f"{percent(tolerance)})."),
+    )
+
+
+# %%
 def divergence_table(name: str) -> str:
     sub = cells[cells.optimizer == name]
     text = sub.n_diverged.astype(str) + " of " + sub.n_runs.astype(str)
@@ -480,10 +506,11 @@ else:
         )
     finished = curvature_runs.dropna(subset=["late_sharpness_ratio"])
     late_ratio = finished.groupby(["optimizer", "lr", "momentum"]).late_sharpness_ratio.mean()
-    highest = late_ratio.idxmax()
     late_text = (
         f"Late in training the ratio to the threshold is {num(late_ratio.min())} to {num(late_ratio.max())} "
-        f"across the settings (mean over seeds), highest for {setting(*highest)}."
+        f"across the settings (mean over seeds), highest for {setting(*late_ratio.idxmax())}."
+        if len(late_ratio)
+        else "Every curvature run diverged, so there is no late phase to compare with the thresholds."
     )
     change = finished.groupby(["optimizer", "lr", "momentum"]).sharpness_late_change.mean()
     trends = {"fell": change[change < -TREND_TOLERANCE], "rose": change[change > TREND_TOLERANCE]}

@@ -367,14 +367,6 @@ def test_a_corrupt_run_file_stops_the_aggregation_naming_it(tmp_path, reference)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Snakemake >= 7.7 does not recreate a missing intermediate file when the final "
-    "targets exist (snakemake/snakemake#1978): after the failed aggregation removed the "
-    "aggregates, deleting the bad run file and rerunning says 'Nothing to be done'. Fix: list "
-    "run_files(), AGGREGATES and FIGURES among rule all's inputs (workflow/Snakefile); then drop "
-    "this mark.",
-)
 def test_deleting_the_corrupt_run_file_and_rerunning_completes_the_study(tmp_path, reference):
     workdir = finished_copy(reference, tmp_path / "study")
     victim = run_files(workdir)[-1]
@@ -475,12 +467,6 @@ def test_a_grid_where_most_runs_diverge_is_aggregated_and_reported(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="report/findings.py's curvature section raises 'attempt to get argmax of an empty "
-    "sequence' (late_ratio.idxmax()) when every curvature run diverged; drop this mark once it "
-    "says so instead.",
-)
 def test_a_study_whose_curvature_runs_all_diverge_is_reported(tmp_path):
     cells = {"sgd": {"lr": [100.0], "momentum": [0.9]}, "adam": {"lr": [10.0], "momentum": [0.9]}}
     workdir = run_study(tmp_path, diverging(cells))

@@ -213,10 +213,16 @@ class Study:
         cells = self.lr_cells(optimizer, momentum)
         return float(cells.loc[cells["median_final_val_loss"].idxmin(), "lr"])
 
-    def window(self, optimizer: str, momentum: float) -> Window:
+    def window(self, optimizer: str, momentum: float, tolerance: float | None = None) -> Window:
+        """The window at the study's good_window_tolerance (the cells' in_good_window), or at
+        another tolerance, to show how much the window depends on that choice."""
         cells = self.lr_cells(optimizer, momentum)
         best = int(cells["median_final_val_loss"].idxmin())
-        good = cells["in_good_window"].to_numpy(dtype=bool)
+        if tolerance is None:
+            good = cells["in_good_window"].to_numpy(dtype=bool)
+        else:
+            losses = cells["median_final_val_loss"].to_numpy(dtype=float)
+            good = np.isfinite(losses) & (losses <= (1 + tolerance) * losses[best])
         lo = hi = best
         while lo > 0 and good[lo - 1]:
             lo -= 1
