@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,10 @@ from optimizer_dynamics.runfile import write_run
 from optimizer_dynamics.train import default_out, set_determinism, train
 
 REPO = Path(__file__).resolve().parents[1]
+# What a copy of the repository needs for `snakemake` to run the study in it.
+WORKFLOW_PARTS = ("workflow", "config", "report", "scripts")
+# Workflow jobs call `python`: this interpreter's directory comes first so they get its packages.
+SNAKEMAKE_ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 # n not a power of two, so a fraction computed in float32 would not be exact.
 TINY_DATA = {"n_train": 60, "n_val": 60, "noise": 0.2, "data_seed": 0}
@@ -86,3 +94,24 @@ def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
     argv = ["--runs", *map(str, tiny_study), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
     aggregate.main(argv)
     return out
+
+
+# --- running the workflow in a copy of the repository -------------------------------------
+
+
+def copy_repo(dest: Path) -> Path:
+    for part in WORKFLOW_PARTS:
+        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir, env=SNAKEMAKE_ENV, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def run_files(workdir: Path) -> list[Path]:
+    """Run files that look complete (a killed writer leaves only hidden .name.tmpPID files)."""
+    return sorted(p for p in (workdir / "results/runs").rglob("*.parquet") if not p.name.startswith("."))

@@ -14,46 +14,22 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import os
 import re
 import shlex
-import shutil
 import string
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-WORKFLOW_PARTS = ("workflow", "config", "report", "scripts")
+from conftest import REPO, copy_repo, snakemake
+
 TEST_YAML = (REPO / "config/test.yaml").read_text()
 TEST_CONFIG = yaml.safe_load(TEST_YAML)
 # A file a successful YAML code-execution attack would create.
 EXPLOIT_MARK = "PWNED"
 DELETE = object()
-
-
-def copy_repo(dest: Path) -> Path:
-    for part in WORKFLOW_PARTS:
-        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return dest
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    # Jobs would call `python`: this interpreter's directory comes first on PATH.
-    env = {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def changed(**changes) -> str:

@@ -28,14 +28,11 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
+from conftest import REPO, SNAKEMAKE_ENV, copy_repo, run_files, snakemake
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.data import make_dataset, save_dataset
 from optimizer_dynamics.runfile import read_metadata
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
-WORKFLOW_PARTS = ("workflow", "config", "report", "scripts")
 README_COMMAND = ("--cores", "2", "--configfile", "config/test.yaml")
 TEST_CONFIG = yaml.safe_load((REPO / "config/test.yaml").read_text())
 N_RUNS = sum(len(axes["lr"]) * len(axes["momentum"]) for axes in TEST_CONFIG["optimizers"].values()) * len(
@@ -43,28 +40,6 @@ N_RUNS = sum(len(axes["lr"]) * len(axes["momentum"]) for axes in TEST_CONFIG["op
 )
 AGGREGATE_TABLES = ("runs", "cells", "curves", "verdicts")
 TIMEOUT = 600  # seconds for any one Snakemake run; the tiny study takes ~40 s on 2 busy cores
-
-
-def copy_repo(dest: Path) -> Path:
-    for part in WORKFLOW_PARTS:
-        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return dest
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-
-
-def run_files(workdir: Path) -> list[Path]:
-    """Run files that look complete (a killed writer leaves only hidden .name.tmpPID files)."""
-    return sorted(p for p in (workdir / "results/runs").rglob("*.parquet") if not p.name.startswith("."))
 
 
 # --- killing a whole process tree -------------------------------------------------------
@@ -77,7 +52,7 @@ def start(workdir: Path, log: Path, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "snakemake", *args],
             cwd=workdir,
-            env=ENV,
+            env=SNAKEMAKE_ENV,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

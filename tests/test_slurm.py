@@ -28,17 +28,16 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import REPO, copy_repo
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.runfile import read_metadata
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROFILE = REPO / "profiles/slurm"
 CLUSTER_SCRIPTS = REPO / "scripts/cluster"
 SLURM_DIR = Path(os.environ.get("OPTDYN_SLURM_DIR", "/run/optdyn-slurm"))
-WORKFLOW_PARTS = ("workflow", "config", "report", "scripts")
 TEST_CONFIG = "config/test.yaml"
 # Training and aggregation are what the cluster changes; figures and report run locally in
 # every mode (localrules) and are covered by test_workflow.py.
@@ -146,11 +145,7 @@ def runs(slurm_env, tmp_path_factory) -> dict[str, Run]:
     scheduler and its status checks, which the local run fills."""
     processes = {}
     for mode, args in MODES.items():
-        workdir = tmp_path_factory.mktemp(mode)
-        for part in WORKFLOW_PARTS:
-            shutil.copytree(
-                REPO / part, workdir / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
+        workdir = copy_repo(tmp_path_factory.mktemp(mode))
         command = [
             "timeout", "-k", "10", str(RUN_LIMIT_SECONDS),
             # The target first: --configfile takes every word after it.

@@ -7,9 +7,7 @@ other runs on the same machine) never affect it. Expected numbers come from the 
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -19,11 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import REPO, copy_repo, snakemake
 from optimizer_dynamics.config import format_number
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-WORKFLOW_PARTS = ("workflow", "config", "report", "scripts")
 ONE_OF_EACH = ("dataset", "aggregate", "figures", "report", "all")
 
 
@@ -33,24 +29,7 @@ def load_yaml(path: Path) -> dict:
 
 @pytest.fixture
 def repo_copy(tmp_path) -> Path:
-    for part in WORKFLOW_PARTS:
-        shutil.copytree(
-            REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-        )
-    return tmp_path
-
-
-def snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    # Jobs call `python`: put this interpreter's directory first so they get its packages.
-    env = {**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return copy_repo(tmp_path)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -99,56 +78,14 @@ def test_each_training_job_trains_all_seeds_of_its_cell(repo_copy):
 
 # --- bad configs are refused before any job runs ------------------------------------------
 
-BAD_CONFIGS = [
-    pytest.param({"training": {"stpes": 10}}, ["training", "stpes"], id="misspelled-key"),
-    pytest.param({"training": {"steps": 0}}, ["training.steps", "0"], id="steps-below-minimum"),
-    pytest.param(
-        {"optimizers": {"sgd": {"lr": [0.1, 0.1], "momentum": [0.0]}}},
-        ["optimizers.sgd.lr", "0.1"],
-        id="duplicate-lr",
-    ),
-    pytest.param(
-        {"optimizers": {"sgd": {"lr": [0.1234567], "momentum": [0.0]}}},
-        ["optimizers.sgd.lr", "0.1234567"],
-        id="lr-not-round-tripping",
-    ),
-    pytest.param({"max_jobs": 3}, ["max_jobs", "4", "3"], id="grid-larger-than-max-jobs"),
-    # So many run files that the aggregation's command line would be over the OS limit.
-    pytest.param(
-        {
-            "max_jobs": 2000,
-            "optimizers": {"sgd": {"lr": [0.1, 0.5, *(n / 1e4 for n in range(1, 1000))], "momentum": [0.0]}},
-        },
-        ["optimizers, seeds", "run files"],
-        id="aggregation-command-too-long",
-    ),
-]
-
-
-@pytest.mark.parametrize("change, named", BAD_CONFIGS)
-def test_bad_config_is_refused_naming_the_key(repo_copy, change, named):
-    config = load_yaml(repo_copy / "config/test.yaml")
-    for section, value in change.items():
-        config[section] = {**config[section], **value} if isinstance(value, dict) else value
-    (repo_copy / "bad.yaml").write_text(yaml.safe_dump(config))
-
-    result = snakemake(repo_copy, "--cores", "1", "--configfile", "bad.yaml")
-
-    assert result.returncode != 0
-    message = next(line for line in result.stderr.splitlines() if line.startswith("invalid config"))
-    for word in named:
-        assert word in message
-    assert not (repo_copy / "results").exists()
-
-
-# --- conventions ---------------------------------------------------------------------------
+# Bad configs: tests/test_bad_config.py (one table of every case).
 
 
 def test_lint_and_formatting_are_clean(repo_copy):
     lint = snakemake(repo_copy, "--lint")
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
     fmt = subprocess.run(
-        [BIN / "snakefmt", "--check", "workflow"], cwd=repo_copy, capture_output=True, text=True, timeout=60
+        [Path(sys.executable).parent / "snakefmt", "--check", "workflow"], cwd=repo_copy, capture_output=True, text=True, timeout=60
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
