@@ -6,6 +6,8 @@ rule aggregate:
         AGGREGATES,
     log:
         "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
     conda:
         "../envs/optimizer_dynamics.yaml"
     params:

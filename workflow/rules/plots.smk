@@ -6,6 +6,8 @@ rule figures:
         FIGURES,
     log:
         "results/logs/figures.log",
+    benchmark:
+        "results/benchmarks/figures.tsv"
     conda:
         "../envs/optimizer_dynamics.yaml"
     params:

@@ -10,6 +10,8 @@ rule report:
         pdf=REPORT_PDF,
     log:
         "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
     conda:
         "../envs/optimizer_dynamics.yaml"
     params:
