@@ -74,7 +74,7 @@ from optimizer_dynamics import verdicts
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import stability_threshold
-from optimizer_dynamics.runfile import METADATA_KEY, run_schema_fields
+from optimizer_dynamics.runfile import run_schema_fields, schema_metadata
 from optimizer_dynamics.stats import half_width
 
 CELL = ["optimizer", "lr", "momentum"]
@@ -175,7 +175,7 @@ def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
         try:
             with pq.ParquetFile(path) as file:
                 schema = file.schema_arrow
-                meta = json.loads(schema.metadata[METADATA_KEY])
+                meta = schema_metadata(schema)
                 missing = [c for c in READ_COLUMNS if c not in schema.names]
                 table = None if missing else file.read(columns=READ_COLUMNS)
         except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as error:

@@ -61,7 +61,6 @@ class MLP(nn.Module):
 
     def __init__(self, hidden: int, generator: torch.Generator):
         super().__init__()
-        self.hidden = hidden
         self.fc1 = nn.Linear(2, hidden, dtype=torch.float64)
         self.fc2 = nn.Linear(hidden, 1, dtype=torch.float64)
         with torch.no_grad():  # He init (Kaiming normal, fan_in, ReLU gain: std = sqrt(2 / fan_in)), zero biases

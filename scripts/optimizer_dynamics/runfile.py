@@ -62,4 +62,9 @@ def write_run(log, path: str | Path) -> None:
 
 
 def read_metadata(path: str | Path) -> dict:
-    return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+    return schema_metadata(pq.read_schema(path))
+
+
+def schema_metadata(schema: pa.Schema) -> dict:
+    """The run's config, outcome and library versions, stored in its file's schema."""
+    return json.loads(schema.metadata[METADATA_KEY])
