@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from optimizer_dynamics.config import RunConfig
@@ -94,6 +95,16 @@ def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
     argv = ["--runs", *map(str, tiny_study), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
     aggregate.main(argv)
     return out
+
+
+def frames_by_run(paths) -> dict:
+    """Each run file's steps, keyed by (optimizer, lr, momentum, seed)."""
+    frames = {}
+    for path in paths:
+        frame = pd.read_parquet(path)
+        first = frame.iloc[0]
+        frames[(first["optimizer"], first["lr"], first["momentum"], int(first["seed"]))] = frame
+    return frames
 
 
 # --- running the workflow in a copy of the repository -------------------------------------

@@ -8,19 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_study_config
+from conftest import frames_by_run, tiny_study_config
 from optimizer_dynamics import aggregate, stats
 
 
 @pytest.fixture(scope="module")
 def files(tiny_study):
-    """Each run file's steps, keyed by (optimizer, lr, momentum, seed)."""
-    frames = {}
-    for path in tiny_study:
-        frame = pd.read_parquet(path)
-        first = frame.iloc[0]
-        frames[(first["optimizer"], first["lr"], first["momentum"], int(first["seed"]))] = frame
-    return frames
+    return frames_by_run(tiny_study)
 
 
 def read(tiny_aggregate, name):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, tiny_config, tiny_study_config
+from conftest import REPO, frames_by_run, tiny_config, tiny_study_config
 from optimizer_dynamics import aggregate, verdicts
 from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import write_run
@@ -68,13 +68,7 @@ def curvature_aggregate(tmp_path_factory, curvature_study):
 
 @pytest.fixture(scope="module")
 def files(curvature_study) -> dict:
-    """Each run file's steps, keyed by (optimizer, lr, momentum, seed)."""
-    frames = {}
-    for path in curvature_study:
-        frame = pd.read_parquet(path)
-        first = frame.iloc[0]
-        frames[(first["optimizer"], first["lr"], first["momentum"], int(first["seed"]))] = frame
-    return frames
+    return frames_by_run(curvature_study)
 
 
 # --- aggregation ---------------------------------------------------------------------------------
