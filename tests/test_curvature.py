@@ -13,7 +13,7 @@ from conftest import tiny_config
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary
 from optimizer_dynamics.model import forward_batched, n_params
-from optimizer_dynamics.optimizers import make_optimizer, stability_threshold
+from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper, stability_threshold
 from optimizer_dynamics.train import train
 
 HIDDEN = 16
@@ -53,22 +53,31 @@ def test_top_eigenvalue_equals_power_iteration_on_hessian_vector_products(point)
     assert rayleigh == pytest.approx(top, rel=1e-6)
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
-def test_sgd_on_a_quadratic_diverges_exactly_beyond_the_threshold(momentum):
+# Every registry entry compared with the plain sharpness (adaptive ones: the Adam test below).
+QUADRATIC_CASES = [
+    (name, momentum)
+    for name, entry in OPTIMIZERS.items()
+    if entry.preconditioner is None
+    for momentum in (0.0, 0.5, 0.9)
+    if momentum > 0 or not entry.requires_momentum
+]
+
+
+@pytest.mark.parametrize(("name", "momentum"), QUADRATIC_CASES)
+def test_update_on_a_quadratic_diverges_exactly_beyond_the_threshold(name, momentum):
+    """Each registry entry's threshold, against its own batched update on f(x) = lam x^2 / 2:
+    one block of two runs, at 0.97 and 1.03 x the lr where lam meets the threshold."""
+    entry = OPTIMIZERS[name]
     lam = 4.0
-    critical = stability_threshold("sgd", 1.0, momentum) / lam  # lr at which lam hits the threshold
-
-    def final_distance(lr):
-        x = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
-        optimizer = make_optimizer([x], RunConfig(optimizer="sgd", lr=lr, momentum=momentum))
-        for _ in range(2000):
-            optimizer.zero_grad()
-            (0.5 * lam * x**2).sum().backward()
-            optimizer.step()
-        return abs(x.item())
-
-    assert final_distance(0.97 * critical) < 1e-3
-    assert final_distance(1.03 * critical) > 1e3
+    critical = entry.stability_threshold(1.0, momentum) / lam  # every threshold is c(m) / lr
+    lrs = [0.97 * critical, 1.03 * critical]
+    hyper = Hyper.of([RunConfig(optimizer=name, lr=lr, momentum=momentum) for lr in lrs])
+    x = torch.ones(2, 1, dtype=torch.float64)
+    state = entry.init_state(x)
+    for t in range(1, 2001):
+        entry.update(x, lam * x, state, hyper, t)
+    assert abs(x[0].item()) < 1e-3 and abs(x[1].item()) > 1e3
+    assert stability_threshold(name, critical, momentum) == pytest.approx(lam)
 
 
 def test_adam_preconditioned_sharpness_from_its_logged_state(tiny_dataset):

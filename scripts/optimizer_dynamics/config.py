@@ -20,8 +20,7 @@ class RunConfig:
     # optimizer
     optimizer: str = "sgd"
     lr: float = 0.1
-    momentum: float = 0.0  # SGD: heavy-ball coefficient; Adam: beta1
-    nesterov: bool = False  # SGD only
+    momentum: float = 0.0  # SGD: heavy-ball coefficient; Nesterov: its coefficient; Adam: beta1
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
     # run
@@ -47,9 +46,9 @@ class RunConfig:
             ("lr", math.isfinite(self.lr) and self.lr > 0, "a finite number > 0"),
             ("momentum", 0 <= self.momentum < 1, "a number in [0, 1)"),
             (
-                "nesterov",
-                not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
-                "true only for sgd with momentum > 0",
+                "momentum",
+                self.optimizer not in OPTIMIZERS or not OPTIMIZERS[self.optimizer].requires_momentum or self.momentum > 0,
+                f"a number in (0, 1) for {self.optimizer}",
             ),
             ("adam_beta2", 0 <= self.adam_beta2 < 1, "a number in [0, 1)"),
             ("adam_eps", self.adam_eps > 0, "a number > 0"),

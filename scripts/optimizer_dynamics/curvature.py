@@ -12,7 +12,8 @@ Edge of Stability", Section 2 / Appendix on Adam)
 
 t the number of steps taken including this one and v_t the second-moment state after this
 step's gradient (the bias correction of the first moment folded into P), whose threshold is
-(2 + 2 beta1) / ((1 - beta1) lr), i.e. 38 / lr for beta1 = 0.9.
+(2 + 2 beta1) / ((1 - beta1) lr), i.e. 38 / lr for beta1 = 0.9. Each optimizer's threshold and
+preconditioner live with its registry entry (optimizers.py).
 
 The model has 2 * hidden + 2 * hidden + 1 = 513 parameters, so the Hessian is formed
 exactly, in closed form: torch.func.hessian takes seconds per call here, this a few
@@ -77,16 +78,6 @@ def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None) ->
         scale = preconditioner.rsqrt()
         summary["hessian.precond_top1"] = torch.linalg.eigvalsh(scale[:, None] * hess * scale[None, :])[-1].item()
     return summary
-
-
-def adam_preconditioner(optimizer: torch.optim.Adam) -> torch.Tensor:
-    """Cohen et al. 2022's P_t for torch.optim.Adam, from its state after a step."""
-    group = optimizer.param_groups[0]
-    beta1, beta2 = group["betas"]
-    states = [optimizer.state[p] for p in group["params"]]
-    t = states[0]["step"].item()
-    v = torch.cat([state["exp_avg_sq"].view(-1) for state in states])
-    return (1 - beta1**t) * ((v / (1 - beta2**t)).sqrt() + group["eps"])
 
 
 CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.bottom", "hessian.precond_top1"]

@@ -13,12 +13,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from optimizer_dynamics.model import forward_batched
+from optimizer_dynamics.model import PASS_DOUBLES, forward_batched, lanewise
 
 # sigmoid(logit) outside [0.01, 0.99] counts as saturated: |logit| > log(0.99 / 0.01).
 SATURATION_BOUNDS = (0.01, 0.99)
 SATURATION_LOGIT = math.log(SATURATION_BOUNDS[1] / (1 - SATURATION_BOUNDS[1]))
-EVAL_BATCH = 4  # snapshots per batched forward pass: larger batches fall out of cache and run slower
 
 COLUMN_DOCS = {
     "step": "step index t = 0..steps-1; row t describes the update from theta_t to theta_t+1",
@@ -34,8 +33,9 @@ COLUMN_DOCS = {
     "eff_step.<scope>": "update / grad: the effective step (equals lr for plain SGD)",
     "update_to_param.<scope>": "update / param: relative size of the step",
     "update.cosine": "cosine between this step's and the previous step's global update vectors",
-    "coord_eff_lr.median": "median over coordinates with grad_i != 0 of |update_i| / |grad_i|",
-    "coord_eff_lr.p90": "90th percentile of the same per-coordinate effective learning rate",
+    "coord_eff_lr.median": "median over coordinates with grad_i != 0 of |update_i| / |grad_i| "
+    "(eval steps only, else NaN)",
+    "coord_eff_lr.p90": "90th percentile of the same per-coordinate effective learning rate (eval steps only)",
     "logit.mean_abs": "mean |logit| on the step's batch at theta_t",
     "logit.max_abs": "max |logit| on the step's batch at theta_t",
     "logit.saturated_frac": "fraction of the batch with sigmoid(logit) outside [0.01, 0.99]",
@@ -57,36 +57,50 @@ def step_diagnostics(
     losses: torch.Tensor,
     prev_update: torch.Tensor | None,
     slices: dict[str, slice],
+    is_eval: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
-    """Diagnostics of T consecutive steps.
+    """Diagnostics of T consecutive steps of R runs, each column (R, T).
 
-    params: (T+1, P) theta_t for each step and theta after the last one; grads: (T, P);
-    logits, targets: (T, B) the step's batch; losses: (T,); prev_update: the update of the
-    step before this stretch (None at the start of training), for the update cosine.
+    params: (R, T+1, P) theta_t for each step and theta after the last one; grads: (R, T, P);
+    logits, targets: (R, T, B) the step's batch; losses: (R, T); prev_update: (R, P) the
+    update of the step before this stretch (None at the start of training), for the update
+    cosine; is_eval: (T,) the eval steps, where the per-coordinate quantiles are computed (a
+    sort of P values per row is the costliest diagnostic: at every step it would add about a
+    third to a minibatch step). Every operation works run by run (reductions over the last
+    axis only), so a run's values do not depend on the other runs of its block.
     """
-    before = params[:-1]
-    updates = params[1:] - before
+    before = params[:, :-1]
+    updates = params[:, 1:] - before
     abs_logits = logits.abs()
     cols: dict[str, torch.Tensor] = {"batch.loss": losses.clone()}
-    cols["batch.acc"] = ((logits > 0) == (targets > 0.5)).double().mean(dim=1)
-    cols["logit.mean_abs"] = abs_logits.mean(dim=1)
-    cols["logit.max_abs"] = abs_logits.amax(dim=1)
+    cols["batch.acc"] = ((logits > 0) == (targets > 0.5)).double().mean(dim=-1)
+    cols["logit.mean_abs"] = abs_logits.mean(dim=-1)
+    cols["logit.max_abs"] = abs_logits.amax(dim=-1)
     # sigmoid(z) < 0.01 or > 0.99  <=>  |z| > logit(0.99), by the symmetry of the sigmoid
-    cols["logit.saturated_frac"] = (abs_logits > SATURATION_LOGIT).double().mean(dim=1)
+    cols["logit.saturated_frac"] = (abs_logits > SATURATION_LOGIT).double().mean(dim=-1)
     for kind, matrix in (("grad", grads), ("param", before), ("update", updates)):
-        cols[f"{kind}.global"] = torch.linalg.vector_norm(matrix, dim=1)
+        cols[f"{kind}.global"] = torch.linalg.vector_norm(matrix, dim=-1)
         for name, s in slices.items():
-            cols[f"{kind}.{name}"] = torch.linalg.vector_norm(matrix[:, s], dim=1)
+            cols[f"{kind}.{name}"] = torch.linalg.vector_norm(matrix[..., s], dim=-1)
     for scope in ["global", *slices]:
         cols[f"eff_step.{scope}"] = cols[f"update.{scope}"] / cols[f"grad.{scope}"]
         cols[f"update_to_param.{scope}"] = cols[f"update.{scope}"] / cols[f"param.{scope}"]
 
-    previous = torch.cat([_nan_row(updates) if prev_update is None else prev_update[None], updates[:-1]])
-    cols["update.cosine"] = F.cosine_similarity(updates, previous, dim=1, eps=1e-300)
+    first = torch.full_like(updates[:, :1], float("nan")) if prev_update is None else prev_update[:, None]
+    previous = torch.cat([first, updates[:, :-1]], dim=1)
+    previous_norm = torch.cat([torch.linalg.vector_norm(first, dim=-1), cols["update.global"][:, :-1]], dim=1)
+    dot = torch.linalg.vecdot(updates, previous)
+    cols["update.cosine"] = dot / (cols["update.global"] * previous_norm).clamp_min(1e-300)
 
-    coord_ratio = (updates.abs() / grads.abs()).masked_fill(grads == 0, float("nan"))
-    quantiles = torch.nanquantile(coord_ratio, torch.tensor([0.5, 0.9], dtype=coord_ratio.dtype), dim=1)
-    cols["coord_eff_lr.median"], cols["coord_eff_lr.p90"] = quantiles[0], quantiles[1]
+    cols["coord_eff_lr.median"], cols["coord_eff_lr.p90"] = (
+        torch.full_like(losses, float("nan")) for _ in range(2)
+    )
+    rows = is_eval.nonzero()[:, 0]
+    if len(rows):
+        g = grads[:, rows]
+        coord_ratio = (updates[:, rows].abs() / g.abs()).masked_fill(g == 0, float("nan"))
+        quantiles = torch.nanquantile(coord_ratio, torch.tensor([0.5, 0.9], dtype=coord_ratio.dtype), dim=-1)
+        cols["coord_eff_lr.median"][:, rows], cols["coord_eff_lr.p90"][:, rows] = quantiles[0], quantiles[1]
 
     return cols
 
@@ -94,13 +108,10 @@ def step_diagnostics(
 def evaluate(thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and accuracy of each parameter vector in thetas (k, P) on the set (x, y)."""
     losses, accs = [], []
-    for batch in thetas.split(EVAL_BATCH):
+    for batch in thetas.split(max(1, PASS_DOUBLES // (x.shape[0] * hidden))):  # cache-sized passes
         logits = forward_batched(batch, x, hidden)  # (k, n)
         target = y.expand_as(logits)
-        losses.append(F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=1))
+        bce = lanewise(lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction="none"), logits, target)
+        losses.append(bce.mean(dim=1))
         accs.append(((logits > 0) == (target > 0.5)).double().mean(dim=1))
     return torch.cat(losses), torch.cat(accs)
-
-
-def _nan_row(like: torch.Tensor) -> torch.Tensor:
-    return torch.full((1, like.shape[1]), float("nan"), dtype=like.dtype)

@@ -1,10 +1,19 @@
-"""Train one MLP on make_moons and log, every step, how the optimizer moves its weights.
+"""Train a block of MLP runs on make_moons at once and log, every step, how the optimizer
+moves each run's weights.
+
+The runs of a block (e.g. every lr and seed of one optimizer x momentum line) are stacked on
+a leading run axis: parameters (R, P), per-run hyperparameters as (R, 1) tensors, one
+generator per run for its init and its batch order, so every run starts and samples exactly
+as it would alone. One batched forward and closed-form backward serves all runs (model.py),
+one batched update moves them (optimizers.py), and the diagnostics are computed in bulk over
+(runs, steps, parameters) every CHUNK steps (metrics.py). A run that diverges stops there:
+its record ends at the diverging step and it leaves the stack while the others go on.
 
 Run by hand:
     python -m optimizer_dynamics.train --optimizer adam --lr 1e-3 --momentum 0.9
-Several seeds of one configuration train one after another in one process (one file per
-seed, each identical to training that seed alone): the Python start-up is paid once.
-    python -m optimizer_dynamics.train --lr 0.1 --seed 0 1 2 --out a.parquet b.parquet c.parquet
+    python -m optimizer_dynamics.train --lr 0.1 0.2 --seed 0 1 --out a0.parquet a1.parquet b0.parquet b1.parquet
+(one output path per (lr, seed) pair, lr-major). Each run's file is the same whether it was
+trained alone or in a block (tests/test_engine.py).
 """
 
 from __future__ import annotations
@@ -12,22 +21,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import statistics
 import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from optimizer_dynamics.config import RunConfig, format_number
-from optimizer_dynamics.curvature import CURVATURE_COLUMNS, adam_preconditioner, loss_hessian, spectrum_summary
+from optimizer_dynamics.config import ConfigError, RunConfig, format_number
+from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary
 from optimizer_dynamics.data import Dataset, load_dataset
 from optimizer_dynamics.metrics import evaluate, step_diagnostics
-from optimizer_dynamics.model import MLP, n_params, tensor_slices
-from optimizer_dynamics.optimizers import make_optimizer
+from optimizer_dynamics.model import StackedMLP, init_params, n_params, tensor_slices, with_ones
+from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper
 
 CHUNK = 250  # steps recorded before diagnostics are computed in bulk and divergence is checked
+# Settings every run of a block shares: one update rule, one batch shape, one clock.
+BLOCK_SHARED = ("optimizer", "steps", "batch_size", "eval_every", "divergence_factor", "hidden",
+                "n_train", "n_val", "noise", "data_seed")
 
 
 @dataclass
@@ -41,140 +53,191 @@ class RunLog:
 
 
 def set_determinism(threads: int = 1) -> None:
+    """One fixed thread count. (torch.use_deterministic_algorithms is not called: in torch 2.13
+    it imports torch._inductor and torch._dynamo, ~1.2 s a job, and it only changes CUDA
+    kernels; every CPU operation of the engine is deterministic, which the tests check.)"""
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
 
 
-def train(config: RunConfig, dataset: Dataset, *, record_trajectory: bool = False, progress=None) -> RunLog:
-    """Train with `config`; stop early and cleanly if the loss diverges."""
-    generator = torch.Generator().manual_seed(config.seed)
-    model = MLP(config.hidden, generator)
-    optimizer = make_optimizer(model.parameters(), config)
-    slices = tensor_slices(config.hidden)
+def train(config: RunConfig, dataset: Dataset, **kwargs) -> RunLog:
+    """Train one run: a block of one."""
+    return train_block([config], dataset, **kwargs)[0]
+
+
+def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory: bool = False,
+                progress=None) -> list[RunLog]:
+    """Train `configs` together, one stacked program; each run stops early and cleanly if its
+    loss diverges. progress(steps_done, runs_training, median_batch_loss) is called per chunk."""
+    first = _check_block(configs)
+    optimizer = OPTIMIZERS[first.optimizer]
+    hidden, steps, slices = first.hidden, first.steps, tensor_slices(first.hidden)
     x_train, y_train = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     x_val, y_val = torch.from_numpy(dataset.x_val), torch.from_numpy(dataset.y_val)
-    batches = _batches(config, generator)
-    batch_size = config.batch_size or config.n_train
 
-    chunk = min(CHUNK, config.steps)
-    params = torch.empty(chunk + 1, n_params(config.hidden), dtype=torch.float64)
-    grads = torch.empty(chunk, params.shape[1], dtype=torch.float64)
-    logits_buf = torch.empty(chunk, batch_size, dtype=torch.float64)
-    targets_buf = torch.empty(chunk, batch_size, dtype=torch.float64)
-    losses = torch.empty(chunk, dtype=torch.float64)
-    curvature = torch.full((chunk, len(CURVATURE_COLUMNS)), float("nan"), dtype=torch.float64)
-    model.flat_params(out=params[0])
+    generators = [torch.Generator().manual_seed(c.seed) for c in configs]
+    orders = None if first.full_batch else [BatchOrder(first.n_train, first.batch_size, g) for g in generators]
+    batch = first.n_train if orders is None else first.batch_size
+    x1_train = with_ones(x_train)
+    stack = StackedMLP(torch.stack([init_params(hidden, g) for g in generators]), hidden, batch)  # (R, P)
+    hyper = Hyper.of(configs)
+    state = optimizer.init_state(stack.thetas)
+    live = list(range(len(configs)))  # the block's runs still training, in stack order
+    logs = [_Recorder(c, record_trajectory) for c in configs]
 
-    pieces: list[dict[str, torch.Tensor]] = []
-    trajectory: dict[str, list] = {"params": [params[:1].clone()], "grads": []}
-    prev_update, initial_loss, chunk_start = None, None, 0
-    diverged_step = diverged_cause = None
+    chunk = min(CHUNK, steps)
+    initial_loss = prev_update = None
+    chunk_start = 0
+    while True:
+        n = min(chunk, steps - chunk_start)
+        runs = len(live)
+        # Run-major buffers: row t of run r is one contiguous parameter vector.
+        params = torch.empty(runs, n + 1, n_params(hidden), dtype=torch.float64)
+        grads = torch.empty(runs, n, params.shape[2], dtype=torch.float64)
+        logits = torch.empty(runs, n, batch, dtype=torch.float64)
+        losses = torch.empty(runs, n, dtype=torch.float64)
+        curvature = torch.full((runs, n, len(CURVATURE_COLUMNS)), float("nan"), dtype=torch.float64)
+        if orders is None:
+            targets = y_train.expand(runs, n, batch)
+        else:  # this chunk's batches of every run, drawn from each run's own generator
+            index = torch.stack([orders[run].take(n) for run in live])  # (R, n, B)
+            targets = y_train[index]
+        every = [configs[run].curvature_every for run in live]
+        thetas = stack.thetas
+        params[:, 0].copy_(thetas)
 
-    for step in range(config.steps):
-        row = step - chunk_start
-        xb, yb = (x_train, y_train) if batches is None else _take(batches, x_train, y_train)
-        logits = model(xb)
-        loss = F.binary_cross_entropy_with_logits(logits, yb)
-        optimizer.zero_grad()
-        loss.backward()
-        measure_curvature = config.curvature_every and step % config.curvature_every == 0
-        if measure_curvature:  # H at theta_t, the point where this step's gradient was taken
-            hess = loss_hessian(params[row], x_train, y_train, config.hidden)
-        optimizer.step()
-        if measure_curvature:  # Adam's preconditioner includes this step's gradient
-            preconditioner = adam_preconditioner(optimizer) if config.optimizer == "adam" else None
-            summary = spectrum_summary(hess, preconditioner)
-            curvature[row] = torch.tensor([summary[name] for name in CURVATURE_COLUMNS], dtype=torch.float64)
-        model.flat_grads(out=grads[row])
-        model.flat_params(out=params[row + 1])
-        logits_buf[row].copy_(logits.detach())
-        losses[row].copy_(loss.detach())
-        if batches is not None:
-            targets_buf[row].copy_(yb)
+        for row in range(n):
+            step = chunk_start + row
+            xb, yb = (x1_train, y_train) if orders is None else (x1_train[index[:, row]], targets[:, row])
+            logits[:, row], losses[:, row] = stack.loss_and_grad(xb, yb)
+            grads[:, row].copy_(stack.grad)
+            # H at theta_t, where this step's gradient was taken; Adam's preconditioner after the step
+            due = [i for i, k in enumerate(every) if k and step % k == 0]
+            hessians = {i: loss_hessian(thetas[i], x_train, y_train, hidden) for i in due}
+            optimizer.update(thetas, stack.grad, state, hyper, step + 1)
+            if hessians:
+                precond = optimizer.preconditioner(state, hyper, step + 1) if optimizer.preconditioner else None
+                for i, hess in hessians.items():
+                    summary = spectrum_summary(hess, None if precond is None else precond[i])
+                    curvature[i, row] = torch.tensor([summary[c] for c in CURVATURE_COLUMNS], dtype=torch.float64)
+            params[:, row + 1].copy_(thetas)
 
-        if row + 1 < chunk and step + 1 < config.steps:
-            continue
-        # End of a chunk: diagnostics in bulk, then the divergence check.
-        n = row + 1
+        # End of a chunk: diagnostics in bulk over (runs, steps), then each run's divergence check.
+        step_index = torch.arange(chunk_start, chunk_start + n)
+        is_eval = ((step_index + 1) % first.eval_every == 0) | (step_index == steps - 1)
+        cols = step_diagnostics(params, grads, logits, targets, losses, prev_update, slices, is_eval)
+        cols["step"] = step_index.expand(runs, n)
+        for c, name in enumerate(CURVATURE_COLUMNS):
+            cols[name] = curvature[:, :, c]
+        _add_eval_columns(cols, first, params[:, 1:], is_eval, (x_train, y_train), (x_val, y_val))
         if initial_loss is None:
-            initial_loss = losses[0].item()
-        bad = ~torch.isfinite(losses[:n]) | (losses[:n] > config.divergence_factor * initial_loss)
-        if bad.any():
-            n = int(bad.nonzero()[0]) + 1
-            diverged_step = chunk_start + n - 1
-            value = losses[n - 1].item()
-            diverged_cause = (
-                "non-finite loss"
-                if not math.isfinite(value)
-                else f"loss {value:.4g} > {format_number(config.divergence_factor)} x initial loss {initial_loss:.4g}"
-            )
-        targets = y_train.expand(n, -1) if batches is None else targets_buf[:n]
-        cols = step_diagnostics(params[: n + 1], grads[:n], logits_buf[:n], targets, losses[:n], prev_update, slices)
-        cols["step"] = torch.arange(chunk_start, chunk_start + n)
-        for i, name in enumerate(CURVATURE_COLUMNS):
-            cols[name] = curvature[:n, i].clone()
-        curvature.fill_(float("nan"))
-        _add_eval_columns(cols, config, params[1 : n + 1], (x_train, y_train), (x_val, y_val))
-        pieces.append(cols)
-        if record_trajectory:
-            trajectory["params"].append(params[1 : n + 1].clone())
-            trajectory["grads"].append(grads[:n].clone())
-        if progress is not None:
-            progress(config, chunk_start + n, losses[n - 1].item())
-        if diverged_step is not None:
-            break
-        prev_update = params[n] - params[n - 1]
-        params[0].copy_(params[n])
+            initial_loss = losses[:, 0]
+        bad = ~torch.isfinite(losses) | (losses > first.divergence_factor * initial_loss[:, None])  # (R, n)
+        keep = []
+        for i, run in enumerate(live):
+            stop = int(bad[i].nonzero()[0]) if bad[i].any() else None
+            logs[run].add({name: values[i] for name, values in cols.items()}, params[i], grads[i], stop)
+            if stop is None:
+                keep.append(i)
+            else:
+                logs[run].diverge(chunk_start + stop, losses[i, stop].item(), initial_loss[i].item())
         chunk_start += n
+        if progress is not None:
+            progress(chunk_start, len(keep), statistics.median(losses[keep, -1].tolist()) if keep else math.nan)
+        if chunk_start == steps or not keep:
+            break
+        if len(keep) < runs:  # the diverged runs leave the stack
+            keep_index = torch.tensor(keep, dtype=torch.long)
+            stack, hyper = StackedMLP(thetas[keep_index], hidden, batch), hyper.select(keep_index)
+            state = {name: buffer[keep_index] for name, buffer in state.items()}
+            initial_loss, params = initial_loss[keep_index], params[keep_index]
+            live = [live[i] for i in keep]
+        prev_update = params[:, n] - params[:, n - 1]
+    return [log.finish() for log in logs]
 
-    columns = {name: torch.cat([p[name] for p in pieces]).numpy() for name in pieces[0]}
-    return RunLog(
-        config=config,
-        columns=columns,
-        diverged=diverged_step is not None,
-        diverged_step=diverged_step,
-        diverged_cause=diverged_cause,
-        trajectory={k: torch.cat(v).numpy() for k, v in trajectory.items()} if record_trajectory else None,
-    )
+
+def _check_block(configs: list[RunConfig]) -> RunConfig:
+    if not configs:
+        raise ValueError("a block needs at least one run")
+    for name in BLOCK_SHARED:
+        values = {getattr(c, name) for c in configs}
+        if len(values) > 1:
+            raise ConfigError(f"{name} differs within one block ({sorted(map(str, values))}); "
+                              f"allowed: one value of {', '.join(BLOCK_SHARED)} per block")
+    return configs[0]
 
 
-def _add_eval_columns(cols, config: RunConfig, thetas_after, train_set, val_set) -> None:
-    """Loss and accuracy on the full train and validation sets at the eval steps."""
-    steps = cols["step"]
-    is_eval = ((steps + 1) % config.eval_every == 0) | (steps == config.steps - 1)
+class _Recorder:
+    """One run's columns, chunk by chunk, until it finishes or diverges."""
+
+    def __init__(self, config: RunConfig, record_trajectory: bool):
+        self.config, self.pieces = config, []
+        self.trajectory = {"params": [], "grads": []} if record_trajectory else None
+        self.diverged_step = self.diverged_cause = None
+
+    def add(self, cols, params, grads, stop) -> None:
+        length = len(cols["step"]) if stop is None else stop + 1
+        self.pieces.append({name: values[:length].clone() for name, values in cols.items()})
+        if self.trajectory is not None:
+            self.trajectory["params"].append(params[: length + 1] if not self.trajectory["params"] else params[1 : length + 1])
+            self.trajectory["grads"].append(grads[:length])
+
+    def diverge(self, step: int, loss: float, initial_loss: float) -> None:
+        self.diverged_step = step
+        self.diverged_cause = (
+            "non-finite loss" if not math.isfinite(loss)
+            else f"loss {loss:.4g} > {format_number(self.config.divergence_factor)} x initial loss {initial_loss:.4g}"
+        )
+
+    def finish(self) -> RunLog:
+        columns = {name: torch.cat([p[name] for p in self.pieces]).numpy() for name in self.pieces[0]}
+        trajectory = None
+        if self.trajectory is not None:
+            trajectory = {k: torch.cat(v).numpy() for k, v in self.trajectory.items()}
+        return RunLog(self.config, columns, self.diverged_step is not None, self.diverged_step,
+                      self.diverged_cause, trajectory)
+
+
+class BatchOrder:
+    """A run's minibatch indices: a fresh permutation of the training set each epoch, drawn
+    from the run's own generator; the incomplete last batch of an epoch is dropped."""
+
+    def __init__(self, n_train: int, batch_size: int, generator: torch.Generator):
+        self.n_train, self.batch_size, self.generator = n_train, batch_size, generator
+        self.per_epoch = n_train // batch_size
+        self.pending = torch.empty(0, batch_size, dtype=torch.long)
+
+    def take(self, count: int) -> torch.Tensor:
+        """The next `count` batches, (count, batch_size)."""
+        parts, have = [self.pending], len(self.pending)
+        while have < count:
+            order = torch.randperm(self.n_train, generator=self.generator)
+            parts.append(order[: self.per_epoch * self.batch_size].view(self.per_epoch, self.batch_size))
+            have += self.per_epoch
+        batches = torch.cat(parts)
+        self.pending = batches[count:]
+        return batches[:count]
+
+
+def _add_eval_columns(cols, config: RunConfig, thetas_after, is_eval, train_set, val_set) -> None:
+    """Loss and accuracy on the full train and validation sets at the eval steps, every run.
+    thetas_after: (R, n, P), theta_t+1 of each row; is_eval: (n,)."""
+    runs, n, p = thetas_after.shape
     for prefix, (x, y) in (("train", train_set), ("val", val_set)):
-        loss = torch.full(steps.shape, float("nan"), dtype=torch.float64)
+        loss = torch.full((runs, n), float("nan"), dtype=torch.float64)
         acc = loss.clone()
         compute = is_eval.clone()
         if prefix == "train" and config.full_batch:
             # The train-set loss at theta_t+1 is the next step's batch loss, already computed;
             # only the stretch's last row needs a forward pass of its own.
             reuse = is_eval.nonzero().squeeze(1)
-            reuse = reuse[reuse < len(steps) - 1]
-            loss[reuse], acc[reuse] = cols["batch.loss"][reuse + 1], cols["batch.acc"][reuse + 1]
+            reuse = reuse[reuse < n - 1]
+            loss[:, reuse], acc[:, reuse] = cols["batch.loss"][:, reuse + 1], cols["batch.acc"][:, reuse + 1]
             compute[reuse] = False
         if compute.any():
-            loss[compute], acc[compute] = evaluate(thetas_after[compute], x, y, config.hidden)
+            k = int(compute.sum())
+            values = evaluate(thetas_after[:, compute].reshape(runs * k, p), x, y, config.hidden)
+            loss[:, compute], acc[:, compute] = (v.view(runs, k) for v in values)
         cols[f"{prefix}.loss"], cols[f"{prefix}.acc"] = loss, acc
-
-
-def _batches(config: RunConfig, generator: torch.Generator):
-    """Minibatch indices: a fresh permutation each epoch, the incomplete last batch dropped."""
-    if config.full_batch:
-        return None
-
-    def epochs():
-        while True:
-            order = torch.randperm(config.n_train, generator=generator)
-            for start in range(0, config.n_train - config.batch_size + 1, config.batch_size):
-                yield order[start : start + config.batch_size]
-
-    return epochs()
-
-
-def _take(batches, x, y):
-    index = next(batches)
-    return x[index], y[index]
 
 
 # --- command line -----------------------------------------------------------------------
@@ -188,19 +251,13 @@ def default_out(config: RunConfig) -> str:
 
 
 def _parse_field(annotation: str):
-    if annotation == "bool":
-        return _parse_bool
     if annotation == "int | None":
         return lambda text: None if text.lower() in ("null", "none", "full") else int(text)
     return {"int": int, "float": float, "str": str}[annotation]
 
 
-def _parse_bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+# Fields given as lists on the command line: the block is their product (lr-major).
+LIST_FIELDS = ("lr", "seed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,51 +266,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for field in dataclasses.fields(RunConfig):
         flag = "--" + field.name.replace("_", "-")
-        if field.name == "seed":
-            parser.add_argument(flag, type=int, nargs="+", default=[field.default], help="one or more seeds")
+        if field.name in LIST_FIELDS:
+            parser.add_argument(flag, type=_parse_field(field.type), nargs="+", default=[field.default],
+                                help=f"one or more values (default {field.default})")
+        elif field.name == "curvature_every":
+            parser.add_argument(flag, type=int, default=0, help="exact Hessian every K steps (0 = off)")
         else:
             parser.add_argument(flag, type=_parse_field(field.type), default=field.default, help=f"default {field.default}")
-    parser.add_argument("--out", nargs="+", help="one Parquet path per seed (default: results/runs/...)")
+    parser.add_argument("--curvature-lr", type=float, nargs="*",
+                        help="the lrs whose runs log Hessians (default: every --lr when --curvature-every > 0)")
+    parser.add_argument("--out", nargs="+", help="one Parquet path per (lr, seed), lr-major (default: results/runs/...)")
     parser.add_argument("--data", help="dataset .npz from optimizer_dynamics.data (default: build in memory)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps runs deterministic and cheap)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     return parser
 
 
+def block_configs(args) -> list[RunConfig]:
+    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
+              if f.name not in (*LIST_FIELDS, "curvature_every")}
+    curvature_lrs = set(args.lr if args.curvature_lr is None else args.curvature_lr)
+    return [
+        RunConfig(**shared, lr=lr, seed=seed, curvature_every=args.curvature_every if lr in curvature_lrs else 0)
+        for lr in args.lr
+        for seed in args.seed
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
-    from optimizer_dynamics.config import ConfigError
     from optimizer_dynamics.runfile import write_run
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if f.name != "seed"}
     try:
-        configs = [RunConfig(**settings, seed=seed) for seed in args.seed]
+        configs = block_configs(args)
     except ConfigError as error:
         parser.error(str(error))
     outs = args.out or [default_out(c) for c in configs]
     if len(outs) != len(configs):
-        parser.error(f"--out has {len(outs)} paths for {len(configs)} seeds: give one path per seed")
+        parser.error(f"--out has {len(outs)} paths for {len(args.lr)} lrs x {len(args.seed)} seeds = "
+                     f"{len(configs)} runs: give one path per run, lr-major")
     set_determinism(args.threads)
-    data_settings = {k: settings[k] for k in ("n_train", "n_val", "noise", "data_seed")}
+    data_settings = {k: getattr(args, k) for k in ("n_train", "n_val", "noise", "data_seed")}
     if args.data:
         dataset = load_dataset(args.data, expected=data_settings)
     else:
         from optimizer_dynamics.data import make_dataset
 
         dataset = make_dataset(**data_settings)
-    progress = None if args.quiet else _print_progress
-    for config, out in zip(configs, outs):
-        started = time.perf_counter()
-        log = train(config, dataset, progress=progress)
+    started = time.perf_counter()
+
+    def report_progress(steps_done, training, median_loss):
+        print(f"step {steps_done}/{args.steps}: {training} of {len(configs)} runs training, "
+              f"median batch loss {median_loss:.4g}, {time.perf_counter() - started:.1f} s",
+              file=sys.stderr, flush=True)
+
+    logs = train_block(configs, dataset, progress=None if args.quiet else report_progress)
+    for log, out in zip(logs, outs):
         write_run(log, out)
         if not args.quiet:
+            c = log.config
             status = f"diverged at step {log.diverged_step} ({log.diverged_cause})" if log.diverged else "finished"
-            print(f"seed {config.seed}: {status} in {time.perf_counter() - started:.2f} s -> {out}", file=sys.stderr)
-
-
-def _print_progress(config: RunConfig, steps_done: int, loss: float) -> None:
-    print(f"seed {config.seed}: step {steps_done}/{config.steps} batch loss {loss:.4g}", file=sys.stderr, flush=True)
+            print(f"lr {format_number(c.lr)} seed {c.seed}: {status} -> {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
