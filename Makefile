@@ -2,7 +2,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-CORES ?= 8
+# One job per core the machine has (make run CORES=4 to choose): more only oversubscribes.
+CORES ?= $(shell nproc)
 # Workflow jobs run `python -m optimizer_dynamics...`: the venv's python must come first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

@@ -33,6 +33,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
+from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.verdicts import EDGE_BAND, TREND_TOLERANCE, VERDICTS, Missing, Study
 
@@ -138,9 +139,10 @@ batch = "full training set" if training["batch_size"] is None else f"minibatches
 grid = pd.DataFrame(
     [
         {
-            "Optimizer": esc(name),
+            "Optimizer": esc(OPTIMIZERS[name].label),
             "Learning rates": ", ".join(lr_text(lr) for lr in axes["lr"]),
-            "Momentum (SGD) or β₁ (Adam)": ", ".join(lr_text(m) for m in axes["momentum"]),
+            "Momentum axis": f"{esc(OPTIMIZERS[name].momentum_label)}: "
+            + ", ".join(lr_text(m) for m in axes["momentum"]),
             "Settings × seeds": f"{len(axes['lr']) * len(axes['momentum'])} × {len(config['seeds'])}",
         }
         for name, axes in config["optimizers"].items()
@@ -155,10 +157,11 @@ show(
     f"- **Training**: {esc(training['steps'])} steps, each on the {batch}; training and validation loss are "
     f"evaluated every {esc(training['eval_every'])} steps. A run *diverges* when its loss is non-finite or "
     f"exceeds {esc(training['divergence_factor'])} × its initial loss; it stops there and stays in every count.",
-    f"- **Optimizers**: SGD (momentum 0 is plain SGD, above 0 heavy-ball"
-    f"{', Nesterov' if training['nesterov'] else ''}) and Adam (β₂ = {esc(training['adam_beta2'])}, "
-    f"ε = {esc(training['adam_eps'])}). Every setting below is trained once per seed "
-    f"({esc(', '.join(map(str, config['seeds'])))}): {esc(len(runs))} runs in all.",
+    "- **Optimizers**: "
+    + "; ".join(f"{esc(OPTIMIZERS[name].label)}: {esc(OPTIMIZERS[name].description)}" for name in config["optimizers"])
+    + f" (Adam's β₂ = {esc(training['adam_beta2'])}, ε = {esc(training['adam_eps'])}, where Adam is trained). "
+    f"Every setting below is trained once per seed ({esc(', '.join(map(str, config['seeds'])))}): "
+    f"{esc(len(runs))} runs in all.",
     f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "
     f"means the last {percent(analysis['late_fraction'])} of a run's completed steps; *steps to target* "
     f"counts the updates until the validation loss first reaches {esc(analysis['target_val_loss'])} or less. "

@@ -71,7 +71,7 @@ def tiny_study_config() -> dict:
     return {
         "data": {"n_train": 60, "n_val": 60, "noise": 0.2, "seed": 0},
         "training": {"steps": TINY_STEPS, "batch_size": None, "eval_every": 5, "divergence_factor": 10,
-                     "adam_beta2": 0.999, "adam_eps": 1e-8, "nesterov": False,
+                     "adam_beta2": 0.999, "adam_eps": 1e-8, "block": "line",
                      "threads": 1},
         "seeds": TINY_SEEDS,
         "optimizers": TINY_GRID,
@@ -92,7 +92,8 @@ def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
     from optimizer_dynamics import aggregate
 
     out = tmp_path_factory.mktemp("aggregate")
-    argv = ["--runs", *map(str, tiny_study), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
+    runs_dir = tiny_study[0].parents[4]  # <root>/results/runs/optimizer~../lr~../momentum~../seed~..
+    argv = ["--runs-dir", str(runs_dir), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
     aggregate.main(argv)
     return out
 

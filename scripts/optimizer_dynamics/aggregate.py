@@ -1,7 +1,9 @@
 """Summarize a study's run files into the tables the figures, report and verdicts read.
 
-    python -m optimizer_dynamics.aggregate --runs <run parquet files...> \\
+    python -m optimizer_dynamics.aggregate --runs-dir results/runs \\
         --config-json '<full workflow config as JSON>' --out-dir results/aggregate
+
+reads every run file of the config's grid (optimizer_dynamics.study.run_files) under --runs-dir.
 
 Writes runs.parquet (one row per run), cells.parquet (one row per optimizer, lr, momentum),
 curves.parquet (seed-summarized curves at eval steps, long format), curvature.parquet (the
@@ -70,7 +72,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from optimizer_dynamics import verdicts
+from optimizer_dynamics import study, verdicts
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import stability_threshold
@@ -169,7 +171,7 @@ class AggregationError(RuntimeError):
 def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
     """All steps of all runs in one frame (column `run` = index into paths), and each run's metadata."""
     if not paths:
-        raise AggregationError("no run files given (--runs is empty)")
+        raise AggregationError("the config's grid names no run files")
     tables, metadata = [], []
     for run, path in enumerate(paths):
         try:
@@ -480,7 +482,9 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__,
     )
-    parser.add_argument("--runs", nargs="+", required=True, help="run Parquet files")
+    parser.add_argument("--runs-dir", default=study.RUNS_DIR,
+                        help="the directory of run files; the config's grid names the files read "
+                        f"(default {study.RUNS_DIR})")
     parser.add_argument("--config-json", required=True, help="the full workflow config as a JSON string")
     parser.add_argument("--out-dir", default="results/aggregate", help="default results/aggregate")
     args = parser.parse_args(argv)
@@ -491,7 +495,7 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(config, dict):
         parser.error("--config-json must be a JSON object (the workflow config)")
     try:
-        outputs = aggregate(args.runs, config)
+        outputs = aggregate(study.run_files(config, args.runs_dir), config)
     except AggregationError as error:
         sys.exit(f"aggregate: {error}")
     write_outputs(outputs, Path(args.out_dir))

@@ -11,8 +11,11 @@ rule aggregate:
     conda:
         "../envs/optimizer_dynamics.yaml"
     params:
+        # The run files are found from the config (study.run_files), not listed here: a
+        # command naming every file would outgrow Linux's 128 KiB limit at ~1,900 runs.
+        runs_dir=study.RUNS_DIR,
         out_dir=output_dir,
         args=aggregate_args,
     shell:
-        "python -m optimizer_dynamics.aggregate --runs {input.runs:q}"
+        "python -m optimizer_dynamics.aggregate --runs-dir {params.runs_dir:q}"
         " --out-dir {params.out_dir:q} {params.args:q} > {log:q} 2>&1"

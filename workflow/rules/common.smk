@@ -3,14 +3,12 @@
 import json
 import math
 import os
-import shlex
 import sys
 from pathlib import Path
 
 import jsonschema
-import pandas as pd
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import Paramspace, validate
+from snakemake.utils import validate
 
 REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
@@ -23,7 +21,9 @@ os.environ.update(
 )
 sys.path.insert(0, str(SCRIPTS))
 
-from optimizer_dynamics.config import format_number  # noqa: E402 (needs the path above)
+from optimizer_dynamics import study  # noqa: E402 (needs the path above)
+from optimizer_dynamics.config import format_number  # noqa: E402
+from optimizer_dynamics.optimizers import OPTIMIZERS  # noqa: E402
 
 # --- config checks ------------------------------------------------------------------------
 
@@ -39,6 +39,7 @@ def validate_config(config):
         if not isinstance(cause, jsonschema.ValidationError):
             raise
         raise WorkflowError(describe_schema_error(cause)) from None
+    check_optimizer_names(config)
     check_grid_numbers(config)
     check_unique(config["seeds"], "seeds", str)
     check_batch_size(config)
@@ -157,6 +158,20 @@ def short_list(values, limit=12):
     return f"[{str(head)[1:-1]}, ... ({len(values) - limit} more), {str(tail)[1:-1]}]"
 
 
+def check_optimizer_names(config):
+    for optimizer, axes in config["optimizers"].items():
+        if optimizer not in OPTIMIZERS:
+            raise WorkflowError(
+                f"invalid config: optimizers.{optimizer}: {optimizer} is not a registered "
+                f"optimizer; allowed: {', '.join(OPTIMIZERS)}"
+            )
+        if OPTIMIZERS[optimizer].requires_momentum and 0 in axes["momentum"]:
+            raise WorkflowError(
+                f"invalid config: optimizers.{optimizer}.momentum: 0 is not allowed for "
+                f"{optimizer}; allowed: numbers in (0, 1)"
+            )
+
+
 def check_grid_numbers(config):
     # Paths and labels show numbers through format_number (6 significant digits): a value
     # that does not survive it would be trained under another value's name.
@@ -236,17 +251,13 @@ def check_curvature_cells(config):
 
 
 def check_job_count(config):
-    counts = {
-        optimizer: len(axes["lr"]) * len(axes["momentum"])
-        for optimizer, axes in config["optimizers"].items()
-    }
-    total = sum(counts.values())
-    if total > config["max_jobs"]:
-        detail = ", ".join(f"{name} {count}" for name, count in counts.items())
+    blocks = study.blocks(config)
+    if len(blocks) > config["max_jobs"]:
         raise WorkflowError(
-            f"invalid config: optimizers: the grid has {total} (optimizer, lr, momentum) cells "
-            f"({detail}), one training job each, but max_jobs is {config['max_jobs']}; "
-            f"allowed: at most max_jobs cells (shrink the grid or raise max_jobs)"
+            f"invalid config: optimizers: the grid makes {len(blocks)} training jobs "
+            f"(training.block: {config['training']['block']}), but max_jobs is "
+            f"{config['max_jobs']}; allowed: at most max_jobs jobs (shrink the grid, set "
+            f"training.block: line, or raise max_jobs)"
         )
 
 
@@ -255,40 +266,10 @@ validate_config(config)
 
 # --- the grid -----------------------------------------------------------------------------
 
-
-def training_grid(config):
-    """One row per training job; values as path strings, so paths are stable."""
-    rows = [
-        {
-            "optimizer": optimizer,
-            "lr": format_number(lr),
-            "momentum": format_number(momentum),
-        }
-        for optimizer, axes in config["optimizers"].items()
-        for lr in axes["lr"]
-        for momentum in axes["momentum"]
-    ]
-    return pd.DataFrame(rows, columns=["optimizer", "lr", "momentum"], dtype=str)
-
-
-GRID = Paramspace(training_grid(config))
+BLOCKS = study.blocks(config)
 SEEDS = [str(seed) for seed in config["seeds"]]
 
-# What format_number writes: 0.001, 1e-05, 5, 0.
-NUMBER = r"\d+(\.\d+)?(e[-+]\d+)?"
-
-
-wildcard_constraints:
-    optimizer=r"[a-z]+",
-    lr=NUMBER,
-    momentum=NUMBER,
-    seed=r"\d+",
-
-
 DATASET = "results/data/moons.npz"
-# results/runs/optimizer~sgd/lr~0.1/momentum~0.9/seed~0.parquet
-RUN_IN_CELL = "results/runs/{cell}/seed~{seed}.parquet"
-RUN = RUN_IN_CELL.format(cell=GRID.wildcard_pattern, seed="{seed}")
 AGGREGATE_DIR = "results/aggregate"
 AGGREGATES = [
     f"{AGGREGATE_DIR}/{name}"
@@ -326,28 +307,7 @@ REPORT_PDF = "results/report/findings.pdf"
 def run_files():
     """Every run file of the current config, and no others (results/runs may hold runs of
     an older config, which must not reach the aggregation)."""
-    return expand(RUN_IN_CELL, cell=GRID.instance_patterns, seed=SEEDS)
-
-
-# Snakemake hands a shell command to bash as one argument, which Linux caps at 128 KiB
-# (MAX_ARG_STRLEN); the aggregation's command lists every run file.
-MAX_COMMAND_CHARS = 128 * 1024
-
-
-def check_aggregate_command(config):
-    """Refuse, before hours of training, a study whose aggregation command cannot run."""
-    runs = run_files()
-    command = [*runs, AGGREGATE_DIR, *aggregate_args(None)]
-    length = len(shlex.join(command)) + 200
-    if length > MAX_COMMAND_CHARS:
-        n_cells, n_seeds = len(GRID.dataframe), len(SEEDS)
-        most = len(runs) * MAX_COMMAND_CHARS // length
-        raise WorkflowError(
-            f"invalid config: optimizers, seeds: {n_cells} cells x {n_seeds} seeds = "
-            f"{len(runs)} run files make the aggregation command {length} characters long, "
-            f"over the {MAX_COMMAND_CHARS} Linux allows for one command; allowed: about "
-            f"{most} run files at most (fewer cells or seeds)"
-        )
+    return study.run_files(config)
 
 
 # --- command-line arguments ---------------------------------------------------------------
@@ -386,31 +346,36 @@ def dataset_args(wildcards):
     return cli_flags(data_settings())
 
 
-def train_args(wildcards):
-    cell = GRID.instance(wildcards)
+def train_args(block):
+    """The training command's flags for one block (sorted, so the recorded params do not
+    change with the order of keys in a config file)."""
     # Torch threads come from the rule's `threads`, so a --set-threads override reaches torch.
-    training = {k: v for k, v in config["training"].items() if k != "threads"}
-    # Nesterov is defined for SGD with momentum only; other cells train (and record) without it.
-    training["nesterov"] = (
-        training["nesterov"]
-        and cell["optimizer"] == "sgd"
-        and float(cell["momentum"]) > 0
-    )
-    settings = {**cell, **training, **data_settings()}
-    settings["curvature_every"] = curvature_every(cell)
-    return [*cli_flags(settings), "--seed", *SEEDS]
+    training = {
+        k: v for k, v in config["training"].items() if k not in ("threads", "block")
+    }
+    settings = {
+        "optimizer": block.optimizer,
+        "momentum": block.momentum,
+        **training,
+        **data_settings(),
+    }
+    flags = [*cli_flags(settings), "--lr", *block.lrs, "--seed", *SEEDS]
+    curvature_lrs = curvature_lrs_of(block)
+    if curvature_lrs:
+        every = config["curvature"]["every"]
+        flags += ["--curvature-every", str(every), "--curvature-lr", *curvature_lrs]
+    return flags
 
 
-def curvature_every(cell):
-    """Steps between exact Hessians for a cell: curvature.every on the selected cells, else 0."""
-    selected = config["curvature"]["cells"].get(cell["optimizer"])
-    if selected is None:
-        return 0
-    chosen = all(
-        cell[axis] in {format_number(v) for v in selected[axis]}
-        for axis in ("lr", "momentum")
-    )
-    return config["curvature"]["every"] if chosen else 0
+def curvature_lrs_of(block):
+    """The block's lrs whose runs log exact Hessians (curvature.cells), if curvature is on."""
+    selected = config["curvature"]["cells"].get(block.optimizer)
+    if not config["curvature"]["every"] or selected is None:
+        return []
+    if block.momentum not in {format_number(m) for m in selected["momentum"]}:
+        return []
+    chosen = {format_number(lr) for lr in selected["lr"]}
+    return [lr for lr in block.lrs if lr in chosen]
 
 
 def aggregate_args(wildcards):
@@ -448,26 +413,28 @@ def parent_dir(files):
     return parent
 
 
-check_aggregate_command(config)
-
-
 # --- resources ----------------------------------------------------------------------------
 
-# Measured: ~2 ms per step per seed, ~60 ms per exact Hessian (curvature.every), ~0.5 GB
-# resident (mostly torch) at 1000 steps. Budgets are ~5x that, so a busy node does not kill jobs.
-SECONDS_PER_STEP = 0.01
-SECONDS_PER_HESSIAN = 0.3
-MB_PER_THOUSAND_STEPS = 1
+# Measured with the batched engine: ~0.6 ms per run-step full batch (n = 500) and ~0.15 ms
+# at batch 64, ~50 ms per exact Hessian, ~0.6 GB resident (mostly torch) for a block of 65
+# runs x 1000 steps. Budgets are ~5x that, so a busy node does not kill jobs.
+SECONDS_PER_RUN_STEP = 0.003
+SECONDS_PER_HESSIAN = 0.25
+MB_PER_RUN_THOUSAND_STEPS = 8
 
 
-def train_runtime_minutes(wildcards):
-    steps, every = config["training"]["steps"], curvature_every(
-        GRID.instance(wildcards)
+def train_runtime_minutes(block):
+    steps, runs = config["training"]["steps"], len(block.lrs) * len(SEEDS)
+    every = config["curvature"]["every"]
+    hessians = (
+        len(curvature_lrs_of(block)) * len(SEEDS) * math.ceil(steps / every)
+        if every
+        else 0
     )
-    hessians = math.ceil(steps / every) if every else 0
-    seconds = len(SEEDS) * (steps * SECONDS_PER_STEP + hessians * SECONDS_PER_HESSIAN)
+    seconds = runs * steps * SECONDS_PER_RUN_STEP + hessians * SECONDS_PER_HESSIAN
     return 5 + math.ceil(seconds / 60)
 
 
-def train_mem_mb(wildcards):
-    return 1024 + math.ceil(config["training"]["steps"] / 1000 * MB_PER_THOUSAND_STEPS)
+def train_mem_mb(block):
+    runs, steps = len(block.lrs) * len(SEEDS), config["training"]["steps"]
+    return 1024 + math.ceil(runs * steps / 1000 * MB_PER_RUN_THOUSAND_STEPS)

@@ -1,21 +1,26 @@
-rule train:
-    """All seeds of one (optimizer, lr, momentum) cell in one process, one file per seed."""
-    input:
-        data=DATASET,
-    output:
-        runs=expand(RUN, seed=SEEDS, allow_missing=True),
-    log:
-        f"results/logs/train/{GRID.wildcard_pattern}.log",
-    benchmark:
-        f"results/benchmarks/train/{GRID.wildcard_pattern}.tsv"
-    conda:
-        "../envs/optimizer_dynamics.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=train_mem_mb,
-        runtime=train_runtime_minutes,
-    params:
-        args=train_args,
-    shell:
-        "python -m optimizer_dynamics.train --data {input.data:q} --out {output.runs:q}"
-        " --threads {threads} {params.args:q} > {log:q} 2>&1"
+# One training job per block of runs (training.block: every lr and seed of an optimizer x
+# momentum line, or one cell): its runs train stacked in one process, one file per run.
+for block in BLOCKS:
+
+    rule:
+        name:
+            block.name
+        input:
+            data=DATASET,
+        output:
+            runs=block.run_files(SEEDS),
+        log:
+            f"results/logs/train/{block.log_stem}.log",
+        benchmark:
+            f"results/benchmarks/train/{block.log_stem}.tsv"
+        conda:
+            "../envs/optimizer_dynamics.yaml"
+        threads: config["training"]["threads"]
+        resources:
+            mem_mb=train_mem_mb(block),
+            runtime=train_runtime_minutes(block),
+        params:
+            args=train_args(block),
+        shell:
+            "python -m optimizer_dynamics.train --data {input.data:q} --out {output.runs:q}"
+            " --threads {threads} {params.args:q} > {log:q} 2>&1"
