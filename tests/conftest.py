@@ -92,10 +92,14 @@ def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
     from optimizer_dynamics import aggregate
 
     out = tmp_path_factory.mktemp("aggregate")
-    runs_dir = tiny_study[0].parents[4]  # <root>/results/runs/optimizer~../lr~../momentum~../seed~..
-    argv = ["--runs-dir", str(runs_dir), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
+    argv = ["--runs-dir", str(runs_dir(tiny_study)), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
     aggregate.main(argv)
     return out
+
+
+def runs_dir(paths) -> Path:
+    """The results/runs directory holding run files <runs>/optimizer~../lr~../momentum~../seed~..parquet."""
+    return Path(paths[0]).parents[3]
 
 
 def frames_by_run(paths) -> dict:

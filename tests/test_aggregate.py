@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import frames_by_run, tiny_study_config
+from conftest import frames_by_run, runs_dir, tiny_study_config
 from optimizer_dynamics import aggregate, stats
 
 
@@ -111,19 +112,21 @@ def test_study_json_counts_runs(tiny_aggregate, files):
     assert set(study["n_diverged_per_optimizer"]) == {key[0] for key in files}
 
 
-@pytest.mark.parametrize("content", ["garbage", "truncated", "other parquet"])
+@pytest.mark.parametrize("content", ["garbage", "truncated", "other parquet", "missing"])
 def test_a_bad_run_file_stops_aggregation_and_names_it(tmp_path, tiny_study, content):
-    bad = tmp_path / "bad.parquet"
-    good = tiny_study[0].read_bytes()
+    runs = shutil.copytree(runs_dir(tiny_study), tmp_path / "runs")
+    bad = runs / tiny_study[1].relative_to(runs_dir(tiny_study))
+    good = bad.read_bytes()
     if content == "other parquet":
         pd.DataFrame({"step": [0, 1]}).to_parquet(bad)
+    elif content == "missing":
+        bad.unlink()
     else:
         bad.write_bytes(good[: len(good) // 2] if content == "truncated" else b"not parquet at all")
     out = tmp_path / "out"
     argv = [
-        "--runs",
-        str(tiny_study[0]),
-        str(bad),
+        "--runs-dir",
+        str(runs),
         "--config-json",
         json.dumps(tiny_study_config()),
         "--out-dir",
@@ -138,7 +141,7 @@ def test_a_bad_run_file_stops_aggregation_and_names_it(tmp_path, tiny_study, con
 def test_a_run_trained_with_other_settings_than_the_config_is_named(tmp_path, tiny_study):
     config = tiny_study_config()
     config["training"]["steps"] += 1
-    argv = ["--runs", *map(str, tiny_study), "--config-json", json.dumps(config), "--out-dir", str(tmp_path)]
+    argv = ["--runs-dir", str(runs_dir(tiny_study)), "--config-json", json.dumps(config), "--out-dir", str(tmp_path)]
     with pytest.raises(SystemExit) as failure:
         aggregate.main(argv)
     assert str(tiny_study[0]) in str(failure.value.code) and "training.steps" in str(failure.value.code)

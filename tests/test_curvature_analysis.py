@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, frames_by_run, tiny_config, tiny_study_config
+from conftest import REPO, frames_by_run, runs_dir, tiny_config, tiny_study_config
 from optimizer_dynamics import aggregate, verdicts
 from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import write_run
@@ -61,7 +61,7 @@ def curvature_study(tmp_path_factory, tiny_dataset) -> list:
 @pytest.fixture(scope="module")
 def curvature_aggregate(tmp_path_factory, curvature_study):
     out = tmp_path_factory.mktemp("curvature_aggregate")
-    aggregate.main(["--runs", *map(str, curvature_study), "--config-json", json.dumps(study_config()),
+    aggregate.main(["--runs-dir", str(runs_dir(curvature_study)), "--config-json", json.dumps(study_config()),
                     "--out-dir", str(out)])
     return out
 

@@ -25,15 +25,17 @@ def dataset_file(tmp_path):
     return str(path)
 
 
-def test_seeds_trained_in_one_job_equal_each_trained_alone(tmp_path):
+def test_runs_trained_in_one_block_job_equal_each_trained_alone(tmp_path):
     data = dataset_file(tmp_path)
-    together = [tmp_path / f"together{s}.parquet" for s in (0, 1, 2)]
-    assert run_job("--data", data, "--optimizer", "adam", "--lr", "0.01", "--momentum", "0.9",
+    # lr-major: (0.01, 0), (0.01, 1), (0.01, 2), (0.03, 0), ...
+    together = [tmp_path / f"together_{lr}_{s}.parquet" for lr in ("0.01", "0.03") for s in (0, 1, 2)]
+    assert run_job("--data", data, "--optimizer", "adam", "--lr", "0.01", "0.03", "--momentum", "0.9",
                    "--seed", "0", "1", "2", "--out", *map(str, together)).returncode == 0
-    alone = tmp_path / "alone1.parquet"
-    assert run_job("--data", data, "--optimizer", "adam", "--lr", "0.01", "--momentum", "0.9",
+    alone = tmp_path / "alone.parquet"
+    assert run_job("--data", data, "--optimizer", "adam", "--lr", "0.03", "--momentum", "0.9",
                    "--seed", "1", "--out", str(alone)).returncode == 0
-    a, b = pd.read_parquet(together[1]), pd.read_parquet(alone)
+    a, b = pd.read_parquet(together[4]), pd.read_parquet(alone)
+    assert (a["lr"] == 0.03).all() and (a["seed"] == 1).all()
     assert list(a.columns) == list(b.columns)
     for column in a.columns:  # column by column, NaN equal to NaN
         assert a[column].equals(b[column]), column
@@ -55,7 +57,7 @@ def test_bad_argument_names_the_field(tmp_path):
     assert "momentum = 1.5 is not allowed: must be a number in [0, 1)" in result.stderr
     assert not (tmp_path / "x.parquet").exists()
     mismatch = run_job("--seed", "0", "1", "--out", str(tmp_path / "x.parquet"))
-    assert mismatch.returncode == 2 and "one path per seed" in mismatch.stderr
+    assert mismatch.returncode == 2 and "give one path per run" in mismatch.stderr
 
 
 def test_progress_is_reported_without_quiet(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -52,28 +53,55 @@ def expected_run_files(config: dict) -> set[str]:
 # --- the plan ------------------------------------------------------------------------------
 
 
-def test_default_config_plans_one_training_job_per_cell(repo_copy):
+def flag_values(command: str) -> dict[str, list[str]]:
+    """--name value... pairs of a printed shell command (up to its redirection)."""
+    flags, current = {}, None
+    for word in shlex.split(command.split(" > ")[0]):
+        if word.startswith("--"):
+            current = flags.setdefault(word[2:], [])
+        elif current is not None:
+            current.append(word)
+    return flags
+
+
+def line_jobs(config: dict) -> dict[str, int]:
+    """One training job per optimizer x momentum line (training.block: line)."""
+    return {
+        re.sub(r"\W", "_", f"train_{optimizer}_momentum_{format_number(momentum)}"): 1
+        for optimizer, axes in config["optimizers"].items()
+        for momentum in axes["momentum"]
+    }
+
+
+def test_default_config_plans_one_training_job_per_line(repo_copy):
     config = load_yaml(repo_copy / "config/config.yaml")
     result = snakemake(repo_copy, "-n", "-p")
     assert result.returncode == 0, result.stderr + result.stdout
     output = result.stdout + result.stderr
 
-    cells = sum(len(axes["lr"]) * len(axes["momentum"]) for axes in config["optimizers"].values())
-    assert job_counts(output) == {"train": cells, **dict.fromkeys(ONE_OF_EACH, 1)}
+    assert job_counts(output) == {**line_jobs(config), **dict.fromkeys(ONE_OF_EACH, 1)}
     planned_runs = set(re.findall(r"results/runs/\S+?\.parquet", output))
     assert planned_runs == expected_run_files(config)
+    aggregate_command = next(line for line in output.splitlines() if "optimizer_dynamics.aggregate" in line)
+    assert ".parquet" not in aggregate_command  # the run files are found from the config
 
 
-def test_each_training_job_trains_all_seeds_of_its_cell(repo_copy):
+@pytest.mark.parametrize("block", ["line", "cell"])
+def test_each_training_job_trains_every_lr_and_seed_of_its_block(repo_copy, block):
     config = load_yaml(repo_copy / "config/test.yaml")
-    result = snakemake(repo_copy, "-n", "-p", "--configfile", "config/test.yaml")
+    result = snakemake(repo_copy, "-n", "-p", "--configfile", "config/test.yaml", "--config", f"training={{block: {block}}}")
     assert result.returncode == 0, result.stderr + result.stdout
     commands = re.findall(r"python -m optimizer_dynamics\.train .*", result.stdout + result.stderr)
-    assert len(commands) == len(expected_run_files(config)) // len(config["seeds"])
+    cells = len(expected_run_files(config)) // len(config["seeds"])
+    assert len(commands) == (len(line_jobs(config)) if block == "line" else cells)
+    trained = []
     for command in commands:
-        seeds = command.split("--seed ")[1].split(" >")[0].split()
-        assert seeds == [str(seed) for seed in config["seeds"]]
-        assert f"--steps {config['training']['steps']}" in command
+        flags = flag_values(command)
+        assert flags["seed"] == [str(seed) for seed in config["seeds"]]
+        assert flags["steps"] == [str(config["training"]["steps"])]
+        assert len(flags["out"]) == len(flags["lr"]) * len(flags["seed"])
+        trained += flags["out"]
+    assert sorted(trained) == sorted(expected_run_files(config))
 
 
 # --- bad configs are refused before any job runs ------------------------------------------
@@ -107,7 +135,10 @@ def test_schema_describes_every_key_and_allows_no_other():
     objects = list(schema_objects(schema))
     assert len(objects) > 5
     for node in objects:
-        assert node.get("additionalProperties") is False, node.get("description")
+        # Closed, or a mapping keyed by optimizer names (checked against the registry before
+        # any job: tests/test_bad_config.py) whose values follow one schema.
+        extra = node.get("additionalProperties")
+        assert extra is False or set(extra) == {"$ref"}, node.get("description")
         for key, subschema in node.get("properties", {}).items():
             assert subschema.get("description"), key
 

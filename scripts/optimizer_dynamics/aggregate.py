@@ -174,6 +174,8 @@ def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
         raise AggregationError("the config's grid names no run files")
     tables, metadata = [], []
     for run, path in enumerate(paths):
+        if not Path(path).exists():
+            raise AggregationError(f"run file {path} of the config's grid is missing; rerun snakemake to train it")
         try:
             with pq.ParquetFile(path) as file:
                 schema = file.schema_arrow

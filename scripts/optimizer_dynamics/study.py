@@ -10,6 +10,7 @@ and seed of one optimizer x momentum line (training.block: line), or one cell (c
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from dataclasses import dataclass
 
 import pandas as pd
@@ -34,6 +35,11 @@ def grid(config: dict) -> Paramspace:
 
 def run_file(cell_pattern: str, seed, root: str = RUNS_DIR) -> str:
     return f"{root}/{cell_pattern}/seed~{seed}.parquet"
+
+
+def runs_root(path: str) -> str:
+    """The root a run file lies under: run_file(cell, seed, root) -> root."""
+    return str(PurePath(path).parents[len(CELL_COLUMNS)])
 
 
 def run_files(config: dict, root: str = RUNS_DIR) -> list[str]:

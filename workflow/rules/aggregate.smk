@@ -13,7 +13,7 @@ rule aggregate:
     params:
         # The run files are found from the config (study.run_files), not listed here: a
         # command naming every file would outgrow Linux's 128 KiB limit at ~1,900 runs.
-        runs_dir=study.RUNS_DIR,
+        runs_dir=runs_dir,
         out_dir=output_dir,
         args=aggregate_args,
     shell:

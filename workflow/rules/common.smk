@@ -73,6 +73,8 @@ def describe_schema_error(error):
 
 def allowed(schema):
     """What a schema node allows, in words: "a number in [0, 1)", "an integer >= 1 or null"."""
+    if "enum" in schema:
+        return f"one of {', '.join(map(str, schema['enum']))}"
     types = schema.get("type", [])
     words = [
         TYPE_WORDS[kind](schema)
@@ -382,6 +384,10 @@ def aggregate_args(wildcards):
     # A function of the wildcards only: Snakemake records such params and reruns the job when
     # they change (params computed from input or output files are not recorded).
     return ["--config-json", json.dumps(config, sort_keys=True)]
+
+
+def runs_dir(wildcards, input):
+    return study.runs_root(input.runs[0])
 
 
 def output_dir(wildcards, output):
