@@ -1,22 +1,25 @@
-"""Benchmark of the training core: prints ratios measured in this one run.
+"""Benchmark of the training engine: prints ratios measured in this one run, interleaved
+round by round so machine noise hits both sides alike.
 
-1. Per step: the instrumented training loop (every diagnostic, eval every `eval_every`
-   steps) against a bare torch.optim loop on the same model, data and optimizer, in the
-   same process, interleaved round by round so machine noise hits both alike.
-   Budget: <= 1.2x.
-2. Overhead per diagnostic group and interval, in the style of Cockpit's overhead figure:
-   the per-step diagnostics alone (always on), plus full-set evaluation, plus the exact
-   Hessian, each every 1, 10 and 100 steps, as a multiple of the bare loop.
+1. Per run-step, a block of R stacked runs (R = 1, 5, 20, 60) against one run of a plain
+   torch.optim loop (nn.Sequential, autograd, torch.optim: the single-run loop the engine
+   replaces), at minibatch 64 and full batch (n_train 500), no diagnostics on either side.
+   Budget: >= 4x at minibatch for R >= 20; full batch no slower (>= 1x).
+2. The instrumented batched step (every per-step diagnostic) against the bare batched step
+   (forward, backward, update), R = 20. Budget: <= 1.1x. Then the overhead of the optional
+   groups, Cockpit-style: + evaluation on the full train and validation sets, + the exact
+   Hessian, each every 1, 10 and 100 steps.
 3. A training job's fixed cost: `python -m optimizer_dynamics.train --steps 1` (process
-   start, imports, data load, one step, Parquet write) against `python -c "import torch"`,
-   interleaved. Budget: <= 1.3x.
+   start, imports, data load, one step, Parquet write) against `python -c "import torch"`.
+   Budget: <= 1.3x.
 
-Run: python benchmarks/bench_training.py [--rounds 7] [--steps 1000]
+Run: python benchmarks/bench_training.py [--rounds 5] [--steps 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import subprocess
 import sys
@@ -29,99 +32,128 @@ import torch.nn.functional as F
 
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset, save_dataset
-from optimizer_dynamics.model import MLP
-from optimizer_dynamics.optimizers import make_optimizer
-from optimizer_dynamics.train import set_determinism, train
+from optimizer_dynamics.model import StackedMLP, init_params, layer_views, with_ones
+from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper
+from optimizer_dynamics.train import BatchOrder, set_determinism, train_block
+
+DATASET = make_dataset(500, 500, 0.2, 0)
+X, Y = torch.from_numpy(DATASET.x_train), torch.from_numpy(DATASET.y_train)
 
 
-def bare_loop(config: RunConfig, x: torch.Tensor, y: torch.Tensor) -> None:
-    """What a training loop costs with no diagnostics at all: the baseline."""
-    model = MLP(config.hidden, torch.Generator().manual_seed(config.seed))
-    optimizer = make_optimizer(model.parameters(), config)
-    for _ in range(config.steps):
-        loss = F.binary_cross_entropy_with_logits(model(x), y)
+def torch_optim_loop(config: RunConfig) -> None:
+    """One run, the textbook way: the baseline the engine replaces."""
+    init = layer_views(init_params(config.hidden, torch.Generator().manual_seed(config.seed)), config.hidden)
+    net = torch.nn.Sequential(torch.nn.Linear(2, config.hidden), torch.nn.ReLU(), torch.nn.Linear(config.hidden, 1))
+    net = net.double()
+    net.load_state_dict({k.replace("fc1", "0").replace("fc2", "2"): v for k, v in init.items()})
+    optimizer = OPTIMIZERS[config.optimizer].torch_oracle(list(net.parameters()), config)
+    generator = torch.Generator().manual_seed(config.seed)
+    order = None if config.full_batch else BatchOrder(config.n_train, config.batch_size, generator).take(config.steps)
+    for step in range(config.steps):
+        xb, yb = (X, Y) if order is None else (X[order[step]], Y[order[step]])
+        loss = F.binary_cross_entropy_with_logits(net(xb).squeeze(-1), yb)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
 
-def timed(fn, *args, **kwargs) -> float:
+def bare_block(configs: list[RunConfig]) -> None:
+    """The engine's stacked step with nothing recorded: forward, backward, update."""
+    first = configs[0]
+    entry = OPTIMIZERS[first.optimizer]
+    generators = [torch.Generator().manual_seed(c.seed) for c in configs]
+    batch = first.n_train if first.full_batch else first.batch_size
+    stack = StackedMLP(torch.stack([init_params(first.hidden, g) for g in generators]), first.hidden, batch)
+    hyper, state = Hyper.of(configs), entry.init_state(stack.thetas)
+    x1 = with_ones(X)
+    index = None
+    if not first.full_batch:
+        index = torch.stack([BatchOrder(first.n_train, batch, g).take(first.steps) for g in generators])
+    for step in range(first.steps):
+        xb, yb = (x1, Y) if index is None else (x1[index[:, step]], Y[index[:, step]])
+        stack.loss_and_grad(xb, yb)
+        entry.update(stack.thetas, stack.grad, state, hyper, step + 1)
+
+
+def timed(fn, *args) -> float:
     start = time.perf_counter()
-    fn(*args, **kwargs)
+    fn(*args)
     return time.perf_counter() - start
 
 
-def per_step(rounds: int, steps: int) -> None:
-    dataset = make_dataset(500, 500, 0.2, 0)
-    x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
-    print(f"1. per step: {steps} full-batch steps, n_train 500, float64, 1 thread, median of {rounds} rounds")
-    print(f"   {'optimizer':<14}{'instrumented':>14}{'bare':>10}{'ratio':>8}  (budget 1.2)")
-    for optimizer, lr, momentum in (("sgd", 0.1, 0.0), ("sgd", 0.1, 0.9), ("adam", 1e-3, 0.9)):
-        config = RunConfig(optimizer=optimizer, lr=lr, momentum=momentum, steps=steps)
-        times = {"instrumented": [], "bare": []}
-        for _ in range(rounds):  # interleaved: each round times all three back to back
-            times["instrumented"].append(timed(train, config, dataset))
-            times["bare"].append(timed(bare_loop, config, x, y))
-        us = {k: statistics.median(v) / steps * 1e6 for k, v in times.items()}
-        ratio = statistics.median(i / b for i, b in zip(times["instrumented"], times["bare"]))
-        label = f"{optimizer} m={momentum:g}"
-        print(f"   {label:<14}{us['instrumented']:>11.0f} us{us['bare']:>7.0f} us{ratio:>8.2f}")
+def block_of(runs: int, **settings) -> list[RunConfig]:
+    base = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, **settings}
+    return [RunConfig(**base, seed=seed) for seed in range(runs)]
 
 
-def overhead_table(rounds: int, steps: int) -> None:
-    dataset = make_dataset(500, 500, 0.2, 0)
-    x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
-    base = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "steps": steps}
-    variants = {"per-step diagnostics": {1: {"eval_every": steps}}}
-    variants["+ evaluation (train and val sets)"] = {k: {"eval_every": k} for k in (1, 10, 100)}
-    variants["+ exact Hessian (curvature)"] = {k: {"eval_every": steps, "curvature_every": k} for k in (1, 10, 100)}
-    print(f"2. overhead per diagnostic group, Adam, {steps} steps, x bare loop (median of {rounds} interleaved rounds)")
-    print(f"   {'group':<36}{'every 1':>9}{'every 10':>10}{'every 100':>11}")
-    for group, by_interval in variants.items():
-        cells = []
-        for interval in (1, 10, 100):
-            if interval not in by_interval:
-                cells.append("-")
-                continue
-            config = RunConfig(**base, **by_interval[interval])
-            ratios = [timed(train, config, dataset) / timed(bare_loop, config, x, y) for _ in range(rounds)]
-            cells.append(f"{statistics.median(ratios):.2f}x")
-        print(f"   {group:<36}{cells[0]:>9}{cells[1]:>10}{cells[2]:>11}")
+def per_run_step(rounds: int, steps: int) -> None:
+    print(f"1. per run-step, Adam, {steps} steps, float64, 1 thread, median of {rounds} interleaved rounds")
+    print(f"   {'regime':<12}{'R':>4}{'torch.optim x1':>16}{'batched bare':>14}{'speed-up':>10}  budget")
+    for batch_size, budget in ((64, "4x at R >= 20"), (None, "1x")):
+        single = block_of(1, steps=steps, batch_size=batch_size)[0]
+        for runs in (1, 5, 20, 60):
+            block = block_of(runs, steps=steps, batch_size=batch_size)
+            baseline, batched = [], []
+            for _ in range(rounds):
+                baseline.append(timed(torch_optim_loop, single) / steps)
+                batched.append(timed(bare_block, block) / (steps * runs))
+            ratio = statistics.median(b / s for b, s in zip(baseline, batched))
+            regime = "batch 64" if batch_size else "full batch"
+            print(f"   {regime:<12}{runs:>4}{statistics.median(baseline) * 1e6:>13.0f} us"
+                  f"{statistics.median(batched) * 1e6:>11.0f} us{ratio:>9.2f}x  {budget}")
+
+
+def overhead(rounds: int, steps: int) -> None:
+    runs = 20
+    print(f"2. instrumented vs bare batched step, Adam, R = {runs}, {steps} steps (median of {rounds} rounds)")
+    print(f"   {'regime':<12}{'group':<40}{'every 1':>9}{'every 10':>10}{'every 100':>11}")
+    for batch_size in (64, None):
+        regime = "batch 64" if batch_size else "full batch"
+        variants = {
+            "per-step diagnostics (budget 1.1x)": {1: {"eval_every": steps}},
+            "+ evaluation (train and val sets)": {k: {"eval_every": k} for k in (1, 10, 100)},
+            "+ exact Hessian, every run": {k: {"eval_every": steps, "curvature_every": k} for k in (10, 100)},
+        }
+        bare = block_of(runs, steps=steps, batch_size=batch_size)
+        for group, by_interval in variants.items():
+            cells = []
+            for interval in (1, 10, 100):
+                if interval not in by_interval:
+                    cells.append("-")
+                    continue
+                block = block_of(runs, steps=steps, batch_size=batch_size, **by_interval[interval])
+                ratios = [timed(train_block, block, DATASET) / timed(bare_block, bare) for _ in range(rounds)]
+                cells.append(f"{statistics.median(ratios):.2f}x")
+            print(f"   {regime:<12}{group:<40}{cells[0]:>9}{cells[1]:>10}{cells[2]:>11}")
 
 
 def fixed_cost(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "moons.npz"
-        save_dataset(make_dataset(500, 500, 0.2, 0), data)
+        save_dataset(DATASET, data)
         job = [sys.executable, "-m", "optimizer_dynamics.train", "--data", str(data), "--steps", "1",
                "--quiet", "--out", str(Path(tmp) / "run.parquet")]
-        baselines = {
-            "import torch": [sys.executable, "-c", "import torch"],
-            # what torch.optim's first call adds: it imports torch._dynamo (and pandas with it)
-            "import torch, torch._dynamo": [sys.executable, "-c", "import torch, torch._dynamo"],
-        }
-        times = {"job": [], **{name: [] for name in baselines}}
+        baseline = [sys.executable, "-c", "import torch"]
+        times = {"job": [], "import torch": []}
         for _ in range(rounds):
-            times["job"].append(timed(subprocess.run, job, check=True))
-            for name, command in baselines.items():
-                times[name].append(timed(subprocess.run, command, check=True))
+            times["job"].append(timed(functools.partial(subprocess.run, job, check=True)))
+            times["import torch"].append(timed(functools.partial(subprocess.run, baseline, check=True)))
     seconds = {name: statistics.median(values) for name, values in times.items()}
+    ratio = statistics.median(j / b for j, b in zip(times["job"], times["import torch"]))
     print(f"3. fixed cost of a training job, median of {rounds} interleaved rounds")
-    print(f"   job (start, imports, data, 1 step, write): {seconds['job']:.2f} s")
-    for name in baselines:
-        print(f"   vs {name:<28}{seconds[name]:.2f} s: ratio {seconds['job'] / seconds[name]:.2f}"
-              + ("  (budget 1.3)" if name == "import torch" else ""))
+    print(f"   job (start, imports, data, 1 step, write) {seconds['job']:.2f} s vs "
+          f"python -c 'import torch' {seconds['import torch']:.2f} s: {ratio:.2f}x  (budget 1.3x)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
     set_determinism(threads=1)
-    per_step(args.rounds, args.steps)
-    overhead_table(max(3, args.rounds // 2), min(args.steps, 300))
-    fixed_cost(args.rounds)
+    per_run_step(args.rounds, args.steps)
+    overhead(max(3, args.rounds // 2), args.steps)
+    fixed_cost(2 * args.rounds)
 
 
 if __name__ == "__main__":

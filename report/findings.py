@@ -46,7 +46,6 @@ cells = pd.read_parquet(aggregate / "cells.parquet")
 verdicts = pd.read_parquet(aggregate / "verdicts.parquet")
 analysis, training, data = config["analysis"], config["training"], config["data"]
 reference = {name: (float(ref["lr"]), float(ref["momentum"])) for name, ref in analysis["reference"].items()}
-MOMENTUM_NAME = {"sgd": "momentum", "adam": "β₁"}
 
 # Markdown syntax a data string could trigger (emphasis, links, spans, tables, math, citations);
 # html.escape then takes care of <, >, & and quotes, so no config or data text becomes markup.
@@ -117,7 +116,7 @@ def cell_runs(optimizer: str, lr: float, momentum: float) -> pd.DataFrame:
 
 
 def setting(optimizer: str, lr: float, momentum: float) -> str:
-    return f"{esc(optimizer)} (lr {lr_text(lr)}, {MOMENTUM_NAME.get(optimizer, 'momentum')} {lr_text(momentum)})"
+    return f"{esc(optimizer)} (lr {lr_text(lr)}, {OPTIMIZERS[optimizer].momentum_symbol} {lr_text(momentum)})"
 
 
 hidden = sorted(runs["hidden"].unique())
@@ -277,7 +276,7 @@ show(
 
 # %%
 def tolerance_row(name: str, momentum: float) -> dict:
-    row = {"Optimizer": f"{esc(name)} ({MOMENTUM_NAME.get(name, 'momentum')} {lr_text(momentum)})"}
+    row = {"Optimizer": f"{esc(name)} ({OPTIMIZERS[name].momentum_symbol} {lr_text(momentum)})"}
     for level in sorted({0.05, tolerance, 0.25, 0.5}):
         try:
             window = study_tables.window(name, momentum, tolerance=level)
@@ -307,10 +306,10 @@ def divergence_table(name: str) -> str:
     text = sub.n_diverged.astype(str) + " of " + sub.n_runs.astype(str)
     text = text.where(sub.n_diverged == 0, "**" + text + "**")  # the few non-zero counts stand out
     wide = sub.assign(text=text).pivot(index="lr", columns="momentum", values="text").sort_index()
-    wide.columns = [f"{MOMENTUM_NAME.get(name, 'momentum')} {lr_text(m)}" for m in wide.columns]
+    wide.columns = [f"{OPTIMIZERS[name].momentum_symbol} {lr_text(m)}" for m in wide.columns]
     wide.insert(0, "lr", [lr_text(lr) for lr in wide.index])
     return table(wide.fillna("not run"), f"{esc(name)}: diverged runs at each learning rate and "
-                 f"{MOMENTUM_NAME.get(name, 'momentum')}.")
+                 f"{OPTIMIZERS[name].momentum_symbol}.")
 
 
 per_optimizer = runs.groupby("optimizer").diverged.agg(["size", "sum"])
@@ -483,11 +482,12 @@ def plain(value) -> str:
 def curvature_row(key: tuple, group: pd.DataFrame) -> dict:
     name, lr, momentum = key
     threshold = group.stability_threshold.iloc[0]
-    initial = group.initial_precond_sharpness if name == "adam" else group.initial_sharpness
+    adaptive = OPTIMIZERS[name].preconditioner is not None
+    initial = group.initial_precond_sharpness if adaptive else group.initial_sharpness
     mean, lo, hi, n = mean_interval(group.late_sharpness_ratio)
     return {
         "Setting": setting(name, lr, momentum),
-        "Compared": "λmax(P⁻¹H)" if name == "adam" else "λmax(H)",
+        "Compared": "λmax(P⁻¹H)" if adaptive else "λmax(H)",
         "Threshold": plain(threshold),
         "At step 0": plain(initial.mean()),
         "Late": plain(mean * threshold),

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from optimizer_dynamics import figures
+from optimizer_dynamics.optimizers import OPTIMIZERS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -91,7 +92,7 @@ def test_lr_sensitivity_marks_every_cell_whose_median_diverged(agg):
     fig = figures.lr_sensitivity_figure(agg)
     n_marked = 0
     for optimizer in ("sgd", "adam"):
-        ax = _axes_titled(fig, figures.OPTIMIZER_NAMES[optimizer])
+        ax = _axes_titled(fig, OPTIMIZERS[optimizer].label)
         cells = agg.cell_rows(optimizer)
         diverged = cells[~np.isfinite(cells["median_final_val_loss"])]
         marks = [line.get_xdata()[0] for line in ax.lines if line.get_gid() == "diverged"]

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, copy_repo, snakemake
+from conftest import REPO, SNAKEMAKE_ENV, copy_repo, snakemake
 from optimizer_dynamics.config import format_number
 
 ONE_OF_EACH = ("dataset", "aggregate", "figures", "report", "all")
@@ -248,3 +248,80 @@ def test_declared_outputs_match_what_the_modules_write(tiny_aggregate):
     assert re.findall(r'"(\w+)"', stems) == list(figures.FIGURES)
     declared = re.search(r"AGGREGATES = \[.*?for name in \((.*?)\)", common, re.S).group(1)
     assert sorted(re.findall(r'"([\w.]+)"', declared)) == sorted(p.name for p in tiny_aggregate.iterdir())
+
+
+# --- an optimizer added as one registry entry ----------------------------------------------
+
+# RMSprop as a new entry, appended to optimizers.py of a copy of the repository: nothing else
+# in the copy is edited. (alpha, torch's second-moment decay, is the config's adam_beta2.)
+TOY_ENTRY = '''
+
+def _rmsprop_state(thetas):
+    import torch
+
+    return {"square_avg": torch.zeros_like(thetas)}
+
+
+def _rmsprop(thetas, grads, state, hyper, t):
+    square_avg = state["square_avg"]
+    square_avg.mul_(hyper.beta2).add_((1 - hyper.beta2) * grads * grads)
+    thetas.sub_(hyper.lr * grads / (square_avg.sqrt() + hyper.eps))
+
+
+OPTIMIZERS["rmsprop"] = Optimizer(
+    name="rmsprop",
+    label="RMSprop",
+    momentum_label="unused (0)",
+    momentum_symbol="m",
+    description="RMSprop without momentum; alpha is adam_beta2.",
+    init_state=_rmsprop_state,
+    update=_rmsprop,
+    torch_oracle=lambda params, c: _torch_optim("RMSprop")(params, lr=c.lr, alpha=c.adam_beta2, eps=c.adam_eps),
+    stability_threshold=lambda lr, m: 2 / lr,
+    preconditioner=lambda state, hyper, t: state["square_avg"].sqrt() + hyper.eps,
+    color="#999999",
+)
+'''
+
+
+@pytest.mark.slow
+def test_an_optimizer_registered_in_one_entry_runs_through_to_the_report(repo_copy):
+    registry = repo_copy / "scripts/optimizer_dynamics/optimizers.py"
+    registry.write_text(registry.read_text() + TOY_ENTRY)
+    config = load_yaml(repo_copy / "config/test.yaml")
+    config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0]}
+    config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
+    (repo_copy / "config/toy.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    runs = pd.read_parquet(repo_copy / "results/aggregate/runs.parquet")
+    toy = runs[runs["optimizer"] == "rmsprop"]
+    assert len(toy) == 2 * len(config["seeds"]) and toy["final_val_loss"].notna().all()
+    curvature = pd.read_parquet(repo_copy / "results/aggregate/curvature.parquet")
+    toy_curvature = curvature[curvature["optimizer"] == "rmsprop"]
+    assert len(toy_curvature) and toy_curvature["precond_sharpness"].notna().all()  # adaptive: P^-1 H
+    page = (repo_copy / "results/report/findings.html").read_text()
+    assert "RMSprop" in page
+    # The copy's new entry reproduces torch.optim.RMSprop, like every entry of the registry.
+    check = subprocess.run(
+        [sys.executable, "-c", ORACLE_CHECK.format(tests=REPO / "tests")], cwd=repo_copy, capture_output=True, text=True, timeout=300,
+        env={**SNAKEMAKE_ENV, "PYTHONPATH": str(repo_copy / "scripts")},
+    )
+    assert check.returncode == 0 and float(check.stdout) < 1e-12, check.stdout + check.stderr
+
+
+ORACLE_CHECK = """
+import sys
+sys.path.insert(0, "{tests}")
+import numpy as np
+from optimizer_dynamics.config import RunConfig
+from optimizer_dynamics.data import make_dataset
+from optimizer_dynamics.train import train
+from test_engine import oracle_trajectory
+dataset = make_dataset(60, 60, 0.2, 0)
+config = RunConfig(optimizer="rmsprop", lr=1e-2, n_train=60, n_val=60, hidden=16, steps=300)
+got = train(config, dataset, record_trajectory=True).trajectory["params"]
+expected = oracle_trajectory(config, dataset, len(got) - 1)
+print((np.abs(got - expected).max(axis=1) / np.abs(expected).max(axis=1)).max())
+"""

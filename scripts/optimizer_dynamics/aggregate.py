@@ -75,7 +75,7 @@ import pyarrow.parquet as pq
 from optimizer_dynamics import study, verdicts
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
-from optimizer_dynamics.optimizers import stability_threshold
+from optimizer_dynamics.optimizers import OPTIMIZERS, stability_threshold
 from optimizer_dynamics.runfile import run_schema_fields, schema_metadata
 from optimizer_dynamics.stats import half_width
 
@@ -281,9 +281,9 @@ def curvature_rows(steps: pd.DataFrame) -> pd.DataFrame:
     measured = steps.loc[
         steps["hessian.top1"].notna(), ["run", *CELL, "seed", "step", *SHARPNESS_COLUMNS.values()]
     ].rename(columns={column: name for name, column in SHARPNESS_COLUMNS.items()})
-    measured["stability_sharpness"] = measured["precond_sharpness"].where(
-        measured["optimizer"] == "adam", measured["sharpness"]
-    )
+    # The registry says which quantity meets each optimizer's threshold (P^-1 H for adaptive ones).
+    adaptive = measured["optimizer"].map(lambda name: OPTIMIZERS[name].preconditioner is not None)
+    measured["stability_sharpness"] = measured["precond_sharpness"].where(adaptive, measured["sharpness"])
     measured["threshold"] = np.array(
         [stability_threshold(*cell) for cell in measured[CELL].itertuples(index=False, name=None)],
         dtype=float,

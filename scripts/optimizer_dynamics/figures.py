@@ -30,16 +30,14 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
+from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.verdicts import EDGE_BAND
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Optimizers
-# take vermillion and blue; momentum values take the others, so the two never read alike.
-OPTIMIZER_COLORS = {"sgd": "#D55E00", "adam": "#0072B2"}
+# take theirs from the registry (vermillion, blue); momentum values take the others, so the
+# two never read alike.
 MOMENTUM_COLORS = ["#000000", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442"]
-OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
-MOMENTUM_NAMES = {"sgd": "momentum", "adam": "β1"}
-SHORT_MOMENTUM_NAMES = {"sgd": "m", "adam": "β1"}  # where space is short (tick labels)
 LR_CMAP = "viridis"  # sequential and colour-blind safe, for lr as hue
 SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
 MAX_LRS_PER_PANEL = 5
@@ -89,7 +87,7 @@ class Aggregate:
     @property
     def optimizers(self) -> list[str]:
         """SGD and Adam (a panel each even when absent, to say so), then any other optimizer."""
-        return list(OPTIMIZER_NAMES) + sorted(set(self.cells["optimizer"]) - set(OPTIMIZER_NAMES))
+        return [name for name in OPTIMIZERS if name in set(self.cells["optimizer"])]
 
     def reference(self, optimizer: str) -> tuple[float, float] | None:
         """(lr, momentum) of the optimizer's reference cell, if configured and trained."""
@@ -150,9 +148,9 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def cell_label(optimizer: str, lr: float, momentum: float | None = None) -> str:
-    text = f"{OPTIMIZER_NAMES.get(optimizer, optimizer)} lr {format_number(lr)}"
-    if momentum is not None and (optimizer != "sgd" or momentum > 0):
-        text += f", {MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(momentum)}"
+    text = f"{OPTIMIZERS[optimizer].label} lr {format_number(lr)}"
+    if momentum is not None:
+        text += f", {OPTIMIZERS[optimizer].momentum_symbol} {format_number(momentum)}"
     return text
 
 
@@ -261,7 +259,7 @@ def _reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str, t
         ax.set_title(panel_title)
         if log:
             ax.set_yscale("log")
-        items = [(agg.curve(o, lr, m, metric), OPTIMIZER_COLORS.get(o, "0.3"), cell_label(o, lr, m), "-")
+        items = [(agg.curve(o, lr, m, metric), OPTIMIZERS[o].color, cell_label(o, lr, m), "-")
                  for o, lr, m in refs]
         items = [item for item in items if len(item[0])]
         if not items:
@@ -310,13 +308,13 @@ def norms_figure(agg: Aggregate) -> Figure:
             if not curves:
                 _note(ax, f"{kind}.{scope}:\n{NOT_IN_STUDY}")
                 continue
-            _bands(ax, [(curve, OPTIMIZER_COLORS.get(o, "0.3"), cell_label(o, lr, m), "-")
+            _bands(ax, [(curve, OPTIMIZERS[o].color, cell_label(o, lr, m), "-")
                         for o, lr, m, curve in curves])
             if col == 0:
                 ax.set_ylabel(f"{kind_name}\nL2 norm")
             if row == len(kinds) - 1:
                 ax.set_xlabel("step")
-    handles = [Line2D([], [], color=OPTIMIZER_COLORS.get(o, "0.3"), label=cell_label(o, lr, m))
+    handles = [Line2D([], [], color=OPTIMIZERS[o].color, label=cell_label(o, lr, m))
                for o, lr, m in refs]
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
@@ -349,14 +347,14 @@ def effective_step_figure(agg: Aggregate) -> Figure:
     fig = Figure(figsize=(5.5 * len(optimizers), 4.8), layout="constrained")
     axes = fig.subplots(1, len(optimizers), sharey=True, squeeze=False)[0]
     for ax, optimizer in zip(axes, optimizers):
-        name = OPTIMIZER_NAMES.get(optimizer, optimizer)
+        name = OPTIMIZERS[optimizer].label
         ax.set_yscale("log")
         if not len(agg.cell_rows(optimizer)):
             ax.set_title(name)
             _note(ax, f"{name}: {NOT_IN_STUDY}")
             continue
         momentum, lrs = _effective_step_cells(agg, optimizer)
-        ax.set_title(f"{name}, {MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(momentum)}")
+        ax.set_title(f"{name}, {OPTIMIZERS[optimizer].momentum_symbol} {format_number(momentum)}")
         colors = _lr_colors(lrs) if lrs else {}
         drawn = []
         for lr in lrs:
@@ -403,7 +401,7 @@ def lr_sensitivity_figure(agg: Aggregate) -> Figure:
     tolerance = agg.analysis.get("good_window_tolerance")
     claimed = agg.analysis.get("claimed_windows") or {}
     for ax, optimizer in zip(axes, optimizers):
-        name = OPTIMIZER_NAMES.get(optimizer, optimizer)
+        name = OPTIMIZERS[optimizer].label
         ax.set_title(f"{name}")
         rows = agg.cell_rows(optimizer).sort_values(["momentum", "lr"])
         if not len(rows):
@@ -425,7 +423,7 @@ def lr_sensitivity_figure(agg: Aggregate) -> Figure:
         for row, momentum in enumerate(momenta):
             curve = rows[np.isclose(rows["momentum"], momentum)]
             color = palette[momentum]
-            label = f"{MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(momentum)}"
+            label = f"{OPTIMIZERS[optimizer].momentum_symbol} {format_number(momentum)}"
             is_main = math.isclose(momentum, main_momentum, abs_tol=1e-12)
             _sensitivity_curve(ax, curve, color, label, high, main=is_main, row=row)
             if is_main:
@@ -445,7 +443,7 @@ def lr_sensitivity_figure(agg: Aggregate) -> Figure:
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final validation loss (BCE, nats)\nmedian over seeds")
         handles, _ = ax.get_legend_handles_labels()
-        main_name = f"{MOMENTUM_NAMES.get(optimizer, 'momentum')} {format_number(main_momentum)}"
+        main_name = f"{OPTIMIZERS[optimizer].momentum_symbol} {format_number(main_momentum)}"
         extra = [Patch(facecolor=main_color, alpha=0.2,
                        label=f"measured good window ({main_name})")]
         if tolerance is not None:
@@ -587,7 +585,7 @@ def adaptivity_figure(agg: Aggregate) -> Figure:
         p90 = agg.curve(optimizer, lr, momentum, "coord_eff_lr.p90")
         if not len(median) or not len(p90):
             continue
-        color = OPTIMIZER_COLORS.get(optimizer, "0.3")
+        color = OPTIMIZERS[optimizer].color
         label = cell_label(optimizer, lr, momentum)
         items += [(median, color, f"{label}: median", "-"), (p90, color, f"{label}: p90", "--")]
         both = median.merge(p90, on="step", suffixes=("_median", "_p90"))
@@ -670,7 +668,7 @@ def sharpness_figure(agg: Aggregate) -> Figure:
         _bands(ax, [(_seed_range(_select(rows, optimizer, lr, None), column), colors[lr],
                      f"lr {format_number(lr)}", "-") for lr in lrs])
         handles, _ = ax.get_legend_handles_labels()
-        title = (f"{OPTIMIZER_NAMES.get(optimizer, optimizer)}, {MOMENTUM_NAMES.get(optimizer, 'momentum')} "
+        title = (f"{OPTIMIZERS[optimizer].label}, {OPTIMIZERS[optimizer].momentum_symbol} "
                  f"{format_number(momentum)}: {name}")
         if thresholded:
             thresholds = [float(_select(rows, optimizer, lr, None)["threshold"].iloc[0]) for lr in lrs]
@@ -712,7 +710,7 @@ def _late_ratio_panel(ax, agg: Aggregate) -> None:
     for x, (optimizer, lr, momentum) in enumerate(cells):
         cell = _select(runs, optimizer, lr, momentum)
         ratios = cell["late_sharpness_ratio"].dropna().to_numpy(float)
-        color = OPTIMIZER_COLORS.get(optimizer, "0.3")
+        color = OPTIMIZERS[optimizer].color
         if len(ratios):
             offsets = np.linspace(-0.15, 0.15, len(ratios)) if len(ratios) > 1 else np.zeros(1)
             ax.plot(x + offsets, ratios, linestyle="none", marker="o", markersize=4, color=color, alpha=0.6,
@@ -727,7 +725,7 @@ def _late_ratio_panel(ax, agg: Aggregate) -> None:
                         xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=8,
                         color=color)
     ax.set_ylim(bottom=bottom)
-    ax.set_xticks(range(len(cells)), [f"{OPTIMIZER_NAMES.get(o, o)}\n{SHORT_MOMENTUM_NAMES.get(o, 'm')} "
+    ax.set_xticks(range(len(cells)), [f"{OPTIMIZERS[o].label}\n{OPTIMIZERS[o].momentum_symbol} "
                                       f"{format_number(m)}\nlr {format_number(lr)}" for o, lr, m in cells],
                   fontsize=8)
     ax.grid(False, axis="x")
@@ -737,9 +735,9 @@ def _late_ratio_panel(ax, agg: Aggregate) -> None:
     ax.set_xlim(-0.6, len(cells) - 0.4)
     ax.set_ylabel("late (preconditioned) sharpness / threshold")
     handles, _ = ax.get_legend_handles_labels()
-    handles += [Line2D([], [], color=color, marker="o", linestyle="none", alpha=0.6,
-                       label=f"{OPTIMIZER_NAMES[name]}: one seed")
-                for name, color in OPTIMIZER_COLORS.items() if (runs["optimizer"] == name).any()]
+    handles += [Line2D([], [], color=entry.color, marker="o", linestyle="none", alpha=0.6,
+                       label=f"{entry.label}: one seed")
+                for name, entry in OPTIMIZERS.items() if (runs["optimizer"] == name).any()]
     handles.append(Line2D([], [], color="0.15", marker="D", label="mean and 95% t-interval over seeds"))
     # further down than _legend_below: clear of the three-line tick labels
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)

@@ -56,7 +56,9 @@ class Hyper:
 class Optimizer:
     name: str  # the config's key and the runs' `optimizer` column
     label: str  # display name
-    momentum_label: str  # what the momentum axis means for it, for axis titles and legends
+    momentum_label: str  # what the momentum axis means for it, in the report's text
+    momentum_symbol: str  # the axis in figure labels and table headers: "m", "β₁"
+    color: str  # its colour in every figure
     description: str  # one line for the report and the config schema
     # state = init_state(thetas); update(thetas, grads, state, hyper, t) moves thetas in place,
     # t = number of steps taken including this one (1 at the first step).
@@ -146,6 +148,8 @@ OPTIMIZERS: dict[str, Optimizer] = {
             name="sgd",
             label="SGD",
             momentum_label="momentum m (0 = plain SGD, > 0 heavy ball)",
+            momentum_symbol="m",
+            color="#D55E00",  # Okabe-Ito vermillion (figures keep the other Okabe-Ito colours for momenta)
             description="Stochastic gradient descent; momentum 0 is plain SGD, momentum > 0 heavy ball.",
             init_state=_velocity_state,
             update=_heavy_ball,
@@ -157,6 +161,8 @@ OPTIMIZERS: dict[str, Optimizer] = {
             name="nesterov",
             label="Nesterov",
             momentum_label="Nesterov momentum m",
+            momentum_symbol="m",
+            color="#882255",  # Tol's wine: no Okabe-Ito colour is left
             description="SGD with Nesterov momentum (torch's form); the momentum axis must be > 0.",
             init_state=_velocity_state,
             update=_nesterov,
@@ -169,6 +175,8 @@ OPTIMIZERS: dict[str, Optimizer] = {
             name="adam",
             label="Adam",
             momentum_label="β₁ (0 = RMSProp-like, no momentum)",
+            momentum_symbol="β₁",
+            color="#0072B2",  # Okabe-Ito blue
             description="Adam; the momentum axis is beta1.",
             init_state=_adam_state,
             update=_adam,
