@@ -31,6 +31,7 @@ from bs4 import BeautifulSoup
 from conftest import REPO, SNAKEMAKE_ENV, copy_repo, run_files, snakemake
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.data import make_dataset, save_dataset
+from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.runfile import read_metadata
 
 README_COMMAND = ("--cores", "2", "--configfile", "config/test.yaml")
@@ -428,12 +429,11 @@ def test_a_grid_where_most_runs_diverge_is_aggregated_and_reported(tmp_path):
         + ", ".join(f"{row['sum']} of {row['size']} {name}" for name, row in per_optimizer.iterrows())
         + ")"
     ) in text
-    momentum_word = {"sgd": "momentum", "adam": "β₁"}
     expected = {
         optimizer: {
             (
                 format_number(lr),
-                f"{momentum_word[optimizer]} {format_number(momentum)}",
+                f"{OPTIMIZERS[optimizer].momentum_symbol} {format_number(momentum)}",
             ): f"{cell.sum()} of {len(cell)}"
             for (lr, momentum), cell in group.groupby(["lr", "momentum"])["diverged"]
         }

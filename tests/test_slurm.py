@@ -7,10 +7,10 @@ left running. Without root and without a running cluster, or without a way to ge
 tests are skipped and pytest's summary says why.
 
 Three runs of config/test.yaml go side by side, each in its own copy of the repository: a
-local one, one through the profile as shipped (one SLURM job per training job), and one with
-the profile's documented batching (training jobs grouped two per SLURM job). Each SLURM run
-must have submitted every training job to SLURM, and must produce exactly the local run's
-numbers.
+local one, one through the profile as shipped (one SLURM job per training block, here an
+optimizer x momentum line), and one with the lines split into smaller jobs
+(training.max_runs_per_job). Each SLURM run must have submitted every training block as one
+SLURM job, and must produce exactly the local run's numbers.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_repo
-from optimizer_dynamics.config import format_number
+from optimizer_dynamics import study
+from optimizer_dynamics.study import blocks
 from optimizer_dynamics.runfile import read_metadata
 
 pytestmark = pytest.mark.slow
@@ -42,20 +43,20 @@ TEST_CONFIG = "config/test.yaml"
 # Training and aggregation are what the cluster changes; figures and report run locally in
 # every mode (localrules) and are covered by test_workflow.py.
 TARGET = "aggregate"
-GROUP_SIZE = 2
 # A hung run (e.g. a status command that never sees its jobs finish) fails instead of
 # stalling CI: `timeout` ends it, -k kills it if it ignores SIGTERM.
 RUN_LIMIT_SECONDS = 300
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.$", re.MULTILINE)
-WILDCARDS = re.compile(r"wildcards: optimizer=(\w+), lr=(\S+), momentum=(\S+)$", re.MULTILINE)
+FINISHED = re.compile(r"^Finished jobid: \d+ \(Rule: (train_\w+)\)$", re.MULTILINE)
+# A block per optimizer x momentum line, and the same lines split into jobs of one lr each
+# (training.max_runs_per_job = the tiny study's 2 seeds): the knob that sets the SLURM job size.
+RUNS_PER_SPLIT_JOB = 2
+SPLIT = f"training={{max_runs_per_job: {RUNS_PER_SPLIT_JOB}}}"
 
 MODES = {
     "local": ["--cores", "2"],
-    "per_job": ["--profile", str(PROFILE), "--slurm-keep-successful-logs"],
-    "grouped": [
-        "--profile", str(PROFILE), "--slurm-keep-successful-logs",
-        "--groups", "train=train_batch", "--group-components", f"train_batch={GROUP_SIZE}",
-    ],
+    "per_block": ["--profile", str(PROFILE), "--slurm-keep-successful-logs"],
+    "split": ["--profile", str(PROFILE), "--slurm-keep-successful-logs", "--config", SPLIT],
 }  # fmt: skip
 
 
@@ -168,14 +169,12 @@ def study_config() -> dict:
     return yaml.safe_load((REPO / TEST_CONFIG).read_text())
 
 
-def training_cells() -> set[tuple[str, str, str]]:
-    """(optimizer, lr, momentum) of every training job, as the job's wildcards print them."""
-    return {
-        (optimizer, format_number(lr), format_number(momentum))
-        for optimizer, axes in study_config()["optimizers"].items()
-        for lr in axes["lr"]
-        for momentum in axes["momentum"]
-    }
+def training_blocks(mode: str) -> set[str]:
+    """The rule names of the training jobs the mode plans (optimizer_dynamics.study)."""
+    config = study_config()
+    if mode == "split":
+        config["training"]["max_runs_per_job"] = RUNS_PER_SPLIT_JOB
+    return {block.name for block in blocks(config)}
 
 
 def slurm_job_states(env: dict[str, str], output: str) -> dict[str, str]:
@@ -192,16 +191,16 @@ def slurm_job_states(env: dict[str, str], output: str) -> dict[str, str]:
 # --- tests ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["per_job", "grouped"])
-def test_every_training_job_runs_as_a_slurm_job(runs, slurm_env, mode):
+@pytest.mark.parametrize("mode", ["per_block", "split"])
+def test_every_training_block_runs_as_one_slurm_job(runs, slurm_env, mode):
     run = runs[mode].check()
-    cells = training_cells()
-    per_submission = GROUP_SIZE if mode == "grouped" else 1
+    expected = training_blocks(mode)
+    assert len(expected) == (2 if mode == "per_block" else 4)  # the tiny study's lines, then its cells
 
     submitted = SUBMITTED.findall(run.output)
-    assert len(submitted) == math.ceil(len(cells) / per_submission), run.output[-6000:]
+    assert len(submitted) == len(expected), run.output[-6000:]
     # Nothing but the cheap localrules ran on the submitting machine.
-    assert "localrule train:" not in run.output
+    assert "localrule train_" not in run.output
 
     states = slurm_job_states(slurm_env, run.output)
     assert states == {job_id: "COMPLETED" for job_id, _ in submitted}
@@ -210,23 +209,21 @@ def test_every_training_job_runs_as_a_slurm_job(runs, slurm_env, mode):
     for job_id, log in submitted:
         # SLURM itself names the log after the job id (--output .../%j.log).
         assert Path(log).name == f"{job_id}.log"
-        text = Path(log).read_text()
-        cells_in_job = set(WILDCARDS.findall(text))
-        assert len(cells_in_job) == per_submission, text
-        assert len(re.findall(r"^Finished jobid: \d+ \(Rule: train\)$", text, re.MULTILINE)) >= per_submission
-        trained.extend(cells_in_job)
-    assert sorted(trained) == sorted(cells)
+        finished = FINISHED.findall(Path(log).read_text())
+        assert len(set(finished)) == 1, finished  # one block in each SLURM job
+        trained.append(finished[0])
+    assert sorted(trained) == sorted(expected)
 
 
 def run_files(workdir: Path) -> list[Path]:
     return sorted(p.relative_to(workdir) for p in (workdir / "results/runs").rglob("*.parquet"))
 
 
-@pytest.mark.parametrize("mode", ["per_job", "grouped"])
+@pytest.mark.parametrize("mode", ["per_block", "split"])
 def test_slurm_runs_equal_local_runs(runs, mode):
     local, cluster = runs["local"].check(), runs[mode].check()
     files = run_files(local.workdir)
-    assert len(files) == len(training_cells()) * len(study_config()["seeds"])
+    assert len(files) == len(study.run_files(study_config()))
     assert run_files(cluster.workdir) == files
     for path in files:
         expected = pd.read_parquet(local.workdir / path)

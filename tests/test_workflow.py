@@ -225,11 +225,10 @@ def test_tiny_study_end_to_end(repo_copy):
     assert "Nothing to be done" in again.stdout + again.stderr
 
     # A changed setting reruns exactly the jobs that use it, and what follows from them.
-    cells = len(run_files) // len(config["seeds"])
     downstream = dict.fromkeys(("aggregate", "figures", "report", "all"), 1)
     for section, key, value, expected in [
         ("analysis", "target_val_loss", config["analysis"]["target_val_loss"] / 2, downstream),
-        ("training", "steps", config["training"]["steps"] + 1, {"train": cells, **downstream}),
+        ("training", "steps", config["training"]["steps"] + 1, {**line_jobs(config), **downstream}),
     ]:
         changed = {**config, section: {**config[section], key: value}}
         (repo_copy / "changed.yaml").write_text(yaml.safe_dump(changed))

@@ -55,18 +55,23 @@ class Block:
     momentum: str
     lrs: tuple[str, ...]
     granularity: str  # "line" or "cell"
+    part: int | None = None  # a line split by training.max_runs_per_job: its part, from 1
 
     @property
     def name(self) -> str:
-        """A rule-name-safe id: train_sgd_momentum_0_9 (line), train_sgd_lr_0_1_momentum_0_9 (cell)."""
+        """A rule-name-safe id: train_sgd_momentum_0_9 (line), ..._part_2 (a split line),
+        train_sgd_lr_0_1_momentum_0_9 (cell)."""
         lr = f"_lr_{self.lrs[0]}" if self.granularity == "cell" else ""
-        return re.sub(r"[^A-Za-z0-9_]", "_", f"train_{self.optimizer}{lr}_momentum_{self.momentum}")
+        part = f"_part_{self.part}" if self.part else ""
+        return re.sub(r"[^A-Za-z0-9_]", "_", f"train_{self.optimizer}{lr}_momentum_{self.momentum}{part}")
 
     @property
     def log_stem(self) -> str:
-        """optimizer~sgd/momentum~0.9 (line) or optimizer~sgd/lr~0.1/momentum~0.9 (cell)."""
+        """optimizer~sgd/momentum~0.9 (line), .../part~2 (a split line), or
+        optimizer~sgd/lr~0.1/momentum~0.9 (cell)."""
         lr = f"/lr~{self.lrs[0]}" if self.granularity == "cell" else ""
-        return f"optimizer~{self.optimizer}{lr}/momentum~{self.momentum}"
+        part = f"/part~{self.part}" if self.part else ""
+        return f"optimizer~{self.optimizer}{lr}/momentum~{self.momentum}{part}"
 
     def run_files(self, seeds, root: str = RUNS_DIR) -> list[str]:
         """lr-major, as the training command takes its --out paths."""
@@ -78,14 +83,22 @@ class Block:
 
 
 def blocks(config: dict) -> list[Block]:
+    """The training jobs. A line longer than training.max_runs_per_job is split into parts of
+    consecutive lrs (at least one lr a part): past ~20 stacked runs a block trains no faster
+    per run, and Snakemake's planning time grows with the outputs per rule times the files."""
     granularity = config["training"]["block"]
+    lrs_per_part = max(1, config["training"]["max_runs_per_job"] // len(config["seeds"]))
     result = []
     for optimizer, axes in config["optimizers"].items():
         lrs = tuple(format_number(lr) for lr in axes["lr"])
         for momentum in axes["momentum"]:
             m = format_number(momentum)
-            if granularity == "line":
-                result.append(Block(optimizer, m, lrs, granularity))
-            else:
+            if granularity == "cell":
                 result.extend(Block(optimizer, m, (lr,), granularity) for lr in lrs)
+                continue
+            parts = [lrs[start : start + lrs_per_part] for start in range(0, len(lrs), lrs_per_part)]
+            result.extend(
+                Block(optimizer, m, part, granularity, index + 1 if len(parts) > 1 else None)
+                for index, part in enumerate(parts)
+            )
     return result

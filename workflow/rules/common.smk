@@ -258,8 +258,8 @@ def check_job_count(config):
         raise WorkflowError(
             f"invalid config: optimizers: the grid makes {len(blocks)} training jobs "
             f"(training.block: {config['training']['block']}), but max_jobs is "
-            f"{config['max_jobs']}; allowed: at most max_jobs jobs (shrink the grid, set "
-            f"training.block: line, or raise max_jobs)"
+            f"{config['max_jobs']}; allowed: at most max_jobs jobs (shrink the grid, use "
+            f"training.block: line with a larger training.max_runs_per_job, or raise max_jobs)"
         )
 
 
@@ -353,7 +353,9 @@ def train_args(block):
     change with the order of keys in a config file)."""
     # Torch threads come from the rule's `threads`, so a --set-threads override reaches torch.
     training = {
-        k: v for k, v in config["training"].items() if k not in ("threads", "block")
+        k: v
+        for k, v in config["training"].items()
+        if k not in ("threads", "block", "max_runs_per_job")
     }
     settings = {
         "optimizer": block.optimizer,
