@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 
 from conftest import frames_by_run, runs_dir, tiny_study_config
-from optimizer_dynamics import aggregate, stats
+from optimizer_dynamics import aggregate, stats, study
+from optimizer_dynamics.config import RunConfig
+from optimizer_dynamics.data import make_dataset
+from optimizer_dynamics.runfile import write_run
+from optimizer_dynamics.train import train_block
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +154,35 @@ def test_a_run_trained_with_other_settings_than_the_config_is_named(tmp_path, ti
 def test_outputs_are_complete_and_no_temporary_file_is_left(tiny_aggregate):
     names = sorted(path.name for path in tiny_aggregate.iterdir())
     assert names == ["cells.parquet", "curvature.parquet", "curves.parquet", "runs.parquet", "study.json", "verdicts.parquet"]
+
+
+@pytest.mark.slow
+def test_a_20000_run_study_aggregates(tmp_path):
+    """Far past the ~1,900 runs an aggregation command listing every file could take: 20,050
+    small synthetic runs (2 steps of a 4-unit net on 8 points), trained by the real engine
+    per block and aggregated from the runs directory."""
+    data = {"n_train": 8, "n_val": 8, "noise": 0.2, "seed": 0}
+    config = tiny_study_config()
+    config["data"] = data
+    config["training"] = {**config["training"], "steps": 2, "eval_every": 1}
+    config["optimizers"] = {
+        "sgd": {"lr": [0.3, *(k / 1000 for k in range(1, 100))], "momentum": [0.0, 0.5, 0.9, 0.99]},
+        "adam": {"lr": [0.01], "momentum": [0.9]},
+    }
+    config["seeds"] = list(range(50))
+    dataset = make_dataset(data["n_train"], data["n_val"], data["noise"], data["seed"])
+    root = tmp_path / "runs"
+    for block in study.blocks(config):
+        configs = [
+            RunConfig(optimizer=block.optimizer, lr=float(lr), momentum=float(block.momentum), seed=seed,
+                      steps=2, eval_every=1, hidden=4, n_train=8, n_val=8, data_seed=0)
+            for lr in block.lrs
+            for seed in config["seeds"]
+        ]
+        for log, path in zip(train_block(configs, dataset), block.run_files(config["seeds"], str(root))):
+            write_run(log, path)
+    out = tmp_path / "aggregate"
+    aggregate.main(["--runs-dir", str(root), "--config-json", json.dumps(config), "--out-dir", str(out)])
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == len(study.run_files(config)) == 20_050
+    assert pd.read_parquet(out / "cells.parquet")["n_runs"].eq(50).all()

@@ -324,3 +324,21 @@ got = train(config, dataset, record_trajectory=True).trajectory["params"]
 expected = oracle_trajectory(config, dataset, len(got) - 1)
 print((np.abs(got - expected).max(axis=1) / np.abs(expected).max(axis=1)).max())
 """
+
+
+@pytest.mark.slow
+def test_a_20000_run_grid_plans(repo_copy):
+    config = load_yaml(repo_copy / "config/test.yaml")
+    config["optimizers"] = {
+        "sgd": {"lr": [0.1, 0.5, *(k / 1000 for k in range(1, 99))], "momentum": [0.0, 0.5, 0.9, 0.99]},
+        "adam": {"lr": [1.0e-3, 1.0e-2], "momentum": [0.9]},
+    }
+    config["seeds"] = list(range(50))
+    config["max_jobs"] = 2000
+    (repo_copy / "config/big.yaml").write_text(yaml.safe_dump(config))
+    plan = snakemake(repo_copy, "-n", "--configfile", "config/big.yaml", "--replace-workflow-config")
+    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
+    counts = job_counts(plan.stdout + plan.stderr)
+    train_jobs = sum(count for name, count in counts.items() if name.startswith("train_"))
+    assert train_jobs == 4 * 100 * 50 // 100 + 1  # lines split at max_runs_per_job = 100 runs
+    assert len(expected_run_files(config)) == 20_100
