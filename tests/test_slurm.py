@@ -51,12 +51,11 @@ FINISHED = re.compile(r"^Finished jobid: \d+ \(Rule: (train_\w+)\)$", re.MULTILI
 # A block per optimizer x momentum line, and the same lines split into jobs of one lr each
 # (training.max_runs_per_job = the tiny study's 2 seeds): the knob that sets the SLURM job size.
 RUNS_PER_SPLIT_JOB = 2
-SPLIT = f"training={{max_runs_per_job: {RUNS_PER_SPLIT_JOB}}}"
 
 MODES = {
     "local": ["--cores", "2"],
     "per_block": ["--profile", str(PROFILE), "--slurm-keep-successful-logs"],
-    "split": ["--profile", str(PROFILE), "--slurm-keep-successful-logs", "--config", SPLIT],
+    "split": ["--profile", str(PROFILE), "--slurm-keep-successful-logs"],  # + the copy's config edited
 }  # fmt: skip
 
 
@@ -147,6 +146,8 @@ def runs(slurm_env, tmp_path_factory) -> dict[str, Run]:
     processes = {}
     for mode, args in MODES.items():
         workdir = copy_repo(tmp_path_factory.mktemp(mode))
+        if mode == "split":
+            (workdir / TEST_CONFIG).write_text(yaml.safe_dump(split_config()))
         command = [
             "timeout", "-k", "10", str(RUN_LIMIT_SECONDS),
             # The target first: --configfile takes every word after it.
@@ -169,12 +170,15 @@ def study_config() -> dict:
     return yaml.safe_load((REPO / TEST_CONFIG).read_text())
 
 
+def split_config() -> dict:
+    config = study_config()
+    config["training"]["max_runs_per_job"] = RUNS_PER_SPLIT_JOB
+    return config
+
+
 def training_blocks(mode: str) -> set[str]:
     """The rule names of the training jobs the mode plans (optimizer_dynamics.study)."""
-    config = study_config()
-    if mode == "split":
-        config["training"]["max_runs_per_job"] = RUNS_PER_SPLIT_JOB
-    return {block.name for block in blocks(config)}
+    return {block.name for block in blocks(split_config() if mode == "split" else study_config())}
 
 
 def slurm_job_states(env: dict[str, str], output: str) -> dict[str, str]:
