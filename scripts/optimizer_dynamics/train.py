@@ -101,7 +101,12 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
         else:  # this chunk's batches of every run, drawn from each run's own generator
             index = torch.stack([orders[run].take(n) for run in live])  # (R, n, B)
             targets = y_train[index]
+        # The rows of this chunk where some run takes a Hessian, and which runs (stack positions)
         every = [configs[run].curvature_every for run in live]
+        hessian_rows = {}
+        for i, k in enumerate(every):
+            for row in range(-chunk_start % k, n, k) if k else ():
+                hessian_rows.setdefault(row, []).append(i)
         thetas = stack.thetas
         params[:, 0].copy_(thetas)
 
@@ -111,7 +116,7 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
             logits[:, row], losses[:, row] = stack.loss_and_grad(xb, yb)
             grads[:, row].copy_(stack.grad)
             # H at theta_t, where this step's gradient was taken; Adam's preconditioner after the step
-            due = [i for i, k in enumerate(every) if k and step % k == 0]
+            due = hessian_rows.get(row, ())
             hessians = {i: loss_hessian(thetas[i], x_train, y_train, hidden) for i in due}
             optimizer.update(thetas, stack.grad, state, hyper, step + 1)
             if hessians:
