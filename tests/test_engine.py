@@ -16,7 +16,7 @@ from conftest import tiny_config
 from optimizer_dynamics.model import StackedMLP, forward_batched, n_params, with_ones
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.train import CHUNK, BatchOrder, train, train_block
-from test_training import reference_net
+from test_training import reference_batches, reference_net
 
 ORACLE_STEPS = 1000
 
@@ -28,16 +28,9 @@ def oracle_trajectory(config, dataset, steps):
     optimizer = OPTIMIZERS[config.optimizer].torch_oracle(list(net.parameters()), config)
     x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     trajectory = [torch.cat([p.detach().ravel() for p in net.parameters()])]
-    order, position = None, 0
+    batches = reference_batches(config, generator, x, y)
     for _ in range(steps):
-        if config.full_batch:
-            xb, yb = x, y
-        else:
-            if order is None or position + config.batch_size > config.n_train:
-                order, position = torch.randperm(config.n_train, generator=generator), 0
-            index = order[position : position + config.batch_size]
-            position += config.batch_size
-            xb, yb = x[index], y[index]
+        xb, yb = next(batches)
         loss = F.binary_cross_entropy_with_logits(net(xb).squeeze(-1), yb)
         optimizer.zero_grad()
         loss.backward()

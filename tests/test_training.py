@@ -23,6 +23,21 @@ from optimizer_dynamics.train import train
 SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
 
 
+def reference_batches(config, generator, x, y):
+    """Each step's batch, drawn the textbook way: the whole set, or a fresh permutation per
+    epoch with the incomplete last batch dropped."""
+    order, position = None, 0
+    while True:
+        if config.full_batch:
+            yield x, y
+            continue
+        if order is None or position + config.batch_size > config.n_train:
+            order, position = torch.randperm(config.n_train, generator=generator), 0
+        index = order[position : position + config.batch_size]
+        position += config.batch_size
+        yield x[index], y[index]
+
+
 def reference_net(config):
     """nn.Sequential with the run's initial weights, and the run's generator after the init."""
     generator = torch.Generator().manual_seed(config.seed)
@@ -41,7 +56,7 @@ def reference_run(config, dataset):
     opt = OPTIMIZERS[config.optimizer].torch_oracle(params, config)
     x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     xv, yv = dataset.x_val, dataset.y_val
-    order, position = None, 0
+    batches = reference_batches(config, generator, x, y)
     rows, prev_update = [], None
 
     def snapshot():
@@ -55,14 +70,7 @@ def reference_run(config, dataset):
         return loss, np.mean((z > 0) == (ys > 0.5))
 
     for step in range(config.steps):
-        if config.full_batch:
-            xb, yb = x, y
-        else:
-            if order is None or position + config.batch_size > config.n_train:
-                order, position = torch.randperm(config.n_train, generator=generator), 0
-            index = order[position : position + config.batch_size]
-            position += config.batch_size
-            xb, yb = x[index], y[index]
+        xb, yb = next(batches)
         before = snapshot()
         logits = net(xb).squeeze(-1)
         loss = F.binary_cross_entropy_with_logits(logits, yb)
