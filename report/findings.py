@@ -157,9 +157,9 @@ show(
     f"evaluated every {esc(training['eval_every'])} steps. A run *diverges* when its loss is non-finite or "
     f"exceeds {esc(training['divergence_factor'])} × its initial loss; it stops there and stays in every count.",
     "- **Optimizers**: "
-    + "; ".join(f"{esc(OPTIMIZERS[name].label)}: {esc(OPTIMIZERS[name].description)}" for name in config["optimizers"])
-    + f" (Adam's β₂ = {esc(training['adam_beta2'])}, ε = {esc(training['adam_eps'])}, where Adam is trained). "
-    f"Every setting below is trained once per seed ({esc(', '.join(map(str, config['seeds'])))}): "
+    + "; ".join(f"{esc(OPTIMIZERS[name].label)} ({esc(OPTIMIZERS[name].description)})" for name in config["optimizers"])
+    + (f"; Adam's β₂ = {esc(training['adam_beta2'])}, ε = {esc(training['adam_eps'])}" if "adam" in config["optimizers"] else "")
+    + f". Every setting below is trained once per seed ({esc(', '.join(map(str, config['seeds'])))}): "
     f"{esc(len(runs))} runs in all.",
     f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "
     f"means the last {percent(analysis['late_fraction'])} of a run's completed steps; *steps to target* "

@@ -272,7 +272,7 @@ OPTIMIZERS["rmsprop"] = Optimizer(
     label="RMSprop",
     momentum_label="unused (0)",
     momentum_symbol="m",
-    description="RMSprop without momentum; alpha is adam_beta2.",
+    description="without momentum; alpha is adam_beta2",
     init_state=_rmsprop_state,
     update=_rmsprop,
     torch_oracle=lambda params, c: _torch_optim("RMSprop")(params, lr=c.lr, alpha=c.adam_beta2, eps=c.adam_eps),

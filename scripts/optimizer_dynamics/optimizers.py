@@ -59,7 +59,7 @@ class Optimizer:
     momentum_label: str  # what the momentum axis means for it, in the report's text
     momentum_symbol: str  # the axis in figure labels and table headers: "m", "β₁"
     color: str  # its colour in every figure
-    description: str  # one line for the report and the config schema
+    description: str  # a phrase for the report: "<label> (<description>)"
     # state = init_state(thetas); update(thetas, grads, state, hyper, t) moves thetas in place,
     # t = number of steps taken including this one (1 at the first step).
     init_state: Callable[[torch.Tensor], State]
@@ -150,7 +150,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
             momentum_label="momentum m (0 = plain SGD, > 0 heavy ball)",
             momentum_symbol="m",
             color="#D55E00",  # Okabe-Ito vermillion (figures keep the other Okabe-Ito colours for momenta)
-            description="Stochastic gradient descent; momentum 0 is plain SGD, momentum > 0 heavy ball.",
+            description="stochastic gradient descent; momentum 0 is plain SGD, momentum > 0 heavy ball",
             init_state=_velocity_state,
             update=_heavy_ball,
             torch_oracle=lambda params, c: _torch_optim("SGD")(params, lr=c.lr, momentum=c.momentum),
@@ -163,7 +163,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
             momentum_label="Nesterov momentum m",
             momentum_symbol="m",
             color="#882255",  # Tol's wine: no Okabe-Ito colour is left
-            description="SGD with Nesterov momentum (torch's form); the momentum axis must be > 0.",
+            description="SGD with Nesterov momentum (torch's form); momentum > 0",
             init_state=_velocity_state,
             update=_nesterov,
             torch_oracle=lambda params, c: _torch_optim("SGD")(params, lr=c.lr, momentum=c.momentum, nesterov=True),
@@ -177,7 +177,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
             momentum_label="β₁ (0 = RMSProp-like, no momentum)",
             momentum_symbol="β₁",
             color="#0072B2",  # Okabe-Ito blue
-            description="Adam; the momentum axis is beta1.",
+            description="the momentum axis is β₁",
             init_state=_adam_state,
             update=_adam,
             torch_oracle=lambda params, c: _torch_optim("Adam")(
