@@ -7,6 +7,7 @@ other runs on the same machine) never affect it. Expected numbers come from the 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 import subprocess
@@ -236,6 +237,23 @@ def test_tiny_study_end_to_end(repo_copy):
         assert plan.returncode == 0, plan.stderr
         assert job_counts(plan.stdout + plan.stderr) == expected, f"{section}.{key}"
 
+    # An edited module makes stale what it made, and what follows: the verdicts' code reruns
+    # the aggregation and after; the model's reruns the training too; the figures' only those.
+    package = repo_copy / "scripts/optimizer_dynamics"
+    for module, expected in [
+        ("figures", dict.fromkeys(("figures", "report", "all"), 1)),
+        ("verdicts", downstream),
+        ("model", {**line_jobs(config), **downstream}),
+    ]:
+        source = package / f"{module}.py"
+        original = source.read_text()
+        source.write_text(original + "\n# an edit\n")
+        plan = snakemake(repo_copy, "-n", "--configfile", "config/test.yaml")
+        assert plan.returncode == 0, plan.stderr
+        assert job_counts(plan.stdout + plan.stderr) == expected, module
+        source.write_text(original)
+        os.utime(source, (0, 0))  # back to older than every output
+
 
 def test_declared_outputs_match_what_the_modules_write(tiny_aggregate):
     # The workflow lists the outputs in common.smk (importing matplotlib there would slow every
@@ -342,3 +360,28 @@ def test_a_20000_run_grid_plans(repo_copy):
     train_jobs = sum(count for name, count in counts.items() if name.startswith("train_"))
     assert train_jobs == 4 * 100 * 50 // 100 + 1  # lines split at max_runs_per_job = 100 runs
     assert len(expected_run_files(config)) == 20_100
+
+
+# --- jobs run the Python that runs Snakemake ----------------------------------------------
+
+
+def test_jobs_run_the_python_that_runs_snakemake(repo_copy):
+    """With no environment's python on PATH (only the system's), a job still finds the
+    packages of the interpreter that runs Snakemake (scikit-learn, for the data set)."""
+    env = {**SNAKEMAKE_ENV, "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "results/data/moons.npz", "--cores", "1", "--configfile", "config/test.yaml"],
+        cwd=repo_copy, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (repo_copy / "results/data/moons.npz").exists()
+
+
+def test_curvature_off_needs_no_curvature_cells_in_the_grid(repo_copy):
+    config = load_yaml(repo_copy / "config/test.yaml")
+    config["optimizers"]["sgd"]["lr"] = [0.1, 0.3]  # the curvature cell sgd lr 0.5 is gone
+    config["curvature"]["every"] = 0
+    (repo_copy / "config/off.yaml").write_text(yaml.safe_dump(config))
+    plan = snakemake(repo_copy, "-n", "-p", "--configfile", "config/off.yaml")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "--curvature-every" not in plan.stdout + plan.stderr

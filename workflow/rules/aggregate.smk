@@ -2,6 +2,7 @@ rule aggregate:
     """Per-run summaries, per-cell statistics, curves and the claims' verdicts."""
     input:
         runs=run_files(),
+        code=CODE["aggregate"],
     output:
         AGGREGATES,
     log:
@@ -17,5 +18,5 @@ rule aggregate:
         out_dir=output_dir,
         args=aggregate_args,
     shell:
-        "python -m optimizer_dynamics.aggregate --runs-dir {params.runs_dir:q}"
+        '"$PYTHON" -m optimizer_dynamics.aggregate --runs-dir {params.runs_dir:q}'
         " --out-dir {params.out_dir:q} {params.args:q} > {log:q} 2>&1"

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from snakemake.utils import validate
 
 REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
-# Jobs run `python -m optimizer_dynamics.<module>`: putting scripts/ on PYTHONPATH lets the
+# Jobs run `<python> -m optimizer_dynamics.<module>`: putting scripts/ on PYTHONPATH lets the
 # workflow run from a plain checkout with the dependencies installed, without `pip install -e .`.
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
@@ -21,7 +22,7 @@ os.environ.update(
 )
 sys.path.insert(0, str(SCRIPTS))
 
-from optimizer_dynamics import study  # noqa: E402 (needs the path above)
+from optimizer_dynamics import provenance, study  # noqa: E402 (needs the path above)
 from optimizer_dynamics.config import format_number  # noqa: E402
 from optimizer_dynamics.optimizers import OPTIMIZERS  # noqa: E402
 
@@ -44,7 +45,10 @@ def validate_config(config):
     check_unique(config["seeds"], "seeds", str)
     check_batch_size(config)
     check_analysis_cells(config)
-    check_curvature_cells(config)
+    if config["curvature"][
+        "every"
+    ]:  # every: 0 turns curvature off, whatever cells it names
+        check_curvature_cells(config)
     check_job_count(config)
 
 
@@ -300,10 +304,39 @@ FIGURES = [
     f"{FIGURES_DIR}/{stem}.{ext}" for stem in FIGURE_STEMS for ext in ("png", "svg")
 ]
 REPORT_SOURCE = "report/findings.py"
-# What the rendering reads besides the source: a change to either re-renders the report.
-REPORT_ASSETS = ["report/style.css", "scripts/optimizer_dynamics/report.py"]
+REPORT_STYLE = "report/style.css"
 REPORT_HTML = "results/report/findings.html"
 REPORT_PDF = "results/report/findings.pdf"
+
+
+# Jobs run the Python that runs Snakemake (its environment's packages), not whatever `python`
+# comes first on PATH: every shell command starts by naming it $PYTHON (after Snakemake's own
+# default prefix, strict bash).
+shell.prefix(f"set -euo pipefail; PYTHON={shlex.quote(sys.executable)}; ")
+
+
+def code_inputs(*sources):
+    """The package modules a job executes (provenance.module_closure), as inputs relative to
+    the working directory: editing one makes the job's outputs, and what follows, stale.
+    """
+    return [
+        os.path.relpath(path)
+        for path in provenance.module_closure(*(REPO / source for source in sources))
+    ]
+
+
+def module(name):
+    return f"scripts/optimizer_dynamics/{name}.py"
+
+
+CODE = {
+    "dataset": code_inputs(module("data")),
+    "train": code_inputs(module("train")),
+    "aggregate": code_inputs(module("aggregate")),
+    "figures": code_inputs(module("figures")),
+    # The rendering, and what the report's source runs in its cells.
+    "report": code_inputs(module("report"), REPORT_SOURCE),
+}
 
 
 def run_files():
@@ -397,7 +430,12 @@ def output_dir(wildcards, output):
 
 
 def figures_args(wildcards, input, output):
-    return ["--aggregate-dir", parent_dir(input), "--out-dir", parent_dir(output)]
+    return [
+        "--aggregate-dir",
+        parent_dir(input.aggregates),
+        "--out-dir",
+        parent_dir(output),
+    ]
 
 
 def report_args(wildcards, input, output):

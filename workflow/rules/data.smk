@@ -1,5 +1,7 @@
 rule dataset:
     """The make_moons data set, built once and read by every training job."""
+    input:
+        code=CODE["dataset"],
     output:
         DATASET,
     log:
@@ -9,4 +11,4 @@ rule dataset:
     params:
         args=dataset_args,
     shell:
-        "python -m optimizer_dynamics.data --out {output:q} {params.args:q} > {log:q} 2>&1"
+        '"$PYTHON" -m optimizer_dynamics.data --out {output:q} {params.args:q} > {log:q} 2>&1'

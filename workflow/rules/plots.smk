@@ -1,7 +1,8 @@
 rule figures:
     """Every figure of the report, as PNG and SVG."""
     input:
-        AGGREGATES,
+        aggregates=AGGREGATES,
+        code=CODE["figures"],
     output:
         FIGURES,
     log:
@@ -13,4 +14,4 @@ rule figures:
     params:
         args=figures_args,
     shell:
-        "python -m optimizer_dynamics.figures {params.args:q} > {log:q} 2>&1"
+        '"$PYTHON" -m optimizer_dynamics.figures {params.args:q} > {log:q} 2>&1'

@@ -2,7 +2,8 @@ rule report:
     """The findings report: one self-contained HTML page with the verdict table, and a PDF."""
     input:
         source=REPORT_SOURCE,
-        assets=REPORT_ASSETS,
+        style=REPORT_STYLE,
+        code=CODE["report"],
         aggregates=AGGREGATES,
         figures=FIGURES,
     output:
@@ -17,4 +18,4 @@ rule report:
     params:
         args=report_args,
     shell:
-        "python -m optimizer_dynamics.report {params.args:q} > {log:q} 2>&1"
+        '"$PYTHON" -m optimizer_dynamics.report {params.args:q} > {log:q} 2>&1'

@@ -7,6 +7,7 @@ for block in BLOCKS:
             block.name
         input:
             data=DATASET,
+            code=CODE["train"],
         output:
             runs=block.run_files(SEEDS),
         log:
@@ -22,5 +23,5 @@ for block in BLOCKS:
         params:
             args=train_args(block),
         shell:
-            "python -m optimizer_dynamics.train --data {input.data:q} --out {output.runs:q}"
+            '"$PYTHON" -m optimizer_dynamics.train --data {input.data:q} --out {output.runs:q}'
             " --threads {threads} {params.args:q} > {log:q} 2>&1"
