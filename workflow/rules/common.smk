@@ -22,249 +22,26 @@ os.environ.update(
 )
 sys.path.insert(0, str(SCRIPTS))
 
-from optimizer_dynamics import provenance, study  # noqa: E402 (needs the path above)
+# (These imports need the path above.)
+from optimizer_dynamics import checks, provenance, study  # noqa: E402
 from optimizer_dynamics.config import format_number  # noqa: E402
-from optimizer_dynamics.optimizers import OPTIMIZERS  # noqa: E402
 
 # --- config checks ------------------------------------------------------------------------
 
 
 def validate_config(config):
-    """Fill in the schema's defaults and check every key; a bad config stops the workflow
-    before any job starts, with a message naming the key, its value and what is allowed.
-    """
+    """Fill in the schema's defaults and check every key (optimizer_dynamics.checks)."""
     try:
         validate(config, "../schemas/config.schema.yaml")
     except WorkflowError as error:
         cause = error.__context__
         if not isinstance(cause, jsonschema.ValidationError):
             raise
-        raise WorkflowError(describe_schema_error(cause)) from None
-    check_optimizer_names(config)
-    check_grid_numbers(config)
-    check_unique(config["seeds"], "seeds", str)
-    check_batch_size(config)
-    check_analysis_cells(config)
-    if config["curvature"][
-        "every"
-    ]:  # every: 0 turns curvature off, whatever cells it names
-        check_curvature_cells(config)
-    check_job_count(config)
-
-
-def describe_schema_error(error):
-    key = config_key(error.absolute_path)
-    message = f"invalid config: {key}: {error.message}"
-    if error.validator == "additionalProperties":
-        message += f"; allowed keys here: {', '.join(error.schema['properties'])}"
-    else:
-        message += f"; allowed: {allowed(error.schema)}"
-    if (
-        error.validator == "type"
-        and isinstance(error.instance, str)
-        and is_number(error.instance)
-    ):
-        message += f"; {number_as_text_hint(error.instance)}"
-    description = error.schema.get("description")
-    if (
-        error.absolute_path
-        and description
-        and error.validator != "additionalProperties"
-    ):
-        message += f" ({key}: {description})"
-    return message
-
-
-def allowed(schema):
-    """What a schema node allows, in words: "a number in [0, 1)", "an integer >= 1 or null"."""
-    if "enum" in schema:
-        return f"one of {', '.join(map(str, schema['enum']))}"
-    types = schema.get("type", [])
-    words = [
-        TYPE_WORDS[kind](schema)
-        for kind in (types if isinstance(types, list) else [types])
-    ]
-    return " or ".join(words) or "see the description"
-
-
-LIMITS = {
-    "minimum": ">=",
-    "exclusiveMinimum": ">",
-    "maximum": "<=",
-    "exclusiveMaximum": "<",
-}
-
-
-def bounds(schema):
-    """ " in [0, 1)", " > 0", "": a number's limits."""
-    low = next((k for k in ("minimum", "exclusiveMinimum") if k in schema), None)
-    high = next((k for k in ("maximum", "exclusiveMaximum") if k in schema), None)
-    if low and high:
-        opening = "[" if low == "minimum" else "("
-        closing = "]" if high == "maximum" else ")"
-        return f" in {opening}{schema[low]}, {schema[high]}{closing}"
-    return "".join(f" {LIMITS[k]} {schema[k]}" for k in (low, high) if k)
-
-
-def list_words(schema):
-    least, most = schema.get("minItems", 0), schema.get("maxItems")
-    if least == most:
-        kind = f"a list of {least}"
-    else:
-        kind = "a non-empty list" if least else "a list"
-    return f"{kind}, each {allowed(schema.get('items', {}))}"
-
-
-def mapping_words(schema):
-    return f"a mapping with keys {', '.join(schema.get('properties', {}))}"
-
-
-TYPE_WORDS = {
-    "number": lambda schema: f"a number{bounds(schema)}",
-    "integer": lambda schema: f"an integer{bounds(schema)}",
-    "boolean": lambda schema: "true or false",
-    "null": lambda schema: "null",
-    "array": list_words,
-    "object": mapping_words,
-}
-
-
-def number_as_text_hint(text):
-    # YAML 1.1 reads a number with an exponent as a number only with a dot in the mantissa
-    # and a sign in the exponent (1.0e-3, 1.0e+5; 1e-3 and 1.0e5 are text).
-    if "e" in text.lower():
-        mantissa, exponent = text.lower().split("e")
-        mantissa += "" if "." in mantissa else ".0"
-        exponent = exponent if exponent[:1] in "+-" else f"+{exponent}"
-        if f"{mantissa}e{exponent}" != text.lower():
-            return f"YAML reads {text} as text: write {mantissa}e{exponent}"
-    return f"a number in quotes is text: write {text} without quotes"
-
-
-def is_number(text):
+        raise WorkflowError(checks.describe_schema_error(cause)) from None
     try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def config_key(path):
-    """training.steps, optimizers.sgd.lr[2]: the key as a reader finds it in the YAML."""
-    key = ""
-    for part in path:
-        key += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return key.lstrip(".") or "(top level)"
-
-
-def short_list(values, limit=12):
-    """A list for an error message, shortened in the middle when long."""
-    if len(values) <= limit:
-        return str(values)
-    head, tail = values[: limit // 2], values[-(limit // 2) :]
-    return f"[{str(head)[1:-1]}, ... ({len(values) - limit} more), {str(tail)[1:-1]}]"
-
-
-def check_optimizer_names(config):
-    for optimizer, axes in config["optimizers"].items():
-        if optimizer not in OPTIMIZERS:
-            raise WorkflowError(
-                f"invalid config: optimizers.{optimizer}: {optimizer} is not a registered "
-                f"optimizer; allowed: {', '.join(OPTIMIZERS)}"
-            )
-        if OPTIMIZERS[optimizer].requires_momentum and 0 in axes["momentum"]:
-            raise WorkflowError(
-                f"invalid config: optimizers.{optimizer}.momentum: 0 is not allowed for "
-                f"{optimizer}; allowed: numbers in (0, 1)"
-            )
-
-
-def check_grid_numbers(config):
-    # Paths and labels show numbers through format_number (6 significant digits): a value
-    # that does not survive it would be trained under another value's name.
-    for optimizer, axes in config["optimizers"].items():
-        for axis, values in axes.items():
-            key = f"optimizers.{optimizer}.{axis}"
-            for value in values:
-                if float(format_number(value)) != value:
-                    raise WorkflowError(
-                        f"invalid config: {key}: {value!r} has more than 6 significant digits "
-                        f"(paths would name it {format_number(value)}); allowed: numbers that "
-                        f"print exactly with 6 significant digits, e.g. {format_number(value)}"
-                    )
-            check_unique(values, key, format_number)
-
-
-def check_unique(values, key, label):
-    seen = set()
-    for value in values:
-        if label(value) in seen:
-            raise WorkflowError(
-                f"invalid config: {key}: {label(value)} is listed more than once in "
-                f"{short_list([label(v) for v in values])}; allowed: each value once"
-            )
-        seen.add(label(value))
-
-
-def check_batch_size(config):
-    batch_size, n_train = config["training"]["batch_size"], config["data"]["n_train"]
-    if batch_size is not None and batch_size > n_train:
-        raise WorkflowError(
-            f"invalid config: training.batch_size: {batch_size} is larger than data.n_train "
-            f"= {n_train}; allowed: null (full batch) or an integer in [1, {n_train}]"
-        )
-
-
-def check_analysis_cells(config):
-    # Entries for optimizers outside the grid are ignored: they describe nothing to measure.
-    analysis = config["analysis"]
-    for optimizer, cell in analysis["reference"].items():
-        axes = config["optimizers"].get(optimizer)
-        if axes is None:
-            continue
-        for axis in ("lr", "momentum"):
-            grid = [format_number(v) for v in axes[axis]]
-            if format_number(cell[axis]) not in grid:
-                raise WorkflowError(
-                    f"invalid config: analysis.reference.{optimizer}.{axis}: "
-                    f"{format_number(cell[axis])} is not in optimizers.{optimizer}.{axis}; "
-                    f"allowed: one of {short_list(grid)}"
-                )
-    for optimizer, (low, high) in analysis["claimed_windows"].items():
-        if not low < high:
-            raise WorkflowError(
-                f"invalid config: analysis.claimed_windows.{optimizer}: [{low}, {high}] is "
-                f"not an interval; allowed: [low, high] with low < high"
-            )
-
-
-def check_curvature_cells(config):
-    for optimizer, axes in config["curvature"]["cells"].items():
-        grid_axes = config["optimizers"].get(optimizer)
-        if grid_axes is None:
-            raise WorkflowError(
-                f"invalid config: curvature.cells.{optimizer}: {optimizer} is not in "
-                f"optimizers; allowed: cells of {', '.join(config['optimizers'])}"
-            )
-        for axis, values in axes.items():
-            key = f"curvature.cells.{optimizer}.{axis}"
-            grid = [format_number(v) for v in grid_axes[axis]]
-            for value in values:
-                if format_number(value) not in grid:
-                    raise WorkflowError(
-                        f"invalid config: {key}: {format_number(value)} is not in "
-                        f"optimizers.{optimizer}.{axis}; allowed: one of {short_list(grid)}"
-                    )
-
-
-def check_job_count(config):
-    blocks = study.blocks(config)
-    if len(blocks) > config["max_jobs"]:
-        raise WorkflowError(
-            f"invalid config: optimizers: the grid makes {len(blocks)} training jobs "
-            f"(training.block: {config['training']['block']}), but max_jobs is "
-            f"{config['max_jobs']}; allowed: at most max_jobs jobs (shrink the grid, use "
-            f"training.block: line with a larger training.max_runs_per_job, or raise max_jobs)"
-        )
+        checks.check_config(config)
+    except checks.ConfigError as error:
+        raise WorkflowError(str(error)) from None
 
 
 validate_config(config)
