@@ -137,10 +137,11 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
         if initial_loss is None:
             initial_loss = losses[:, 0]
         bad = ~torch.isfinite(losses) | (losses > first.divergence_factor * initial_loss[:, None])  # (R, n)
+        columns = {name: values.numpy() for name, values in cols.items()}  # numpy slices per run are cheap
         keep = []
         for i, run in enumerate(live):
             stop = int(bad[i].nonzero()[0]) if bad[i].any() else None
-            logs[run].add({name: values[i] for name, values in cols.items()}, params[i], grads[i], stop)
+            logs[run].add({name: values[i] for name, values in columns.items()}, params[i], grads[i], stop)
             if stop is None:
                 keep.append(i)
             else:
@@ -179,9 +180,11 @@ class _Recorder:
         self.trajectory = {"params": [], "grads": []} if record_trajectory else None
         self.diverged_step = self.diverged_cause = None
 
-    def add(self, cols, params, grads, stop) -> None:
-        length = len(cols["step"]) if stop is None else stop + 1
-        self.pieces.append({name: values[:length].clone() for name, values in cols.items()})
+    def add(self, columns, params, grads, stop) -> None:
+        """This chunk's rows of the run, up to the diverging step (the chunk's arrays are
+        fresh each chunk, so views of them stay valid)."""
+        length = len(columns["step"]) if stop is None else stop + 1
+        self.pieces.append({name: values[:length] for name, values in columns.items()})
         if self.trajectory is not None:
             self.trajectory["params"].append(params[: length + 1] if not self.trajectory["params"] else params[1 : length + 1])
             self.trajectory["grads"].append(grads[:length])
@@ -194,7 +197,7 @@ class _Recorder:
         )
 
     def finish(self) -> RunLog:
-        columns = {name: torch.cat([p[name] for p in self.pieces]).numpy() for name in self.pieces[0]}
+        columns = {name: np.concatenate([p[name] for p in self.pieces]) for name in self.pieces[0]}
         trajectory = None
         if self.trajectory is not None:
             trajectory = {k: torch.cat(v).numpy() for k, v in self.trajectory.items()}
