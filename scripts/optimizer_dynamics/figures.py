@@ -86,8 +86,10 @@ class Aggregate:
 
     @property
     def optimizers(self) -> list[str]:
-        """SGD and Adam (a panel each even when absent, to say so), then any other optimizer."""
-        return [name for name in OPTIMIZERS if name in set(self.cells["optimizer"])]
+        """The optimizers of the config's grid, in registry order (a panel each, also for one
+        whose runs are absent, to say so) and of the runs."""
+        wanted = set(self.config.get("optimizers") or {}) | set(self.cells["optimizer"])
+        return [name for name in OPTIMIZERS if name in wanted]
 
     def reference(self, optimizer: str) -> tuple[float, float] | None:
         """(lr, momentum) of the optimizer's reference cell, if configured and trained."""
