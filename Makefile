@@ -4,8 +4,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # One job per core the machine has (make run CORES=4 to choose): more only oversubscribes.
 CORES ?= $(shell nproc)
-# Workflow jobs run `python -m optimizer_dynamics...`: the venv's python must come first.
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test bench clean
 

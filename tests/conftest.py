@@ -20,7 +20,8 @@ from optimizer_dynamics.train import default_out, set_determinism, train
 REPO = Path(__file__).resolve().parents[1]
 # What a copy of the repository needs for `snakemake` to run the study in it.
 WORKFLOW_PARTS = ("workflow", "config", "report", "scripts")
-# Workflow jobs call `python`: this interpreter's directory comes first so they get its packages.
+# This interpreter's directory first on PATH, as after activating its venv (jobs themselves run
+# the interpreter that runs Snakemake whatever PATH says: test_workflow.py checks that).
 SNAKEMAKE_ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 # n not a power of two, so a fraction computed in float32 would not be exact.
