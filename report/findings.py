@@ -174,6 +174,7 @@ verdict_table = pd.DataFrame(
     {
         "#": verdicts["id"].map(esc) if "id" in verdicts else [str(i + 1) for i in range(len(verdicts))],
         "Claim": verdicts["claim"].map(esc),
+        "Source": verdicts["source"].map(esc),
         "How it is measured": verdicts["metric"].map(esc),
         "Measured": verdicts["measured"].map(esc),
         "Verdict": verdicts["verdict"].map(verdict_badge),

@@ -139,7 +139,7 @@ def injected_aggregate(tmp_path_factory, tiny_aggregate) -> Path:
     study["config"]["analysis"]["note"] = INJECTED
     (out / "study.json").write_text(json.dumps(study))
     verdicts = pd.read_parquet(out / "verdicts.parquet")
-    for column in ("claim", "metric", "measured", "detail"):
+    for column in ("claim", "source", "metric", "measured", "detail"):
         verdicts[column] = verdicts[column] + " " + INJECTED
     verdicts.to_parquet(out / "verdicts.parquet")
     return out

@@ -269,3 +269,13 @@ def test_tiny_study_verdicts_one_row_per_claim(tiny_aggregate):
     plain = runs[(runs["optimizer"] == "sgd") & (runs["momentum"] == 0) & ~runs["diverged"]]
     claim2 = table.set_index("id").loc["2"]
     assert claim2["measured"].startswith(f"{plain['sgd_eff_step_max_rel_dev'].max():.3g}")
+
+
+def test_every_claim_names_its_source():
+    from optimizer_dynamics.verdicts import CLAIMS
+
+    sources = {claim.id: claim.source for claim in CLAIMS}
+    assert all(sources.values())
+    seed_claims = [cid for cid in sources if not cid.startswith("7")]
+    assert all(sources[cid].startswith("the seed, Experiment ") for cid in seed_claims)
+    assert sources["7a"] == "Cohen et al., 2021" and sources["7b"] == "Cohen et al., 2022"

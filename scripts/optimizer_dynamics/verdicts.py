@@ -1,7 +1,7 @@
 """The seed's claims, each tested against the aggregated runs: one row per claim, every number from data.
 
-evaluate(runs, cells, analysis) -> DataFrame with columns id, claim, metric, measured, verdict,
-detail. verdict is one of VERDICTS; a claim the data cannot test (a missing optimizer, momentum
+evaluate(runs, cells, analysis) -> DataFrame with columns id, claim, source (the seed's
+experiment, a paper, or this project), metric, measured, verdict, detail. verdict is one of VERDICTS; a claim the data cannot test (a missing optimizer, momentum
 or lr, every run diverged, ...) is "inconclusive" with the reason, never an exception.
 
 Shared definitions. Reference pair: analysis.reference (the seed's Experiment 1 lrs). Best lr:
@@ -81,7 +81,7 @@ import pandas as pd
 from optimizer_dynamics.stats import mean_interval
 
 VERDICTS = ("supported", "partly supported", "refuted", "inconclusive")
-COLUMNS = ["id", "claim", "metric", "measured", "verdict", "detail"]
+COLUMNS = ["id", "claim", "source", "metric", "measured", "verdict", "detail"]
 
 EXACT_TOLERANCE = 1e-6  # float64 arithmetic puts rounding near 1e-16; anything above 1e-6 is real
 ROBUST_WIDTH_DECADES = 1.0  # the seed's "more than an order of magnitude"
@@ -598,6 +598,7 @@ def sharpness_falls_late(study: Study) -> Outcome:
 class Claim:
     id: str
     claim: str  # may name {sgd_window} / {adam_window}: the claimed windows from the config
+    source: str  # who makes the claim: the seed's experiment, a paper, or this project
     metric: str
     test: Callable[[Study], Outcome]
 
@@ -606,6 +607,7 @@ CLAIMS = [
     Claim(
         "1a",
         "Adam converges faster than SGD",
+        "the seed, Experiment 1",
         "steps to reach analysis.target_val_loss (median, range over seeds), Adam vs SGD at the reference "
         "pair and at each optimizer's best lr; faster = fewer steps in every paired seed; diverged or never "
         "reached counts as not reached",
@@ -614,6 +616,7 @@ CLAIMS = [
     Claim(
         "1b",
         "Adam reaches a lower validation loss than SGD",
+        "the seed, Experiment 1",
         "best val loss (median, range over seeds), Adam vs SGD at the reference pair and at each "
         "optimizer's best lr; lower = lower in every paired seed; diverged counts as +inf",
         lower_val_loss,
@@ -621,6 +624,7 @@ CLAIMS = [
     Claim(
         "2",
         "For plain SGD, update/grad = lr (a constant)",
+        "the seed, Experiment 1",
         f"max over finished plain-SGD runs and all steps of |eff_step.global / lr - 1|; supported if < "
         f"{EXACT_TOLERANCE:g}",
         sgd_step_is_lr,
@@ -628,6 +632,7 @@ CLAIMS = [
     Claim(
         "3a",
         "SGD's good lr window is {sgd_window}, a narrow region",
+        "the seed, Experiment 2",
         "good window of SGD at its reference momentum (lrs with median final val loss within the tolerance "
         "of the best, contiguous around the best lr) vs the claimed one, on the grid lrs inside the claim; "
         "narrow = fewer decades than Adam's window",
@@ -636,12 +641,14 @@ CLAIMS = [
     Claim(
         "3b",
         "For SGD, a small lr slows training down",
+        "the seed, Experiment 2",
         "median steps to target of each SGD lr below the good window vs the fastest lr inside it",
         small_lr_slows,
     ),
     Claim(
         "4",
         "Adam's good lr window is {adam_window}, robust over more than an order of magnitude",
+        "the seed, Experiment 2",
         "good window of Adam at its reference momentum vs the claimed one, on the grid lrs inside the "
         f"claim; robust = width > {ROBUST_WIDTH_DECADES:g} decade",
         adam_window,
@@ -649,6 +656,7 @@ CLAIMS = [
     Claim(
         "5a",
         "Momentum increases SGD's effective step (prediction: ~lr/(1-momentum) late in training)",
+        "the seed, Experiment 3",
         "eff_step_late(momentum m) / eff_step_late(momentum 0), paired by seed, mean over seeds at each lr "
         "where both finished; supported if > 1 at every (m, lr) pair; compared with 1/(1-m)",
         momentum_enlarges_step,
@@ -656,6 +664,7 @@ CLAIMS = [
     Claim(
         "5b",
         "Momentum smooths SGD's update trajectory (higher cosine between consecutive updates)",
+        "the seed, Experiment 3",
         "update_cosine_late(momentum m) - update_cosine_late(momentum 0), paired by seed, mean over seeds "
         "at each lr where both finished; supported if > 0 at every (m, lr) pair whose difference exceeds "
         f"{COSINE_TIE:g}",
@@ -664,6 +673,7 @@ CLAIMS = [
     Claim(
         "6a",
         "Adam's effective step is much larger than SGD's",
+        "the seed, Experiment 1",
         f"eff_step_late of Adam / of SGD at the reference pair, paired by seed (mean, t 95% interval); much "
         f"larger = interval above {MUCH_LARGER_FACTOR:g}",
         adam_step_larger,
@@ -671,6 +681,7 @@ CLAIMS = [
     Claim(
         "6b",
         "Adam's effective step is adaptive (per-coordinate)",
+        "the seed, Experiment 1",
         "spread coord_eff_lr_p90_late / coord_eff_lr_median_late at the reference pair (mean, t 95% "
         f"interval); adaptive = interval above {ADAPTIVE_SPREAD_MIN:g}",
         adam_adaptive,
@@ -679,6 +690,7 @@ CLAIMS = [
         "7a",
         "Full-batch gradient descent, with or without heavy-ball momentum, trains at the edge of stability: "
         "the sharpness rises to 2(1+m)/lr and hovers there (Cohen et al., 2021)",
+        "Cohen et al., 2021",
         "late sharpness ratio: top Hessian eigenvalue / (2(1+m)/lr), averaged over the late curvature steps, "
         f"per SGD curvature cell (mean, t 95% interval over seeds); at the edge = interval inside "
         f"[{EDGE_BAND[0]:g}, {EDGE_BAND[1]:g}]; supported if every cell is at the edge",
@@ -688,12 +700,14 @@ CLAIMS = [
         "7b",
         "Adam trains at the edge of stability: its preconditioned sharpness rises to (2+2β1)/((1-β1) lr), "
         "38/lr at β1 = 0.9, and hovers there (Cohen et al., 2022)",
+        "Cohen et al., 2022",
         "late ratio of the top eigenvalue of P^-1 H to (2+2β1)/((1-β1) lr), as 7a, per Adam curvature cell",
         adam_edge_of_stability,
     ),
     Claim(
         "7c",
         "The initial sharpness λ0 predicts the largest stable SGD learning rate, 2(1+m)/λ0",
+        "this project: a naive reading of the quadratic threshold, which no cited paper makes",
         "per momentum: the first grid lr above the predicted 2(1+m)/λ0 (mean over seeds) vs the first grid lr "
         "at which most seeds diverged; agree if at most one grid step apart",
         initial_sharpness_predicts_divergence,
@@ -701,6 +715,7 @@ CLAIMS = [
     Claim(
         "7d",
         "The sharpness falls late in training (logistic loss: the logits keep growing)",
+        "this project: with logistic loss the logits keep growing",
         "per finished curvature run: mean sharpness over the late curvature steps / over as many ending at "
         f"mid-run - 1; fell = below -{TREND_TOLERANCE:.0%}; supported if every run fell",
         sharpness_falls_late,
@@ -728,6 +743,7 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict) -> pd.Data
             [
                 claim.id,
                 claim.claim.format(**windows),
+                claim.source,
                 claim.metric,
                 outcome.measured,
                 outcome.verdict,
