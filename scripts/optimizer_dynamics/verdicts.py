@@ -393,11 +393,15 @@ def momentum_effect(
             counts[name] += int((side == name).sum())
         if (side == "lower").any():
             lower.append(f"m={m:g} at lr {_lrs(list(per_lr.index[side == 'lower']))}")
-    decided = counts["higher"] + counts["lower"]
-    verdict = _count_verdict(counts["higher"], decided) if decided else "refuted"
-    detail = f"{higher} at {counts['higher']} of {sum(counts.values())} (momentum, lr) pairs"
+    decided, total = counts["higher"] + counts["lower"], sum(counts.values())
+    # No effect at most pairs is no effect: refuted, not "partly" on the few pairs left.
+    no_effect = counts["equal"] > total / 2
+    verdict = "refuted" if no_effect or not decided else _count_verdict(counts["higher"], decided)
+    detail = f"{higher} at {counts['higher']} of {total} (momentum, lr) pairs"
     if counts["equal"]:
         detail += f", equal within {tie:g} at {counts['equal']}"
+        if no_effect:
+            detail += " (no effect at most pairs)"
     if lower:
         detail += "; the opposite for " + "; ".join(lower)
     return Outcome("; ".join(measured), verdict, detail + ".")
