@@ -317,7 +317,7 @@ def test_the_config_json_reaches_the_aggregation_intact_through_the_shell(tmp_pa
     """The one config text that reaches a shell (as JSON: quotes, braces, spaces) is one argument."""
     plan = snakemake(copy_repo(tmp_path), "-n", "-p", "--configfile", "config/test.yaml")
     assert plan.returncode == 0, plan.stderr
-    command = re.search(r"python -m optimizer_dynamics\.aggregate .*", plan.stdout + plan.stderr).group()
+    command = re.search(r"\"\$PYTHON\" -m optimizer_dynamics\.aggregate .*", plan.stdout + plan.stderr).group()
     words = shlex.split(command)
     config = json.loads(words[words.index("--config-json") + 1])
     for section in TEST_CONFIG:

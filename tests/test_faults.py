@@ -241,7 +241,7 @@ SEEDS = (0, 1, 2)
 def killed_training_job(
     workdir: Path, data: Path, kill_when: Callable[[list[Path], str], bool]
 ) -> list[Path]:
-    """`python -m optimizer_dynamics.train ... --seed 0 1 2 --out ...` (a block, as the workflow
+    """`$PYTHON -m optimizer_dynamics.train ... --seed 0 1 2 --out ...` (a block, as the workflow
     runs it), killed with SIGKILL once kill_when(outs, progress) holds; returns the --out paths."""
     outs = [workdir / "runs" / f"seed~{seed}.parquet" for seed in SEEDS]
     log = workdir / "train.log"

@@ -92,7 +92,7 @@ def test_each_training_job_trains_every_lr_and_seed_of_its_block(repo_copy, bloc
     config = load_yaml(repo_copy / "config/test.yaml")
     result = snakemake(repo_copy, "-n", "-p", "--configfile", "config/test.yaml", "--config", f"training={{block: {block}}}")
     assert result.returncode == 0, result.stderr + result.stdout
-    commands = re.findall(r"python -m optimizer_dynamics\.train .*", result.stdout + result.stderr)
+    commands = re.findall(r"\"\$PYTHON\" -m optimizer_dynamics\.train .*", result.stdout + result.stderr)
     cells = len(expected_run_files(config)) // len(config["seeds"])
     assert len(commands) == (len(line_jobs(config)) if block == "line" else cells)
     trained = []
