@@ -137,6 +137,10 @@ def test_run_summaries_come_from_the_files(curvature_aggregate, files):
             direct["sharpness"].iloc[-n_late:].mean() / mid["sharpness"].mean() - 1, rel=1e-12)
         assert row.stability_sharpness_late_change == pytest.approx(
             direct["compared"].iloc[-n_late:].mean() / mid["compared"].mean() - 1, rel=1e-12)
+        quarter = max(2, math.ceil(len(direct) / 4))
+        last = direct["ratio"].iloc[-quarter:]
+        half = quarter // 2
+        assert row.late_ratio_trend == pytest.approx(last.iloc[-half:].mean() / last.iloc[:-half].mean() - 1, rel=1e-12)
         checked_late += 1
     assert checked_late > 0
 
@@ -180,11 +184,11 @@ def test_curvature_study_verdict_rows(curvature_aggregate):
 
 
 def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvature=True, late_ratio=0.5,
-        change=0.0, initial=10.0) -> dict:
+        change=0.0, initial=10.0, trend=0.0) -> dict:
     """One runs.parquet row; curvature summaries consistent with a step-0 (preconditioned) sharpness
-    `initial`, a late ratio and a mid-to-late change."""
+    `initial`, a late ratio, a mid-to-late change and a last-quarter trend of the ratio."""
     threshold = stability_threshold(optimizer, lr, momentum)
-    row = {"optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "diverged": diverged,
+    row = {"optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
            "final_val_loss": np.nan if diverged else 0.3, "best_val_loss": np.nan if diverged else 0.3,
            "steps_to_target": None if diverged else 10, "stability_threshold": threshold,
            "sgd_eff_step_max_rel_dev": 0.0,
@@ -195,7 +199,7 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
                    predicted_critical_lr=lr * threshold / initial, max_sharpness_ratio=initial / threshold)
         if not diverged:
             row.update(late_sharpness_ratio=late_ratio, sharpness_late_change=change,
-                       stability_sharpness_late_change=change)
+                       stability_sharpness_late_change=change, late_ratio_trend=trend)
     return row
 
 
@@ -229,6 +233,21 @@ def test_edge_of_stability_verdict_follows_the_late_ratio_intervals(optimizer, c
     # initial 10 and late ratio x threshold: the late sharpness is lower than at step 0 only when below 10
     late = [np.mean(r) * stability_threshold(optimizer, lr, momentum) for lr, r in zip([0.01, 0.1], ratios)]
     assert f"is below its step-0 value in {sum(x < 10 for x in late)} of 2 cells" in row["detail"]
+
+
+@pytest.mark.parametrize("optimizer, claim", [("sgd", "7a"), ("adam", "7b")])
+def test_a_threshold_still_approached_at_the_end_is_not_reached_not_refuted(optimizer, claim):
+    # Both cells settled below (above) the band: refuted. One still rising toward it: inconclusive.
+    settled = cell(optimizer, 0.01, 0.9, BELOW) + cell(optimizer, 0.1, 0.9, ABOVE)
+    assert evaluate(settled).loc[claim, "verdict"] == "refuted"
+    rising = cell(optimizer, 0.01, 0.9, BELOW, trend=2 * verdicts.TREND_TOLERANCE) + cell(optimizer, 0.1, 0.9, ABOVE)
+    row = evaluate(rising).loc[claim]
+    assert row["verdict"] == "inconclusive"
+    assert "not reached within 1000 steps (still moving toward it): lr 0.01" in row["detail"]
+    assert "still rising +20%" in row["measured"]
+    # Moving away from the band is no excuse: a falling cell below it stays below.
+    falling = cell(optimizer, 0.01, 0.9, BELOW, trend=-0.5) + cell(optimizer, 0.1, 0.9, ABOVE)
+    assert evaluate(falling).loc[claim, "verdict"] == "refuted"
 
 
 def test_a_cell_whose_seeds_all_diverged_is_named_and_not_at_the_edge():

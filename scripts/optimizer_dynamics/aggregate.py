@@ -56,7 +56,10 @@ loss every curvature_every steps, from step 0; see curvature.py):
           over as many measured steps ending at the middle one, minus 1 (how the sharpness
           moved from mid-run to the end); stability_sharpness_late_change the same of
           stability_sharpness (equal to it for SGD).
-      The last three are NaN for a diverged run (late summaries, see the divergence policy).
+      late_ratio_trend = over the last quarter of the measured steps (at least two), the mean
+          ratio over its second half / over its first half, minus 1: whether the run ends still
+          moving toward (or away from) its threshold.
+      The last four are NaN for a diverged run (late summaries, see the divergence policy).
 """
 
 from __future__ import annotations
@@ -117,7 +120,12 @@ CURVATURE_TABLE_COLUMNS = [
     "ratio",
 ]
 # per-run curvature summaries that describe the late steps
-CURVATURE_LATE_COLUMNS = ["late_sharpness_ratio", "sharpness_late_change", "stability_sharpness_late_change"]
+CURVATURE_LATE_COLUMNS = [
+    "late_sharpness_ratio",
+    "sharpness_late_change",
+    "stability_sharpness_late_change",
+    "late_ratio_trend",
+]
 CURVATURE_RUN_COLUMNS = [
     "initial_sharpness",
     "initial_precond_sharpness",
@@ -314,6 +322,17 @@ def summarize_curvature(curvature: pd.DataFrame, analysis: dict) -> pd.DataFrame
     summary["late_sharpness_ratio"] = late["ratio"].mean()
     for column in ("sharpness", "stability_sharpness"):
         summary[f"{column}_late_change"] = late[column].mean() / mid[column].mean() - 1
+    quarter = np.maximum(2, np.ceil(count / 4))
+    last_quarter = position >= count - quarter
+    second_half = position >= count - quarter // 2
+    halves = (
+        curvature[last_quarter]
+        .groupby([curvature["run"], second_half[last_quarter]])["ratio"]
+        .mean()
+        .unstack()
+        .reindex(columns=[False, True])
+    )
+    summary["late_ratio_trend"] = halves[True] / halves[False] - 1
     return summary[CURVATURE_RUN_COLUMNS]
 
 

@@ -47,10 +47,13 @@ config's curvature section, summarized in aggregate.py: late_sharpness_ratio, ..
 Adam curvature cell is placed by the t 95% interval of its mean late_sharpness_ratio over the
 seeds that finished: "at the edge" if the interval lies inside EDGE_BAND, "below" / "above"
 if it lies entirely below / above it, "undecided" if it straddles an end of the band (or fewer
-than two seeds finished), "diverged" if every seed diverged.
+than two seeds finished), "diverged" if every seed diverged. A cell below (above) the band
+whose ratio still rises (falls) by more than TREND_TOLERANCE over the last quarter of its
+measured steps (late_ratio_trend, mean over seeds) has "not reached" it within the run's steps:
+a threshold not yet reached is not refuted.
   7a GD and heavy ball at the edge of stability: SGD curvature cells; supported if every cell
-     is at the edge, partly if some are, inconclusive if none is but some are undecided, else
-     refuted. The detail says which cells stay below, and how far the sharpness moved from
+     is at the edge, partly if some are, inconclusive if none is but some are undecided or not
+     reached, else (every cell settled off the band) refuted. The detail says which cells stay below, and how far the sharpness moved from
      step 0 to the late steps.
   7b Adam at the edge of stability: the same on Adam's cells, with the preconditioned sharpness.
   7c initial sharpness predicts SGD's largest stable lr: per SGD momentum m with curvature runs,
@@ -94,6 +97,7 @@ EDGE_BAND = (0.8, 1.2)
 EDGE_SIDE_LABELS = {
     "below": "below it",
     "above": "above it",
+    "not reached": "not reached within {steps} steps (still moving toward it)",
     "undecided": "undecided",
     "diverged": "diverged",
 }
@@ -462,19 +466,23 @@ def initial_stability_sharpness(runs: pd.DataFrame, optimizer: str) -> pd.Series
     return runs["initial_precond_sharpness" if optimizer == "adam" else "initial_sharpness"]
 
 
-def edge_side(late_ratios: pd.Series) -> tuple[str, str]:
-    """A cell's place against EDGE_BAND (see the module docstring) and its 'mean [lo, hi]' text."""
+def edge_side(late_ratios: pd.Series, trends: pd.Series) -> tuple[str, str]:
+    """A cell's place against EDGE_BAND (see the module docstring) and its 'mean [lo, hi]' text.
+    A cell off the band whose ratio still moves toward it over the last quarter of the run
+    (mean late_ratio_trend beyond TREND_TOLERANCE) has "not reached" it: the budget, not the
+    claim, decided, so it counts as undecided."""
     mean, lo, hi, n = mean_interval(late_ratios)
     if n == 0:
         return "diverged", "every seed diverged"
     text = f"{mean:.3g} [{lo:.3g}, {hi:.3g}] over {n} seeds" if n > 1 else f"{mean:.3g} (1 seed)"
     edge_lo, edge_hi = EDGE_BAND
+    trend = trends.mean()
     if edge_lo <= lo and hi <= edge_hi:
         return "at the edge", text
     if hi < edge_lo:
-        return "below", text
+        return ("not reached", f"{text}, still rising {trend:+.0%}") if trend > TREND_TOLERANCE else ("below", text)
     if lo > edge_hi:
-        return "above", text
+        return ("not reached", f"{text}, still falling {trend:+.0%}") if trend < -TREND_TOLERANCE else ("above", text)
     return "undecided", text
 
 
@@ -485,7 +493,7 @@ def edge_of_stability(study: Study, optimizer: str) -> Outcome:
     sides: dict[str, list[str]] = {}
     measured, dropped = [], []
     for (lr, momentum), cell in runs.groupby(["lr", "momentum"], sort=True):
-        side, text = edge_side(cell["late_sharpness_ratio"])
+        side, text = edge_side(cell["late_sharpness_ratio"], cell["late_ratio_trend"])
         name = f"lr {lr:g}, {MOMENTUM_WORDS.get(optimizer, 'momentum')} {momentum:g}"
         sides.setdefault(side, []).append(name)
         threshold = cell["stability_threshold"].iloc[0]
@@ -501,15 +509,18 @@ def edge_of_stability(study: Study, optimizer: str) -> Outcome:
     if at_edge:
         verdict = _count_verdict(at_edge, len(measured))
     else:
-        verdict = "inconclusive" if "undecided" in sides else "refuted"
+        # Refuted only where every cell settled off the band; one still moving toward it, or
+        # undecided, leaves the claim open.
+        verdict = "inconclusive" if {"undecided", "not reached"} & set(sides) else "refuted"
     lo, hi = EDGE_BAND
     detail = (
         f"{at_edge} of {len(measured)} cells hover at the threshold (late ratio's interval inside "
         f"[{lo:g}, {hi:g}])"
     )
+    steps = f"{int(runs['steps'].max())}" if "steps" in runs else "the run's"
     for side, label in EDGE_SIDE_LABELS.items():
         if side in sides:
-            detail += f"; {label}: " + "; ".join(sides[side])
+            detail += f"; {label.format(steps=steps)}: " + "; ".join(sides[side])
     detail += f". The late {quantity} is below its step-0 value in {sum(dropped)} of {len(dropped)} cells."
     return Outcome("; ".join(measured), verdict, detail)
 
