@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -96,6 +97,24 @@ def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
     argv = ["--runs-dir", str(runs_dir(tiny_study)), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
     aggregate.main(argv)
     return out
+
+
+DELETE = object()  # a value for with_changes: remove the key
+
+
+def with_changes(config: dict, **changes) -> dict:
+    """A deep copy of a workflow config with changes given as section__key=value."""
+    config = copy.deepcopy(config)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = config
+        for key in parents:
+            node = node[key]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return config
 
 
 def runs_dir(paths) -> Path:

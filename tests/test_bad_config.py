@@ -12,7 +12,6 @@ is quoted), run code (YAML is only read safely) or become markup in the report (
 from __future__ import annotations
 
 import ast
-import copy
 import json
 import re
 import shlex
@@ -23,28 +22,17 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO, copy_repo, snakemake
+from conftest import DELETE, REPO, copy_repo, snakemake, with_changes
 
 TEST_YAML = (REPO / "config/test.yaml").read_text()
 TEST_CONFIG = yaml.safe_load(TEST_YAML)
 # A file a successful YAML code-execution attack would create.
 EXPLOIT_MARK = "PWNED"
-DELETE = object()
 
 
 def changed(**changes) -> str:
-    """config/test.yaml with changes given as section__key=value (DELETE removes the key)."""
-    config = copy.deepcopy(TEST_CONFIG)
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = config
-        for key in parents:
-            node = node[key]
-        if value is DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    return yaml.safe_dump(config)
+    """config/test.yaml's text with changes given as section__key=value (DELETE removes the key)."""
+    return yaml.safe_dump(with_changes(TEST_CONFIG, **changes))
 
 
 def edited(old: str, new: str) -> str:

@@ -10,22 +10,15 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, with_changes
 from optimizer_dynamics import checks
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 TEST_CONFIG = yaml.safe_load((REPO / "config/test.yaml").read_text())  # every section given
 
 
-def with_changes(**changes) -> dict:
-    config = copy.deepcopy(TEST_CONFIG)
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = config
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return config
+def changed(**changes) -> dict:
+    return with_changes(TEST_CONFIG, **changes)
 
 
 def test_the_shipped_configs_pass():
@@ -36,23 +29,23 @@ def test_the_shipped_configs_pass():
 
 
 REFUSED = [
-    (with_changes(optimizers__rmsprop={"lr": [0.1], "momentum": [0.0]}),
+    (changed(optimizers__rmsprop={"lr": [0.1], "momentum": [0.0]}),
      ("optimizers.rmsprop", "not a registered optimizer", "allowed: sgd, nesterov, adam")),
-    (with_changes(optimizers__nesterov={"lr": [0.1], "momentum": [0.0]}),
+    (changed(optimizers__nesterov={"lr": [0.1], "momentum": [0.0]}),
      ("optimizers.nesterov.momentum", "0 is not allowed for nesterov", "(0, 1)")),
-    (with_changes(optimizers__sgd={"lr": [0.1, 0.5, 0.1], "momentum": [0.0]}),
+    (changed(optimizers__sgd={"lr": [0.1, 0.5, 0.1], "momentum": [0.0]}),
      ("optimizers.sgd.lr", "0.1 is listed more than once", "allowed: each value once")),
-    (with_changes(optimizers__sgd={"lr": [0.1, 0.1234567], "momentum": [0.0]}),
+    (changed(optimizers__sgd={"lr": [0.1, 0.1234567], "momentum": [0.0]}),
      ("optimizers.sgd.lr", "more than 6 significant digits", "0.123457")),
-    (with_changes(seeds=[0, 1, 0]), ("seeds", "0 is listed more than once",)),
-    (with_changes(training__batch_size=65), ("training.batch_size", "larger than data.n_train = 64", "[1, 64]")),
-    (with_changes(analysis__reference__sgd={"lr": 0.3, "momentum": 0.0}),
+    (changed(seeds=[0, 1, 0]), ("seeds", "0 is listed more than once",)),
+    (changed(training__batch_size=65), ("training.batch_size", "larger than data.n_train = 64", "[1, 64]")),
+    (changed(analysis__reference__sgd={"lr": 0.3, "momentum": 0.0}),
      ("analysis.reference.sgd.lr", "0.3 is not in optimizers.sgd.lr", "one of ['0.1', '0.5']")),
-    (with_changes(analysis__claimed_windows__adam=[0.01, 0.001]),
+    (changed(analysis__claimed_windows__adam=[0.01, 0.001]),
      ("analysis.claimed_windows.adam", "not an interval", "low < high")),
-    (with_changes(curvature__cells__sgd={"lr": [0.3], "momentum": [0.0]}),
+    (changed(curvature__cells__sgd={"lr": [0.3], "momentum": [0.0]}),
      ("curvature.cells.sgd.lr", "0.3 is not in optimizers.sgd.lr",)),
-    (with_changes(max_jobs=1), ("optimizers", "makes 2 training jobs", "max_jobs is 1")),
+    (changed(max_jobs=1), ("optimizers", "makes 2 training jobs", "max_jobs is 1")),
 ]
 
 
@@ -65,17 +58,17 @@ def test_a_bad_config_is_refused_naming_the_key_and_what_is_allowed(config, says
 
 
 def test_curvature_off_names_no_cells():
-    config = with_changes(curvature__every=0, curvature__cells__sgd={"lr": [0.3], "momentum": [0.0]})
+    config = changed(curvature__every=0, curvature__cells__sgd={"lr": [0.3], "momentum": [0.0]})
     checks.check_config(config)
 
 
 @pytest.mark.parametrize(
     ("config", "says"),
     [
-        (with_changes(training__steps="60"), ("training.steps", "write 60 without quotes")),
-        (with_changes(optimizers__adam={"lr": ["1e-3"], "momentum": [0.9]}), ("optimizers.adam.lr[0]", "write 1.0e-3")),
-        (with_changes(training__block="stack"), ("training.block", "allowed: one of line, cell")),
-        (with_changes(data__n_trian=5), ("data", "allowed keys here: n_train, n_val")),
+        (changed(training__steps="60"), ("training.steps", "write 60 without quotes")),
+        (changed(optimizers__adam={"lr": ["1e-3"], "momentum": [0.9]}), ("optimizers.adam.lr[0]", "write 1.0e-3")),
+        (changed(training__block="stack"), ("training.block", "allowed: one of line, cell")),
+        (changed(data__n_trian=5), ("data", "allowed keys here: n_train, n_val")),
     ],
     ids=["quoted-number", "yaml-exponent", "enum", "misspelled-key"],
 )
