@@ -483,7 +483,7 @@ def plain(value) -> str:
 def curvature_row(key: tuple, group: pd.DataFrame) -> dict:
     name, lr, momentum = key
     threshold = group.stability_threshold.iloc[0]
-    adaptive = OPTIMIZERS[name].preconditioner is not None
+    adaptive = OPTIMIZERS[name].adaptive
     initial = group.initial_precond_sharpness if adaptive else group.initial_sharpness
     mean, lo, hi, n = mean_interval(group.late_sharpness_ratio)
     return {

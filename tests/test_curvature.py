@@ -57,7 +57,7 @@ def test_top_eigenvalue_equals_power_iteration_on_hessian_vector_products(point)
 QUADRATIC_CASES = [
     (name, momentum)
     for name, entry in OPTIMIZERS.items()
-    if entry.preconditioner is None
+    if not entry.adaptive
     for momentum in (0.0, 0.5, 0.9)
     if momentum > 0 or not entry.requires_momentum
 ]

@@ -290,7 +290,7 @@ def curvature_rows(steps: pd.DataFrame) -> pd.DataFrame:
         steps["hessian.top1"].notna(), ["run", *CELL, "seed", "step", *SHARPNESS_COLUMNS.values()]
     ].rename(columns={column: name for name, column in SHARPNESS_COLUMNS.items()})
     # The registry says which quantity meets each optimizer's threshold (P^-1 H for adaptive ones).
-    adaptive = measured["optimizer"].map(lambda name: OPTIMIZERS[name].preconditioner is not None)
+    adaptive = measured["optimizer"].map(lambda name: OPTIMIZERS[name].adaptive)
     measured["stability_sharpness"] = measured["precond_sharpness"].where(adaptive, measured["sharpness"])
     measured["threshold"] = np.array(
         [stability_threshold(*cell) for cell in measured[CELL].itertuples(index=False, name=None)],

@@ -74,8 +74,13 @@ class Optimizer:
     requires_momentum: bool = False  # the momentum axis must be > 0 (torch refuses Nesterov at 0)
 
     @property
+    def adaptive(self) -> bool:
+        """Its threshold is met by the preconditioned sharpness, not the plain one."""
+        return self.preconditioner is not None
+
+    @property
     def stability_quantity(self) -> str:
-        return "preconditioned sharpness" if self.preconditioner else "sharpness"
+        return "preconditioned sharpness" if self.adaptive else "sharpness"
 
 
 # --- SGD and heavy ball --------------------------------------------------------------------

@@ -120,7 +120,7 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
             hessians = {i: loss_hessian(thetas[i], x_train, y_train, hidden) for i in due}
             optimizer.update(thetas, stack.grad, state, hyper, step + 1)
             if hessians:
-                precond = optimizer.preconditioner(state, hyper, step + 1) if optimizer.preconditioner else None
+                precond = optimizer.preconditioner(state, hyper, step + 1) if optimizer.adaptive else None
                 for i, hess in hessians.items():
                     summary = spectrum_summary(hess, None if precond is None else precond[i])
                     curvature[i, row] = torch.tensor([summary[c] for c in CURVATURE_COLUMNS], dtype=torch.float64)

@@ -81,6 +81,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 
 VERDICTS = ("supported", "partly supported", "refuted", "inconclusive")
@@ -463,7 +464,7 @@ def adam_adaptive(study: Study) -> Outcome:
 
 def initial_stability_sharpness(runs: pd.DataFrame, optimizer: str) -> pd.Series:
     """The step-0 value of the quantity compared with the threshold (preconditioned for Adam)."""
-    return runs["initial_precond_sharpness" if optimizer == "adam" else "initial_sharpness"]
+    return runs["initial_precond_sharpness" if OPTIMIZERS[optimizer].adaptive else "initial_sharpness"]
 
 
 def edge_side(late_ratios: pd.Series, trends: pd.Series) -> tuple[str, str]:
@@ -489,7 +490,7 @@ def edge_side(late_ratios: pd.Series, trends: pd.Series) -> tuple[str, str]:
 def edge_of_stability(study: Study, optimizer: str) -> Outcome:
     """Claims 7a / 7b: each curvature cell's late (preconditioned) sharpness against its threshold."""
     runs = study.curvature_runs(optimizer)
-    quantity = "preconditioned sharpness" if optimizer == "adam" else "sharpness"
+    quantity = OPTIMIZERS[optimizer].stability_quantity
     sides: dict[str, list[str]] = {}
     measured, dropped = [], []
     for (lr, momentum), cell in runs.groupby(["lr", "momentum"], sort=True):
