@@ -10,20 +10,24 @@ and seed of one optimizer x momentum line (training.block: line), or one cell (c
 from __future__ import annotations
 
 import re
-from pathlib import PurePath
 from dataclasses import dataclass
-
-import pandas as pd
-from snakemake.utils import Paramspace
+from pathlib import PurePath
 
 from optimizer_dynamics.config import format_number
 
 RUNS_DIR = "results/runs"
 CELL_COLUMNS = ["optimizer", "lr", "momentum"]
+# Paramspace's layout of a cell: optimizer~{optimizer}/lr~{lr}/momentum~{momentum}
+CELL_PATTERN = "/".join(f"{name}~{{{name}}}" for name in CELL_COLUMNS)
 
 
-def grid(config: dict) -> Paramspace:
-    """One row per (optimizer, lr, momentum) cell, values as path strings, so paths are stable."""
+def grid(config: dict):
+    """Snakemake's Paramspace of the grid: one row per (optimizer, lr, momentum) cell, values as
+    path strings, so paths are stable. (pandas and snakemake are imported here, not at the top:
+    a training job names its default output paths with this module.)"""
+    import pandas as pd
+    from snakemake.utils import Paramspace
+
     rows = [
         {"optimizer": optimizer, "lr": format_number(lr), "momentum": format_number(momentum)}
         for optimizer, axes in config["optimizers"].items()
@@ -35,6 +39,11 @@ def grid(config: dict) -> Paramspace:
 
 def run_file(cell_pattern: str, seed, root: str = RUNS_DIR) -> str:
     return f"{root}/{cell_pattern}/seed~{seed}.parquet"
+
+
+def cell_run_file(optimizer: str, lr: str, momentum: str, seed, root: str = RUNS_DIR) -> str:
+    """The run file of one cell and seed; lr and momentum as format_number writes them."""
+    return run_file(CELL_PATTERN.format(optimizer=optimizer, lr=lr, momentum=momentum), seed, root)
 
 
 def runs_root(path: str) -> str:
@@ -76,7 +85,7 @@ class Block:
     def run_files(self, seeds, root: str = RUNS_DIR) -> list[str]:
         """lr-major, as the training command takes its --out paths."""
         return [
-            run_file(f"optimizer~{self.optimizer}/lr~{lr}/momentum~{self.momentum}", seed, root)
+            cell_run_file(self.optimizer, lr, self.momentum, seed, root)
             for lr in self.lrs
             for seed in seeds
         ]

@@ -35,6 +35,7 @@ from optimizer_dynamics.data import Dataset, load_dataset
 from optimizer_dynamics.metrics import evaluate, step_diagnostics
 from optimizer_dynamics.model import StackedMLP, init_params, n_params, tensor_slices, with_ones
 from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper
+from optimizer_dynamics.study import cell_run_file
 
 CHUNK = 250  # steps recorded before diagnostics are computed in bulk and divergence is checked
 # Settings every run of a block shares: one update rule, one batch shape, one clock.
@@ -252,10 +253,7 @@ def _add_eval_columns(cols, config: RunConfig, thetas_after, is_eval, train_set,
 
 
 def default_out(config: RunConfig) -> str:
-    return (
-        f"results/runs/optimizer~{config.optimizer}/lr~{format_number(config.lr)}/"
-        f"momentum~{format_number(config.momentum)}/seed~{config.seed}.parquet"
-    )
+    return cell_run_file(config.optimizer, format_number(config.lr), format_number(config.momentum), config.seed)
 
 
 def _parse_field(annotation: str):

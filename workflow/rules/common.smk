@@ -96,23 +96,16 @@ def code_inputs(*sources):
     """The package modules a job executes (provenance.module_closure), as inputs relative to
     the working directory: editing one makes the job's outputs, and what follows, stale.
     """
-    return [
-        os.path.relpath(path)
-        for path in provenance.module_closure(*(REPO / source for source in sources))
-    ]
-
-
-def module(name):
-    return f"scripts/optimizer_dynamics/{name}.py"
+    return [os.path.relpath(path) for path in provenance.module_closure(*sources)]
 
 
 CODE = {
-    "dataset": code_inputs(module("data")),
-    "train": code_inputs(module("train")),
-    "aggregate": code_inputs(module("aggregate")),
-    "figures": code_inputs(module("figures")),
+    "dataset": code_inputs(provenance.module_file("data")),
+    "train": code_inputs(provenance.module_file("train")),
+    "aggregate": code_inputs(provenance.module_file("aggregate")),
+    "figures": code_inputs(provenance.module_file("figures")),
     # The rendering, and what the report's source runs in its cells.
-    "report": code_inputs(module("report"), REPORT_SOURCE),
+    "report": code_inputs(provenance.module_file("report"), REPO / REPORT_SOURCE),
 }
 
 
