@@ -33,6 +33,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
+from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.verdicts import EDGE_BAND, TREND_TOLERANCE, VERDICTS, Missing, Study
@@ -41,10 +42,17 @@ aggregate = Path(aggregate_dir)
 figures = Path(figures_dir)
 study = json.loads((aggregate / "study.json").read_text(encoding="utf-8"))
 config = study["config"]
-runs = pd.read_parquet(aggregate / "runs.parquet")
-cells = pd.read_parquet(aggregate / "cells.parquet")
-verdicts = pd.read_parquet(aggregate / "verdicts.parquet")
 analysis, training, data = config["analysis"], config["training"], config["data"]
+all_runs = pd.read_parquet(aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])  # whole runs
+verdicts = pd.read_parquet(aggregate / "verdicts.parquet")
+regimes = study_layout.regimes(config)
+# The sections on the seed's experiments describe one regime in their tables and sentences: the
+# seed's own, minibatch SGD, where the grid has one (else full batch); every figure is shown for
+# every regime, and the verdicts above cover them all.
+shown_regime = next((r for r in regimes if r != "full"), regimes[0])
+shown_label = study_layout.regime_label(shown_regime)
+runs = all_runs[(all_runs["set"] == "grid") & (all_runs["batch"] == shown_regime)]
+cells = pd.read_parquet(aggregate / "cells.parquet", filters=[("budget", "==", 1.0), ("batch", "==", shown_regime)])
 reference = {name: (float(ref["lr"]), float(ref["momentum"])) for name, ref in analysis["reference"].items()}
 
 # Markdown syntax a data string could trigger (emphasis, links, spans, tables, math, citations);
@@ -94,10 +102,16 @@ def table(frame: pd.DataFrame, caption: str) -> str:
 
 
 def figure(stem: str, caption: str) -> str:
-    path = figures / f"{stem}.png"
-    if not path.is_file():
-        raise FileNotFoundError(f"figure {path} is missing: run optimizer_dynamics.figures first")
-    return f"![{caption}](<{path.resolve().as_posix()}>)"
+    """The figure, once per regime for the grid's figures (study.figure_stems)."""
+    if stem in study_layout.CURVATURE_FIGURES:
+        files = [(figures / f"{stem}.png", caption)]
+    else:
+        files = [(figures / f"{stem}_{r}.png", f"{study_layout.regime_label(r).capitalize()}. {caption}")
+                 for r in regimes]
+    for path, _ in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"figure {path} is missing: run optimizer_dynamics.figures first")
+    return "\n\n".join(f"![{text}](<{path.resolve().as_posix()}>)" for path, text in files)
 
 
 def show(*blocks: str) -> None:
@@ -119,10 +133,10 @@ def setting(optimizer: str, lr: float, momentum: float) -> str:
     return f"{esc(optimizer)} (lr {lr_text(lr)}, {OPTIMIZERS[optimizer].momentum_symbol} {lr_text(momentum)})"
 
 
-hidden = sorted(runs["hidden"].unique())
+hidden = sorted(all_runs["hidden"].unique())
 if len(hidden) != 1:
     raise ValueError(f"runs.parquet mixes hidden sizes {hidden}: the report describes one model")
-if len(runs) != study["n_runs"] or int(runs.diverged.sum()) != study["n_diverged"]:
+if len(all_runs) != study["n_runs"] or int(all_runs.diverged.sum()) != study["n_diverged"]:
     raise ValueError("runs.parquet and study.json disagree on the run counts: re-run the aggregation")
 
 # %% [markdown]
@@ -134,7 +148,8 @@ if len(runs) != study["n_runs"] or int(runs.diverged.sum()) != study["n_diverged
 # claim gets its verdict from a stated measurement and threshold (the "How it is measured" column).
 
 # %%
-batch = "full training set" if training["batch_size"] is None else f"minibatches of {esc(training['batch_size'])}"
+batch = " and, separately, ".join(
+    "the full training set" if size is None else f"minibatches of {esc(size)}" for size in training["batch_size"])
 grid = pd.DataFrame(
     [
         {
@@ -159,8 +174,10 @@ show(
     "- **Optimizers**: "
     + "; ".join(f"{esc(OPTIMIZERS[name].label)} ({esc(OPTIMIZERS[name].description)})" for name in config["optimizers"])
     + (f"; Adam's β₂ = {esc(training['adam_beta2'])}, ε = {esc(training['adam_eps'])}" if "adam" in config["optimizers"] else "")
-    + f". Every setting below is trained once per seed ({esc(', '.join(map(str, config['seeds'])))}): "
-    f"{esc(len(runs))} runs in all.",
+    + f". Every setting below is trained in each regime, once per seed "
+    f"({esc(', '.join(map(str, config['seeds'])))}); with the curvature runs, {esc(len(all_runs))} runs in all. "
+    f"The tables and sentences of the experiment sections are for **{esc(shown_label)}**; figures show "
+    "every regime.",
     f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "
     f"means the last {percent(analysis['late_fraction'])} of a run's completed steps; *steps to target* "
     f"counts the updates until the validation loss first reaches {esc(analysis['target_val_loss'])} or less. "
@@ -170,25 +187,36 @@ show(
 )
 
 # %%
-verdict_table = pd.DataFrame(
+claims = verdicts.drop_duplicates("id")
+headline_table = pd.DataFrame(
     {
-        "#": verdicts["id"].map(esc) if "id" in verdicts else [str(i + 1) for i in range(len(verdicts))],
-        "Claim": verdicts["claim"].map(esc),
-        "Source": verdicts["source"].map(esc),
-        "How it is measured": verdicts["metric"].map(esc),
-        "Measured": verdicts["measured"].map(esc),
+        "#": claims["id"].map(esc),
+        "Claim": claims["claim"].map(esc),
+        "Source": claims["source"].map(esc),
+        "Over its settings": claims["headline"].map(esc),
+    }
+)
+settings_table = pd.DataFrame(
+    {
+        "#": verdicts["id"].map(esc),
+        "Setting": verdicts["setting"].map(esc),
         "Verdict": verdicts["verdict"].map(verdict_badge),
+        "Why": verdicts["detail"].map(esc),
     }
 )
 counts = verdicts["verdict"].value_counts()
 show(
     "## Verdicts",
-    f"The seed's claims, the measurement that tests each, and the result: "
-    + ", ".join(f"{esc(count)} {esc(word)}" for word, count in counts.items())
-    + ".",
-    table(verdict_table, "The seed's claims and what the logs say."),
-    "**Why each verdict**",
-    "\n".join(f"- **{number}.** {esc(detail)}" for number, detail in zip(verdict_table["#"], verdicts["detail"])),
+    "Each claim is judged in every setting it depends on: the batch regime (full batch, which is gradient "
+    "descent, and minibatches, the seed's SGD), for claims about loss the final and the best validation loss, "
+    "for momentum's claims plain SGD at the same lr and at lr / (1 − m), and the budget: "
+    + ", ".join(percent(b) for b in sorted(analysis["budgets"]))
+    + " of the steps. At a constant learning rate a shorter run is the prefix of a longer one, so every budget "
+    "is read from the same runs. The curvature claims (7a-7d) use the curvature runs, full batch.",
+    table(headline_table, "The claims, who makes them, and where they hold (every setting's verdict in the "
+          "last section)."),
+    f"Over all {esc(len(verdicts))} claim × setting verdicts: "
+    + ", ".join(f"{esc(count)} {esc(word)}" for word, count in counts.items()) + ".",
 )
 
 
@@ -447,9 +475,9 @@ show(
 
 # %%
 curvature = pd.read_parquet(aggregate / "curvature.parquet")
-curvature_runs = runs[runs.initial_sharpness.notna()]
+curvature_runs = all_runs[all_runs["set"] == "curvature"]
 every = int(curvature_runs.curvature_every.max()) if len(curvature_runs) else 0  # the runs' own setting
-curvature_verdicts = verdicts[verdicts["id"].isin(["7a", "7b", "7c", "7d"])]
+curvature_verdicts = verdicts[verdicts["id"].isin(["7a", "7b", "7c", "7d"]) & (verdicts["budget"] == 1)]
 definitions = (
     f"**Sharpness** λmax(H) is the largest eigenvalue of the exact Hessian H of the full-batch training loss at "
     f"the current weights, computed in closed form every {esc(every) if every else 'curvature.every'} steps "
@@ -465,8 +493,10 @@ definitions = (
     "The **ratio** is the (preconditioned) sharpness divided by that threshold; above 1 a quadratic of that "
     f"curvature would diverge. **Late** is the last {percent(analysis['late_fraction'])} of a run's curvature "
     "steps; a setting is *at the edge* when the 95 % interval of its mean late ratio over seeds lies within "
-    f"{EDGE_BAND[0]:g} to {EDGE_BAND[1]:g}. The **predicted critical learning rate** 2 (1 + m) / λ₀ is where "
-    "the step-0 sharpness λ₀ would meet the threshold. The **change from mid-run** compares the mean sharpness "
+    f"{EDGE_BAND[0]:g} to {EDGE_BAND[1]:g}. The **step-0 critical learning rate** 2 (1 + m) / λ₀ is where "
+    "the step-0 sharpness λ₀ would meet the threshold; above it, Lewkowycz et al. (2020, *The large learning "
+    "rate phase of deep learning: the catapult mechanism*) find that gradient descent survives by cutting its "
+    "sharpness below 2 / lr in the first steps. The **change from mid-run** compares the mean sharpness "
     "over the late curvature steps with the mean over as many steps ending half-way through the run.",
 )
 verdict_lines = "\n".join(
@@ -523,18 +553,6 @@ else:
         f"{esc(len(peak))} curvature runs: {esc(every)} steps later it is down to a median "
         f"{num((at_step[every] / at_step[0]).median(), 2)} × its step-0 value."
     )
-    sgd_curvature = curvature_runs[curvature_runs.optimizer == "sgd"]
-    if not sgd_curvature.empty:
-        momentum = sgd_curvature.momentum.min()
-        predicted = sgd_curvature[sgd_curvature.momentum == momentum].groupby("seed").predicted_critical_lr.mean()
-        grid = cells[(cells.optimizer == "sgd") & (cells.momentum == momentum)].sort_values("lr")
-        most = grid[grid.n_diverged > grid.n_runs / 2]
-        seen = (f"the smallest grid learning rate at which most seeds diverged is {lr_text(most.lr.iloc[0])}"
-                if len(most) else f"no grid learning rate up to {lr_text(grid.lr.max())} diverged in most seeds")
-        start_text += (
-            f" For SGD with momentum {lr_text(momentum)} the predicted critical learning rate 2 (1 + m) / λ₀ is "
-            f"{num(predicted.min())} to {num(predicted.max())} over the seeds; across the grid, {seen}."
-        )
     finished = curvature_runs.dropna(subset=["late_sharpness_ratio"])
     late_ratio = finished.groupby(["optimizer", "lr", "momentum"]).late_sharpness_ratio.mean()
     late_text = (
@@ -566,8 +584,8 @@ else:
         figure("sharpness", "Sharpness (SGD) and preconditioned sharpness (Adam) against step, one colour per "
                "learning rate, with the thresholds dashed in the same colour (mean over seeds, band: range)."),
         figure("stability", "Left: late (preconditioned) sharpness over its threshold for every run and setting. "
-               "Right: SGD's fraction of diverged seeds per learning rate against the critical learning rate "
-               "predicted from the step-0 sharpness."),
+               "Right: SGD's sharpness over its threshold in the first steps, where the runs that start above it "
+               "catapult below it."),
     )
 
 
@@ -582,6 +600,12 @@ def flatten(value, prefix: str = ""):
     else:
         yield prefix, json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
 
+
+show(
+    "## Every setting's verdict",
+    table(settings_table, "Each claim in each setting, and why; the measured numbers are in verdicts.parquet's "
+          "measured column."),
+)
 
 count_rows = [
     {"Optimizer": esc(name), "Runs": esc(n), "Diverged": esc(study["n_diverged_per_optimizer"][name])}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from optimizer_dynamics import study
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset
 from optimizer_dynamics.runfile import write_run
@@ -72,7 +73,7 @@ def tiny_study_config() -> dict:
     """The workflow-level config that matches the tiny study (as the aggregation sees it)."""
     return {
         "data": {"n_train": 60, "n_val": 60, "noise": 0.2, "seed": 0},
-        "training": {"steps": TINY_STEPS, "batch_size": None, "eval_every": 5, "divergence_factor": 10,
+        "training": {"steps": TINY_STEPS, "batch_size": [None], "eval_every": 5, "divergence_factor": 10,
                      "adam_beta2": 0.999, "adam_eps": 1e-8, "block": "line", "max_runs_per_job": 100,
                      "threads": 1},
         "seeds": TINY_SEEDS,
@@ -81,9 +82,11 @@ def tiny_study_config() -> dict:
             "target_val_loss": 0.4,
             "late_fraction": 0.1,
             "good_window_tolerance": 0.1,
+            "budgets": [0.5, 1.0],
             "reference": {"sgd": {"lr": 0.3, "momentum": 0.0}, "adam": {"lr": 0.01, "momentum": 0.9}},
             "claimed_windows": {"sgd": [0.1, 0.3], "adam": [7e-4, 1e-2]},
         },
+        "curvature": {"every": 0, "steps": TINY_STEPS, "early_steps": 0, "early_every": 1, "cells": {}},
         "max_jobs": 2000,
     }
 
@@ -97,6 +100,15 @@ def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
     argv = ["--runs-dir", str(runs_dir(tiny_study)), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
     aggregate.main(argv)
     return out
+
+
+def in_setting(table: pd.DataFrame, regime="full", metric="final", control="same lr", budget=1.0) -> pd.DataFrame:
+    """verdicts.parquet's rows of one setting, indexed by claim id (an axis a claim is not judged
+    over is empty in its rows)."""
+    keep = (table["regime"] == regime) & (table["budget"] == budget)
+    keep &= table["metric"].isna() | (table["metric"] == metric)
+    keep &= table["control"].isna() | (table["control"] == control)
+    return table[keep].set_index("id")
 
 
 DELETE = object()  # a value for with_changes: remove the key
@@ -118,8 +130,8 @@ def with_changes(config: dict, **changes) -> dict:
 
 
 def runs_dir(paths) -> Path:
-    """The results/runs directory holding run files <runs>/optimizer~../lr~../momentum~../seed~..parquet."""
-    return Path(paths[0]).parents[3]
+    """The results/runs directory holding the run files (study.run_file)."""
+    return Path(study.runs_root(str(paths[0])))
 
 
 def frames_by_run(paths) -> dict:

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import frames_by_run, runs_dir, tiny_study_config
+from conftest import TINY_STEPS, frames_by_run, runs_dir, tiny_config, tiny_study_config
 from optimizer_dynamics import aggregate, stats, study
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset
 from optimizer_dynamics.runfile import write_run
-from optimizer_dynamics.train import train_block
+from optimizer_dynamics.train import train, train_block
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,31 @@ def files(tiny_study):
 
 
 def read(tiny_aggregate, name):
-    return pd.read_parquet(tiny_aggregate / name)
+    """An aggregate table; runs and cells at the whole-run budget (one row per run, per cell)."""
+    whole = [("budget", "==", 1.0)] if name in ("runs.parquet", "cells.parquet") else None
+    return pd.read_parquet(tiny_aggregate / name, filters=whole)
+
+
+def test_a_budget_is_the_summary_of_the_shorter_run(tiny_aggregate, tiny_dataset):
+    """At budget 0.5 the summaries are those of runs trained for half the steps (train.py's runs
+    at a constant lr are prefixes of longer ones; test_training checks that per step)."""
+    runs = pd.read_parquet(tiny_aggregate / "runs.parquet", filters=[("budget", "==", 0.5)])
+    assert set(runs["budget_steps"]) == {TINY_STEPS // 2}
+    config = tiny_study_config()
+    short = [train(tiny_config(optimizer=row.optimizer, lr=row.lr, momentum=row.momentum, seed=row.seed,
+                               steps=TINY_STEPS // 2), tiny_dataset) for row in runs.itertuples()]
+    frames = []
+    for index, log in enumerate(short):
+        frame = pd.DataFrame(log.columns).assign(run=index, **{k: v for k, v in log.config.to_dict().items()},
+                                                 batch=log.config.batch, diverged=log.diverged,
+                                                 diverged_step=log.diverged_step, diverged_cause=log.diverged_cause)
+        frames.append(frame)
+    steps = pd.concat(frames, ignore_index=True).astype({"diverged_step": "Int64", "batch_size": "Int64"})
+    expected = aggregate.summarize_runs(steps, config["analysis"], aggregate.curvature_rows(steps))
+    columns = ["diverged", "steps_completed", "final_val_loss", "best_val_loss", "final_train_loss",
+               "eff_step_late", "update_cosine_late", "coord_eff_lr_median_late"]
+    pd.testing.assert_frame_equal(runs[columns].reset_index(drop=True), expected[columns].reset_index(drop=True))
+    assert (runs["steps_to_target"].fillna(-1).to_numpy() == expected["steps_to_target"].fillna(-1).to_numpy()).all()
 
 
 def test_one_run_row_per_file_with_final_val_loss_from_the_file(tiny_aggregate, files):

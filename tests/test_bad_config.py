@@ -121,14 +121,26 @@ CASES = [
     Case("seed-negative", changed(seeds=[0, -1]), ("seeds[1]", "-1", "allowed: an integer >= 0")),
     Case(
         "batch-larger-than-data",
-        changed(training__batch_size=1000),
+        changed(training__batch_size=[None, 1000]),
         (
             "training.batch_size",
             "1000",
             "data.n_train = 64",
-            "allowed: null (full batch) or an integer in [1, 64]",
+            "allowed: null (full batch) or an integer in [1, 63]",
         ),
     ),
+    Case(
+        "batch-not-a-list",
+        changed(training__batch_size=16),
+        ("training.batch_size", "16", "allowed: a non-empty list, each an integer >= 1 or null"),
+    ),
+    Case("batch-empty", changed(training__batch_size=[]), ("training.batch_size", "allowed: a non-empty list")),
+    Case("batch-zero", changed(training__batch_size=[None, 0]), ("training.batch_size[1]", "0", ">= 1 or null")),
+    Case("batch-fraction", changed(training__batch_size=[16.5]), ("training.batch_size[0]", "16.5", "an integer")),
+    Case("batch-twice", changed(training__batch_size=[16, 16]), ("training.batch_size", "16 is listed more than once")),
+    Case("budget-above-one", changed(analysis__budgets=[0.5, 1.5]), ("analysis.budgets[1]", "1.5", "(0, 1]")),
+    Case("budget-without-one", changed(analysis__budgets=[0.5]), ("analysis.budgets", "lacks 1")),
+    Case("curvature-steps-negative", changed(curvature__steps=-5), ("curvature.steps", "-5", "[1, 1000000]")),
     Case(
         "window-reversed",
         changed(analysis__claimed_windows__sgd=[0.3, 0.1]),
@@ -195,25 +207,17 @@ CASES = [
         changed(max_jobs=2000, optimizers__sgd=HUGE_SGD, training__block="cell"),
         (
             "optimizers",
-            "makes 2402 training jobs",
+            "makes 4806 training jobs",  # (2400 SGD + 2 Adam cells) x 2 regimes + 2 curvature cells
             "training.block: cell",
             "max_jobs is 2000",
             "allowed: at most max_jobs jobs",
         ),
     ),
-    # --- cells named outside the grid
+    # --- cells named outside the grid (curvature cells are runs of their own: any registered optimizer)
     Case(
-        "curvature-cell-not-in-grid",
-        changed(curvature__cells__sgd={"lr": [0.3], "momentum": [0.0]}),
-        ("curvature.cells.sgd.lr", "0.3", "allowed: one of ['0.1', '0.5']"),
-    ),
-    # Only with --replace-workflow-config can an optimizer leave the grid (otherwise
-    # config/config.yaml's Adam grid stays).
-    Case(
-        "curvature-optimizer-not-in-grid",
-        changed(optimizers__adam=DELETE),
-        ("curvature.cells.adam", "adam is not in optimizers", "allowed: cells of sgd"),
-        args=("--replace-workflow-config",),
+        "curvature-optimizer-not-registered",
+        changed(curvature__cells__lion={"lr": [0.1], "momentum": [0.0]}),
+        ("curvature.cells.lion", "lion is not a registered optimizer", "allowed: sgd, nesterov, adam"),
     ),
     Case(
         "reference-cell-not-in-grid",

@@ -38,14 +38,21 @@ REFUSED = [
     (changed(optimizers__sgd={"lr": [0.1, 0.1234567], "momentum": [0.0]}),
      ("optimizers.sgd.lr", "more than 6 significant digits", "0.123457")),
     (changed(seeds=[0, 1, 0]), ("seeds", "0 is listed more than once",)),
-    (changed(training__batch_size=65), ("training.batch_size", "larger than data.n_train = 64", "[1, 64]")),
+    (changed(training__batch_size=[None, 65]), ("training.batch_size", "65 is larger than data.n_train = 64", "[1, 63]")),
+    (changed(training__batch_size=[64]), ("training.batch_size", "64 is all of data.n_train = 64", "null")),
+    (changed(training__batch_size=[16, None, 16]), ("training.batch_size", "16 is listed more than once",)),
+    (changed(training__batch_size=[None, None]), ("training.batch_size", "null is listed more than once",)),
+    (changed(analysis__budgets=[0.5, 0.5, 1.0]), ("analysis.budgets", "0.5 is listed more than once",)),
+    (changed(analysis__budgets=[0.25, 0.5]), ("analysis.budgets", "lacks 1", "1 among them")),
+    (changed(curvature__cells__rmsprop={"lr": [0.1], "momentum": [0.0]}),
+     ("curvature.cells.rmsprop", "not a registered optimizer",)),
+    (changed(curvature__cells__sgd={"lr": [0.1, 0.1], "momentum": [0.0]}),
+     ("curvature.cells.sgd.lr", "0.1 is listed more than once",)),
     (changed(analysis__reference__sgd={"lr": 0.3, "momentum": 0.0}),
      ("analysis.reference.sgd.lr", "0.3 is not in optimizers.sgd.lr", "one of ['0.1', '0.5']")),
     (changed(analysis__claimed_windows__adam=[0.01, 0.001]),
      ("analysis.claimed_windows.adam", "not an interval", "low < high")),
-    (changed(curvature__cells__sgd={"lr": [0.3], "momentum": [0.0]}),
-     ("curvature.cells.sgd.lr", "0.3 is not in optimizers.sgd.lr",)),
-    (changed(max_jobs=1), ("optimizers", "makes 2 training jobs", "max_jobs is 1")),
+    (changed(max_jobs=1), ("optimizers", "makes 6 training jobs", "max_jobs is 1")),
 ]
 
 
@@ -57,9 +64,8 @@ def test_a_bad_config_is_refused_naming_the_key_and_what_is_allowed(config, says
         assert fragment in str(refused.value)
 
 
-def test_curvature_off_names_no_cells():
-    config = changed(curvature__every=0, curvature__cells__sgd={"lr": [0.3], "momentum": [0.0]})
-    checks.check_config(config)
+def test_curvature_cells_are_runs_of_their_own_not_grid_cells():
+    checks.check_config(changed(curvature__cells__sgd={"lr": [0.3], "momentum": [0.5]}))
 
 
 @pytest.mark.parametrize(
@@ -69,8 +75,20 @@ def test_curvature_off_names_no_cells():
         (changed(optimizers__adam={"lr": ["1e-3"], "momentum": [0.9]}), ("optimizers.adam.lr[0]", "write 1.0e-3")),
         (changed(training__block="stack"), ("training.block", "allowed: one of line, cell")),
         (changed(data__n_trian=5), ("data", "allowed keys here: n_train, n_val")),
+        (changed(training__batch_size=[]), ("training.batch_size", "a non-empty list")),
+        (changed(training__batch_size=None), ("training.batch_size", "a non-empty list, each an integer >= 1 or null")),
+        (changed(training__batch_size=[None, 0]), ("training.batch_size[1]", "an integer >= 1 or null")),
+        (changed(training__batch_size=[-16]), ("training.batch_size[0]", "an integer >= 1 or null")),
+        (changed(training__batch_size=[16.5]), ("training.batch_size[0]", "an integer >= 1 or null")),
+        (changed(analysis__budgets=[0, 1.0]), ("analysis.budgets[0]", "a number in (0, 1]")),
+        (changed(analysis__budgets=[1.0, 2]), ("analysis.budgets[1]", "a number in (0, 1]")),
+        (changed(analysis__budgets=[]), ("analysis.budgets", "a non-empty list")),
+        (changed(curvature__steps=0), ("curvature.steps", "an integer in [1, 1000000]")),
+        (changed(curvature__early_every=0), ("curvature.early_every", "an integer >= 1")),
     ],
-    ids=["quoted-number", "yaml-exponent", "enum", "misspelled-key"],
+    ids=["quoted-number", "yaml-exponent", "enum", "misspelled-key", "batch-empty", "batch-scalar", "batch-zero",
+         "batch-negative", "batch-fraction", "budget-zero", "budget-above-1", "budgets-empty", "curvature-steps-0",
+         "early-every-0"],
 )
 def test_schema_errors_are_worded_with_what_is_allowed(config, says):
     errors = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(config))

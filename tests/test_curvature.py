@@ -11,7 +11,7 @@ from torch.func import hessian
 
 from conftest import tiny_config
 from optimizer_dynamics.config import RunConfig
-from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary
+from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary, top_eigenvalues
 from optimizer_dynamics.model import forward_batched, n_params
 from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper, stability_threshold
 from optimizer_dynamics.train import train
@@ -43,7 +43,7 @@ def test_top_eigenvalue_equals_power_iteration_on_hessian_vector_products(point)
         return torch.autograd.functional.hvp(loss, theta, v)[1]
 
     # Power iteration finds the eigenvalue of largest magnitude; shift so that it is the top one.
-    shift = abs(spectrum_summary(loss_hessian(theta, x, y, HIDDEN), None)["hessian.bottom"])
+    shift = abs(np.linalg.eigvalsh(loss_hessian(theta, x, y, HIDDEN).numpy())[0])
     v = torch.ones_like(theta) / theta.numel() ** 0.5
     for _ in range(3000):
         w = hvp(v) + shift * v
@@ -51,6 +51,22 @@ def test_top_eigenvalue_equals_power_iteration_on_hessian_vector_products(point)
     rayleigh = (v @ hvp(v)).item()
     top = spectrum_summary(loss_hessian(theta, x, y, HIDDEN), None)["hessian.top1"]
     assert rayleigh == pytest.approx(top, rel=1e-6)
+
+
+def test_lanczos_top_eigenvalues_equal_the_full_spectrum(tiny_dataset):
+    """The fast path (eigsh) against torch.linalg.eigvalsh, on Hessians of the study's size
+    (hidden 128, 513 parameters) at init and along a run, plain and preconditioned."""
+    x, y = torch.from_numpy(tiny_dataset.x_train), torch.from_numpy(tiny_dataset.y_train)
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(4):
+        theta = torch.randn(n_params(128), generator=generator, dtype=torch.float64)
+        hess = loss_hessian(theta, x, y, 128)
+        full = torch.linalg.eigvalsh(hess).flip(0)[:3].tolist()
+        assert top_eigenvalues(hess, 3) == pytest.approx(full, rel=1e-10)
+        scale = torch.rand(n_params(128), generator=generator, dtype=torch.float64) + 0.01
+        scaled = scale[:, None] * hess * scale[None, :]
+        assert top_eigenvalues(scaled, 1)[0] == pytest.approx(torch.linalg.eigvalsh(scaled)[-1].item(), rel=1e-10)
+    assert top_eigenvalues(hess, 3) == top_eigenvalues(hess, 3)  # a fixed start vector: reproducible
 
 
 # Every registry entry compared with the plain sharpness (adaptive ones: the Adam test below).
@@ -95,11 +111,14 @@ def test_adam_preconditioned_sharpness_from_its_logged_state(tiny_dataset):
         assert log.columns["hessian.top1"][t - 1] == pytest.approx(np.linalg.eigvalsh(h)[-1], rel=1e-9)
 
 
-def test_curvature_is_logged_every_k_steps_and_changes_nothing_else(tiny_dataset):
+@pytest.mark.parametrize(("early_steps", "early_every"), [(0, 1), (10, 2)])
+def test_curvature_follows_its_schedule_and_changes_nothing_else(tiny_dataset, early_steps, early_every):
     plain = train(tiny_config(optimizer="sgd", lr=0.3), tiny_dataset)
-    measured = train(tiny_config(optimizer="sgd", lr=0.3, curvature_every=7), tiny_dataset)
+    measured = train(tiny_config(optimizer="sgd", lr=0.3, curvature_every=7, curvature_early_steps=early_steps,
+                                 curvature_early_every=early_every), tiny_dataset)
     logged = ~np.isnan(measured.columns["hessian.top1"])
-    np.testing.assert_array_equal(np.flatnonzero(logged), np.arange(0, plain.config.steps, 7))
+    expected = sorted(set(range(0, early_steps, early_every)) | set(range(0, plain.config.steps, 7)))
+    np.testing.assert_array_equal(np.flatnonzero(logged), expected)
     assert np.all(np.isnan(measured.columns["hessian.precond_top1"]))  # SGD has no preconditioner
     assert all(np.all(np.isnan(plain.columns[name])) for name in CURVATURE_COLUMNS)
     for name, values in plain.columns.items():

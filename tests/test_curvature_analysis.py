@@ -13,48 +13,48 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, frames_by_run, runs_dir, tiny_config, tiny_study_config
+from conftest import TINY_STEPS, REPO, in_setting, frames_by_run, runs_dir, tiny_config, tiny_study_config
 from optimizer_dynamics import aggregate, verdicts
 from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import write_run
 from optimizer_dynamics.train import default_out, train
 
-# lr 10 diverges in some seeds and 30 in all; curvature on three SGD lrs (one that diverges) and one Adam lr.
+# Grid lr 10 diverges in some seeds and 30 in all; curvature runs on three SGD lrs (one that
+# diverges, two that start above their threshold) and one Adam lr, a dense early schedule.
 GRID = {"sgd": {"lr": [0.3, 3.0, 10.0, 30.0], "momentum": [0.0]}, "adam": {"lr": [0.01, 0.1], "momentum": [0.9]}}
 CURVATURE = {
-    "every": 10,
+    "every": 10, "steps": TINY_STEPS, "early_steps": 6, "early_every": 2,
     "cells": {"sgd": {"lr": [0.3, 3.0, 10.0], "momentum": [0.0]}, "adam": {"lr": [0.01], "momentum": [0.9]}},
 }
 SEEDS = [0, 1, 2]
 CURVATURE_IDS = ["7a", "7b", "7c", "7d"]
+HESSIAN_STEPS = sorted(set(range(0, 6, 2)) | set(range(0, TINY_STEPS, 10)))
 
 
 def study_config(curvature=CURVATURE) -> dict:
-    config = {**tiny_study_config(), "optimizers": GRID, "seeds": SEEDS}
-    if curvature is not None:
-        config["curvature"] = curvature
-    return config
+    return {**tiny_study_config(), "optimizers": GRID, "seeds": SEEDS, "curvature": curvature}
 
 
-def selected(optimizer: str, lr: float, momentum: float) -> bool:
-    cells = CURVATURE["cells"].get(optimizer, {})
-    return lr in cells.get("lr", []) and momentum in cells.get("momentum", [])
+def schedule(every: int) -> dict:
+    return {"curvature_every": every, "curvature_early_steps": CURVATURE["early_steps"] if every else 0,
+            "curvature_early_every": CURVATURE["early_every"] if every else 1}
 
 
 @pytest.fixture(scope="module")
 def curvature_study(tmp_path_factory, tiny_dataset) -> list:
+    """The grid's run files, then the curvature runs', as study.run_files lists them."""
     root = tmp_path_factory.mktemp("curvature_study")
     paths = []
-    for optimizer, axes in GRID.items():
-        for lr in axes["lr"]:
-            for momentum in axes["momentum"]:
-                every = CURVATURE["every"] if selected(optimizer, lr, momentum) else 0
-                for seed in SEEDS:
-                    config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed,
-                                         curvature_every=every)
-                    path = root / default_out(config)
-                    write_run(train(config, tiny_dataset), path)
-                    paths.append(path)
+    for cells, every in ((GRID, 0), (CURVATURE["cells"], CURVATURE["every"])):
+        for optimizer, axes in cells.items():
+            for lr in axes["lr"]:
+                for momentum in axes["momentum"]:
+                    for seed in SEEDS:
+                        config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed,
+                                             **schedule(every))
+                        path = root / default_out(config)
+                        write_run(train(config, tiny_dataset), path)
+                        paths.append(path)
     return paths
 
 
@@ -68,7 +68,13 @@ def curvature_aggregate(tmp_path_factory, curvature_study):
 
 @pytest.fixture(scope="module")
 def files(curvature_study) -> dict:
-    return frames_by_run(curvature_study)
+    """The curvature runs' files by (optimizer, lr, momentum, seed)."""
+    return frames_by_run([p for p in curvature_study if "/curvature/" in str(p)])
+
+
+@pytest.fixture(scope="module")
+def grid_files(curvature_study) -> dict:
+    return frames_by_run([p for p in curvature_study if "/grid/" in str(p)])
 
 
 # --- aggregation ---------------------------------------------------------------------------------
@@ -85,23 +91,22 @@ def direct_curvature(frame: pd.DataFrame) -> pd.DataFrame:
                          "threshold": threshold})
 
 
-def test_study_has_what_the_tests_need(files):
-    diverged = {key for key, frame in files.items() if frame["diverged"].iloc[0]}
-    assert any(selected(*key[:3]) for key in diverged), "a curvature run should diverge"
-    assert any(not selected(*key[:3]) for key in diverged), "the grid should diverge above the curvature lrs"
+def test_study_has_what_the_tests_need(files, grid_files):
+    assert any(frame["diverged"].iloc[0] for frame in files.values()), "a curvature run should diverge"
+    assert any(frame["diverged"].iloc[0] for key, frame in grid_files.items() if key[1] == 30.0)
 
 
 def test_curvature_table_holds_every_measured_step_of_the_files(curvature_aggregate, files):
     table = pd.read_parquet(curvature_aggregate / "curvature.parquet")
     assert list(table.columns) == aggregate.CURVATURE_TABLE_COLUMNS
     by_run = dict(list(table.groupby(["optimizer", "lr", "momentum", "seed"])))
-    expected_runs = {key for key in files if selected(*key[:3])}
+    expected_runs = set(files)
     assert set(by_run) == expected_runs
     for key in expected_runs:
         rows, direct = by_run[key].sort_values("step"), direct_curvature(files[key])
         assert len(direct) == len(rows) > 0
         if not files[key]["diverged"].iloc[0]:
-            assert list(direct["step"]) == list(range(0, len(files[key]), CURVATURE["every"]))
+            assert list(direct["step"]) == HESSIAN_STEPS
         np.testing.assert_array_equal(rows["step"], direct["step"])
         np.testing.assert_array_equal(rows["sharpness"], direct["sharpness"])
         np.testing.assert_array_equal(rows["stability_sharpness"], direct["compared"])
@@ -111,13 +116,13 @@ def test_curvature_table_holds_every_measured_step_of_the_files(curvature_aggreg
 
 
 def test_run_summaries_come_from_the_files(curvature_aggregate, files):
-    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
     late_fraction = study_config()["analysis"]["late_fraction"]
     checked_late = 0
     for row in runs.itertuples():
         key = (row.optimizer, row.lr, row.momentum, row.seed)
         assert row.stability_threshold == pytest.approx(stability_threshold(*key[:3]), rel=1e-12)
-        if not selected(*key[:3]):
+        if row.set == "grid":
             assert all(math.isnan(getattr(row, column)) for column in aggregate.CURVATURE_RUN_COLUMNS)
             continue
         direct = direct_curvature(files[key])
@@ -126,6 +131,8 @@ def test_run_summaries_come_from_the_files(curvature_aggregate, files):
         constant = stability_threshold(row.optimizer, 1.0, row.momentum)
         assert row.predicted_critical_lr == pytest.approx(constant / direct["compared"].iloc[0], rel=1e-12)
         assert row.max_sharpness_ratio == pytest.approx(direct["ratio"].max(), rel=1e-12)
+        stable = direct.loc[direct["ratio"] <= 1, "step"]
+        assert (row.first_stable_step == stable.iloc[0]) if len(stable) else math.isnan(row.first_stable_step)
         if row.diverged:
             assert math.isnan(row.late_sharpness_ratio) and math.isnan(row.sharpness_late_change)
             continue
@@ -146,17 +153,12 @@ def test_run_summaries_come_from_the_files(curvature_aggregate, files):
 
 
 def test_run_with_another_curvature_setting_than_the_config_is_stale(curvature_study):
-    changed = {**CURVATURE, "every": CURVATURE["every"] + 1}
-    with pytest.raises(aggregate.AggregationError, match=r"curvature_every = 10 .* asks 11 .* stale"):
-        aggregate.aggregate(curvature_study, study_config(changed))
-    unselected = {**CURVATURE, "cells": {"adam": CURVATURE["cells"]["adam"]}}  # SGD runs must then have 0
-    with pytest.raises(aggregate.AggregationError, match=r"optimizer~sgd.* curvature_every = 10 .* asks 0"):
-        aggregate.aggregate(curvature_study, study_config(unselected))
-
-
-def test_a_config_without_a_curvature_section_skips_the_check(curvature_study):
-    outputs = aggregate.aggregate(curvature_study, study_config(curvature=None))
-    assert len(outputs["curvature.parquet"]) > 0
+    root = str(runs_dir(curvature_study))
+    for key, value, says in (("every", 11, "curvature_every = 10 but the config asks 11"),
+                             ("early_every", 3, "curvature_early_every = 2 but the config asks 3"),
+                             ("steps", TINY_STEPS + 1, f"steps = {TINY_STEPS} but the config asks {TINY_STEPS + 1}")):
+        with pytest.raises(aggregate.AggregationError, match=rf"/curvature/.*{says}.* stale"):
+            aggregate.aggregate(study_config({**CURVATURE, key: value}), root)
 
 
 def test_study_without_curvature_writes_an_empty_table_and_inconclusive_rows(tiny_aggregate):
@@ -165,15 +167,16 @@ def test_study_without_curvature_writes_an_empty_table_and_inconclusive_rows(tin
     runs = pd.read_parquet(tiny_aggregate / "runs.parquet")
     assert runs[aggregate.CURVATURE_RUN_COLUMNS].isna().all().all()
     rows = pd.read_parquet(tiny_aggregate / "verdicts.parquet").set_index("id").loc[CURVATURE_IDS]
+    assert len(rows) == len(CURVATURE_IDS) * len(tiny_study_config()["analysis"]["budgets"])
     assert (rows["verdict"] == "inconclusive").all()
     assert rows["detail"].str.contains("measured curvature").all()
 
 
 def test_curvature_study_verdict_rows(curvature_aggregate):
-    table = pd.read_parquet(curvature_aggregate / "verdicts.parquet").set_index("id")
+    table = in_setting(pd.read_parquet(curvature_aggregate / "verdicts.parquet"))
     assert table.loc[CURVATURE_IDS, "verdict"].isin(verdicts.VERDICTS).all()
     assert not table.loc[CURVATURE_IDS, "detail"].str.startswith("cannot be tested").any()
-    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
     finished = runs.dropna(subset=["sharpness_late_change"])
     median = finished["sharpness_late_change"].median()
     assert table.loc["7d", "measured"].endswith(
@@ -184,11 +187,13 @@ def test_curvature_study_verdict_rows(curvature_aggregate):
 
 
 def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvature=True, late_ratio=0.5,
-        change=0.0, initial=10.0, trend=0.0) -> dict:
+        change=0.0, initial=10.0, trend=0.0, first_stable_step=0) -> dict:
     """One runs.parquet row; curvature summaries consistent with a step-0 (preconditioned) sharpness
     `initial`, a late ratio, a mid-to-late change and a last-quarter trend of the ratio."""
     threshold = stability_threshold(optimizer, lr, momentum)
-    row = {"optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
+    row = {"set": "curvature" if curvature else "grid", "batch": "full", "budget": 1.0, "budget_steps": 1000,
+           "curvature_early_steps": 50,
+           "optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
            "final_val_loss": np.nan if diverged else 0.3, "best_val_loss": np.nan if diverged else 0.3,
            "steps_to_target": None if diverged else 10, "stability_threshold": threshold,
            "sgd_eff_step_max_rel_dev": 0.0,
@@ -196,7 +201,8 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
     row.update(dict.fromkeys(aggregate.CURVATURE_RUN_COLUMNS, np.nan))
     if curvature:
         row.update(initial_sharpness=initial, initial_precond_sharpness=initial if optimizer == "adam" else np.nan,
-                   predicted_critical_lr=lr * threshold / initial, max_sharpness_ratio=initial / threshold)
+                   predicted_critical_lr=lr * threshold / initial, max_sharpness_ratio=initial / threshold,
+                   first_stable_step=first_stable_step)
         if not diverged:
             row.update(late_sharpness_ratio=late_ratio, sharpness_late_change=change,
                        stability_sharpness_late_change=change, late_ratio_trend=trend)
@@ -206,7 +212,8 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
 def evaluate(rows) -> pd.DataFrame:
     runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
     analysis = tiny_study_config()["analysis"]
-    return verdicts.evaluate(runs, aggregate.summarize_cells(runs, analysis), analysis).set_index("id")
+    cells = aggregate.summarize_cells(runs[runs["set"] == "grid"], analysis).assign(budget=1.0)
+    return in_setting(verdicts.evaluate(runs, cells, analysis))
 
 
 def cell(optimizer, lr, momentum, ratios, **kwargs) -> list[dict]:
@@ -256,38 +263,36 @@ def test_a_cell_whose_seeds_all_diverged_is_named_and_not_at_the_edge():
     assert row["verdict"] == "partly supported" and "diverged: lr 5, momentum 0" in row["detail"]
 
 
-def divergence_rows(momentum: float, initial: float, diverging: dict[float, int]) -> list[dict]:
-    """A grid lr -> number of diverged seeds (of 3), curvature on lr 0.1 with step-0 sharpness `initial`."""
-    rows = []
-    for lr in [0.1, 0.2, 0.5, 1.0, 2.0]:
-        for seed in range(3):
-            rows.append(run("sgd", lr, momentum, seed, diverged=seed < diverging.get(lr, 0), curvature=lr == 0.1,
-                            initial=initial))
+def catapult_rows(first_stable: list, diverged: list, grid: dict[float, bool]) -> list[dict]:
+    """SGD curvature runs at lr 0.5 (threshold 4, step-0 sharpness 10: they start above it), seed i
+    first stable at first_stable[i] (NaN: never) or diverged; plus full-batch grid runs lr -> diverged."""
+    rows = [run("sgd", 0.5, 0.0, seed, initial=10.0, diverged=gone, first_stable_step=np.nan if gone else step)
+            for seed, (step, gone) in enumerate(zip(first_stable, diverged))]
+    rows += [run("sgd", lr, 0.0, seed, curvature=False, diverged=gone) for lr, gone in grid.items()
+             for seed in range(len(first_stable))]
     return rows
 
 
-# step-0 sharpness 2 (1 + 0) / 0.3: predicted critical lr 0.3, so the predicted first diverging grid lr is 0.5
-@pytest.mark.parametrize("diverging, expected, side", [
-    ({0.5: 2, 1.0: 3, 2.0: 3}, "supported", None),
-    ({0.2: 2, 0.5: 3}, "supported", None),  # one grid step below: still within one step
-    ({1.0: 1, 2.0: 3}, "refuted", "stable further above"),  # 1 of 3 is not most seeds: 2 is the first
-    ({}, "refuted", "stable further above"),  # nothing diverged: past the grid's end
-    ({0.1: 2}, "refuted", "diverge further below"),
+# lambda_0 = 10: the step-0 critical lr is 0.2, so grid lr 1 is 5x it and lr 4 is 20x
+@pytest.mark.parametrize("first_stable, diverged, grid, expected", [
+    ([2, 4, 2], [False] * 3, {1.0: False, 4.0: True}, "supported"),
+    ([2, np.nan, 2], [False] * 3, {1.0: False, 4.0: True}, "partly supported"),  # one stayed above
+    ([np.nan] * 3, [False] * 3, {1.0: False}, "refuted"),  # survived above the threshold: no catapult
+    ([2, 80, 2], [False] * 3, {1.0: False}, "partly supported"),  # stable only after the dense early steps
+    ([np.nan] * 3, [True] * 3, {1.0: True}, "refuted"),  # every run above the threshold diverged
 ])
-def test_initial_sharpness_prediction_verdict(diverging, expected, side):
-    row = evaluate(divergence_rows(0.0, 2 / 0.3, diverging)).loc["7c"]
+def test_catapult_verdict(first_stable, diverged, grid, expected):
+    row = evaluate(catapult_rows(first_stable, diverged, grid)).loc["7c"]
     assert row["verdict"] == expected
-    assert "predicted critical lr 0.3 " in row["measured"]
-    if side:
-        assert side in row["detail"]
+    assert row["source"] == "Lewkowycz et al., 2020"
+    if grid == {1.0: False, 4.0: True}:
+        assert "survived up to 5, diverged from 20 (x the step-0 critical lr" in row["measured"]
 
 
-def test_initial_sharpness_prediction_is_judged_per_momentum():
-    rows = divergence_rows(0.0, 2 / 0.3, {0.5: 3}) + divergence_rows(0.9, 3.8 / 0.3, {})
+def test_catapult_is_inconclusive_without_a_run_above_the_threshold():
+    rows = [run("sgd", 0.1, 0.0, seed, initial=10.0, first_stable_step=0) for seed in range(3)]  # threshold 20
     row = evaluate(rows).loc["7c"]
-    assert row["verdict"] == "partly supported"
-    assert "momentum 0.9: predicted critical lr 0.3 " in row["measured"]
-    assert "no grid lr up to 2" in row["measured"]
+    assert row["verdict"] == "inconclusive" and "no SGD curvature run starts above its threshold" in row["detail"]
 
 
 @pytest.mark.parametrize("changes, expected", [
@@ -358,21 +363,23 @@ def test_sharpness_figure_draws_the_seed_mean_and_the_thresholds(curvature_agg, 
     assert checked == table[["optimizer", "lr"]].drop_duplicates().shape[0]
 
 
-def test_stability_figure_draws_each_seeds_late_ratio_and_the_prediction(curvature_agg, curvature_aggregate):
+def test_stability_figure_draws_each_seeds_late_ratio_and_the_catapult(curvature_agg, curvature_aggregate):
     from optimizer_dynamics import figures
 
-    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
-    cells = pd.read_parquet(curvature_aggregate / "cells.parquet")
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
+    table = pd.read_parquet(curvature_aggregate / "curvature.parquet")
     fig = figures.stability_figure(curvature_agg)
     left, right = fig.axes[:2]
     dots = np.concatenate([line.get_ydata() for line in left.lines if line.get_gid() == "seed"])
-    assert sorted(dots) == pytest.approx(sorted(runs["late_sharpness_ratio"].dropna()))
-    sgd = runs[(runs["optimizer"] == "sgd") & runs["predicted_critical_lr"].notna()]
-    predicted = [line.get_xdata()[0] for line in right.lines if line.get_gid() == "predicted"]
-    assert predicted == pytest.approx([sgd.groupby("seed")["predicted_critical_lr"].mean().mean()])
-    (fraction,) = [line for line in right.lines if line.get_gid() == "diverged_fraction"]
-    grid = cells[cells["optimizer"] == "sgd"].sort_values("lr")
-    np.testing.assert_allclose(fraction.get_ydata(), grid["n_diverged"] / grid["n_runs"])
+    assert sorted(dots) == pytest.approx(sorted(runs.loc[runs["set"] == "curvature", "late_sharpness_ratio"].dropna()))
+    early = table[(table["optimizer"] == "sgd") & (table["step"] <= CURVATURE["early_steps"])]
+    lines = [line for line in right.lines if line.get_gid() == "catapult"]
+    assert len(lines) == early[["lr", "momentum"]].drop_duplicates().shape[0]
+    for line in lines:
+        lr = float(line.get_label().split(",")[0].removeprefix("lr "))
+        rows = early[np.isclose(early["lr"], lr)]
+        expected = (rows["sharpness"] / rows["threshold"]).groupby(rows["step"]).mean()
+        np.testing.assert_allclose(line.get_ydata(), expected.to_numpy(), rtol=1e-12)
 
 
 def test_curvature_figures_say_when_the_study_has_no_curvature(tiny_aggregate):
@@ -410,10 +417,10 @@ def test_report_has_the_curvature_section_with_numbers_from_the_runs(curvature_a
                     for node in section if node.name in ("p", "li"))
     assert "Cohen et al. (2021" in text and "Cohen et al. (2022" in text
     assert "P = (1 − β₁ᵗ) diag(√(v / (1 − β₂ᵗ)) + ε)" in text
-    verdict_table = pd.read_parquet(curvature_aggregate / "verdicts.parquet").set_index("id")
+    verdict_table = in_setting(pd.read_parquet(curvature_aggregate / "verdicts.parquet"))
     for claim in CURVATURE_IDS:
         assert f"{claim} {verdict_table.loc[claim, 'verdict']}" in text
-    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
     initial = runs.dropna(subset=["initial_sharpness"]).groupby("seed")["initial_sharpness"].first()
     expected = f"At step 0 the sharpness is {initial.min():.3g} to {initial.max():.3g} across the {len(initial)} seeds"
     assert expected in text

@@ -372,7 +372,8 @@ def diverging(curvature_cells: dict) -> dict:
             **TEST_CONFIG["analysis"],
             "reference": {"sgd": {"lr": 0.1, "momentum": 0.9}, "adam": {"lr": 1.0e-3, "momentum": 0.9}},
         },
-        "curvature": {"every": 20, "cells": curvature_cells},
+        "training": {**TEST_CONFIG["training"], "batch_size": [None]},  # one regime: the report's tables show it
+        "curvature": {**TEST_CONFIG["curvature"], "cells": curvature_cells},
     }
 
 
@@ -411,13 +412,14 @@ def test_a_grid_where_most_runs_diverge_is_aggregated_and_reported(tmp_path):
     cells = {"sgd": {"lr": [100.0], "momentum": [0.9]}, "adam": {"lr": [1.0e-3], "momentum": [0.9]}}
     workdir = run_study(tmp_path, diverging(cells))
 
-    runs = pd.read_parquet(workdir / "results/aggregate/runs.parquet")
+    runs = pd.read_parquet(workdir / "results/aggregate/runs.parquet", filters=[("budget", "==", 1.0)])
     on_disk = pd.concat([pd.read_parquet(path).iloc[[-1]] for path in run_files(workdir)])
-    assert len(runs) == len(on_disk) == 12
-    key = ["optimizer", "lr", "momentum", "seed"]
+    assert len(runs) == len(on_disk) == 12 + 4  # the grid's runs and the curvature runs
+    key = ["curvature_every", "optimizer", "lr", "momentum", "seed"]
     assert (
         runs.set_index(key)["diverged"].sort_index().equals(on_disk.set_index(key)["diverged"].sort_index())
     )
+    runs = runs[runs["set"] == "grid"]  # what the report's divergence tables count
     assert runs["diverged"].sum() > len(runs) / 2, "the grid was meant to make most runs diverge"
     assert runs.groupby("optimizer")["diverged"].any().all(), "both optimizers should have diverged runs"
 
@@ -440,12 +442,12 @@ def test_a_grid_where_most_runs_diverge_is_aggregated_and_reported(tmp_path):
         for optimizer, group in runs.groupby("optimizer")
     }
     assert divergence_tables(page) == expected
-    assert (workdir / "results/figures/lr_sensitivity.png").stat().st_size > 0
+    assert (workdir / "results/figures/lr_sensitivity_full.png").stat().st_size > 0
 
 
 @pytest.mark.slow
 def test_a_study_whose_curvature_runs_all_diverge_is_reported(tmp_path):
     cells = {"sgd": {"lr": [100.0], "momentum": [0.9]}, "adam": {"lr": [10.0], "momentum": [0.9]}}
     workdir = run_study(tmp_path, diverging(cells))
-    runs = pd.read_parquet(workdir / "results/aggregate/runs.parquet")
-    assert runs[runs["curvature_every"] > 0]["diverged"].all()
+    runs = pd.read_parquet(workdir / "results/aggregate/runs.parquet", filters=[("budget", "==", 1.0)])
+    assert runs[runs["set"] == "curvature"]["diverged"].all()

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer_dynamics import figures
+from conftest import tiny_study_config
+from optimizer_dynamics import figures, study
 from optimizer_dynamics.optimizers import OPTIMIZERS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -35,7 +36,10 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])  # IHDR: width, height
 
 
-@pytest.mark.parametrize("stem", list(figures.FIGURES))
+STEMS = study.figure_stems(tiny_study_config())  # lr_sensitivity_full, ..., sharpness
+
+
+@pytest.mark.parametrize("stem", STEMS)
 def test_every_stem_is_written_as_png_and_svg(rendered, stem):
     width, height = png_size(rendered / f"{stem}.png")
     # Report width at 150 dpi: wider than a thumbnail, smaller than a poster.
@@ -45,7 +49,7 @@ def test_every_stem_is_written_as_png_and_svg(rendered, stem):
 
 
 def test_only_the_figures_are_left_in_the_out_dir(rendered):
-    expected = {f"{stem}.{fmt}" for stem in figures.FIGURES for fmt in ("png", "svg")}
+    expected = {f"{stem}.{fmt}" for stem in STEMS for fmt in ("png", "svg")}
     assert {path.name for path in rendered.iterdir()} == expected  # no temporary files
 
 
@@ -53,7 +57,7 @@ def test_rendering_is_deterministic(tiny_aggregate, rendered, tmp_path):
     argv = ["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--only", "lr_sensitivity"]
     figures.main(argv)
     for fmt in ("png", "svg"):
-        name = f"lr_sensitivity.{fmt}"
+        name = f"lr_sensitivity_full.{fmt}"
         assert (tmp_path / name).read_bytes() == (rendered / name).read_bytes(), name
 
 

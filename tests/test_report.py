@@ -86,19 +86,22 @@ def test_code_is_hidden(rendered):
     assert "import pandas" not in html and "def esc" not in html
 
 
-def test_verdict_table_has_one_row_per_claim_with_its_verdict(tiny_aggregate, page):
+def test_verdicts_come_first_one_headline_per_claim_and_every_setting_below(tiny_aggregate, page):
     verdicts = pd.read_parquet(tiny_aggregate / "verdicts.parquet")
-    shown = table_with_header(page, "Claim", "Verdict")
-    assert list(shown["Claim"]) == [" ".join(c.split()) for c in verdicts["claim"]]
-    assert list(shown["Verdict"]) == list(verdicts["verdict"])
-    assert list(shown["Measured"]) == [" ".join(m.split()) for m in verdicts["measured"]]
+    claims = verdicts.drop_duplicates("id")
+    shown = table_with_header(page, "Claim", "Source", "Over its settings")
+    assert list(shown["Claim"]) == [" ".join(c.split()) for c in claims["claim"]]
+    assert list(shown["Over its settings"]) == [" ".join(h.split()) for h in claims["headline"]]
+    settings = table_with_header(page, "Setting", "Verdict", "Why")
+    assert list(settings["Setting"]) == [" ".join(c.split()) for c in verdicts["setting"]]
+    assert list(settings["Verdict"]) == list(verdicts["verdict"])
     # The verdicts are the report's heart: they come before every experiment section.
     headings = [h.get_text(strip=True) for h in page.find_all("h2")]
     assert headings.index("Verdicts") < min(i for i, h in enumerate(headings) if h.startswith("Experiment"))
 
 
 def test_run_counts_come_from_the_runs(tiny_aggregate, page):
-    runs = pd.read_parquet(tiny_aggregate / "runs.parquet")
+    runs = pd.read_parquet(tiny_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
     shown = table_with_header(page, "Optimizer", "Runs", "Diverged").set_index("Optimizer")
     expected = runs.groupby("optimizer")["diverged"].agg(["size", "sum"])
     assert runs["diverged"].any(), "the tiny study should include diverged runs"
@@ -109,7 +112,7 @@ def test_run_counts_come_from_the_runs(tiny_aggregate, page):
 
 
 def test_divergence_is_shown_per_lr(tiny_aggregate, page):
-    cells = pd.read_parquet(tiny_aggregate / "cells.parquet")
+    cells = pd.read_parquet(tiny_aggregate / "cells.parquet", filters=[("budget", "==", 1.0)])
     text = page.get_text(" ", strip=True)
     for name in cells["optimizer"].unique():
         assert f"{name}: diverged runs at each learning rate" in text
@@ -122,7 +125,7 @@ def test_divergence_is_shown_per_lr(tiny_aggregate, page):
 
 
 def test_numbers_in_the_text_are_the_aggregate_numbers(tiny_aggregate, page):
-    cells = pd.read_parquet(tiny_aggregate / "cells.parquet")
+    cells = pd.read_parquet(tiny_aggregate / "cells.parquet", filters=[("budget", "==", 1.0)])
     study = json.loads((tiny_aggregate / "study.json").read_text())
     ref = study["config"]["analysis"]["reference"]["sgd"]
     sgd = cells[(cells.optimizer == "sgd") & (cells.lr == ref["lr"]) & (cells.momentum == ref["momentum"])].iloc[0]

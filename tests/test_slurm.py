@@ -199,7 +199,8 @@ def slurm_job_states(env: dict[str, str], output: str) -> dict[str, str]:
 def test_every_training_block_runs_as_one_slurm_job(runs, slurm_env, mode):
     run = runs[mode].check()
     expected = training_blocks(mode)
-    assert len(expected) == (2 if mode == "per_block" else 4)  # the tiny study's lines, then its cells
+    # the tiny study's lines (2 regimes x 2 optimizers, 2 curvature lines), then its cells (2 lrs a grid line)
+    assert len(expected) == (6 if mode == "per_block" else 10)
 
     submitted = SUBMITTED.findall(run.output)
     assert len(submitted) == len(expected), run.output[-6000:]

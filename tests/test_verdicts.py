@@ -6,17 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_study_config
+from conftest import in_setting, tiny_study_config
 from optimizer_dynamics import aggregate, verdicts
 from optimizer_dynamics.verdicts import CLAIMS, VERDICTS, Study
 
 ANALYSIS = tiny_study_config()["analysis"]
 SEEDS = [0, 1, 2]
+GRID_RUN = {"set": "grid", "batch": "full", "budget": 1.0, "budget_steps": 100}
 
 
 def run(optimizer="sgd", lr=0.1, momentum=0.0, seed=0, *, loss=0.3, steps=100, diverged=False, **late):
     """One runs.parquet row with the columns verdicts read; late quantities default to plain SGD's."""
     row = {
+        **GRID_RUN,
         "optimizer": optimizer,
         "lr": lr,
         "momentum": momentum,
@@ -42,12 +44,18 @@ def run(optimizer="sgd", lr=0.1, momentum=0.0, seed=0, *, loss=0.3, steps=100, d
 
 def study(rows, analysis=ANALYSIS) -> Study:
     runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
-    return Study(runs, aggregate.summarize_cells(runs, analysis), analysis)
+    return Study(runs, cells_of(runs, analysis), analysis)
 
 
-def evaluate(rows, analysis=ANALYSIS) -> pd.DataFrame:
+def cells_of(runs, analysis=ANALYSIS) -> pd.DataFrame:
+    return aggregate.summarize_cells(runs, analysis).assign(budget=1.0)
+
+
+def evaluate(rows, analysis=ANALYSIS, **setting) -> pd.DataFrame:
+    """Every claim's row in one setting: by default full batch, final val loss, the same-lr control,
+    the whole run (the hand-built runs have one regime and one budget)."""
     s = study(rows, analysis)
-    return verdicts.evaluate(s.runs, s.cells, analysis).set_index("id")
+    return in_setting(verdicts.evaluate(s.runs, s.cells, analysis), **setting)
 
 
 # An SGD lr sweep whose good window is [0.1, 1] by construction (within 10% of the best 0.2);
@@ -178,8 +186,31 @@ def momentum_rows(momenta, step=lambda lr, m: lr / (1 - m), cosine=lambda m: 0.5
 def test_momentum_that_follows_the_prediction_enlarges_and_smooths():
     table = evaluate(momentum_rows([0.0, 0.5, 0.9]))
     assert table.loc["5a", "verdict"] == "supported"
-    assert "1/(1-m) = 10" in table.loc["5a", "measured"] and "m=0.9: 10" in table.loc["5a", "measured"]
+    assert "m=0.9: 10 (median over 3 lrs" in table.loc["5a", "measured"]
+    assert "prediction 10" in table.loc["5a", "measured"]
     assert table.loc["5b", "verdict"] == "supported"
+
+
+def matched_rows(step=lambda lr, m: lr / (1 - m)):
+    """Plain SGD on a 1-2-5 grid, heavy ball m = 0.5 and 0.9 on the lrs whose lr / (1 - m) is in it."""
+    plain = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+    rows = [run("sgd", lr, 0.0, seed, eff_step_late=lr) for lr in plain for seed in SEEDS]
+    return rows + [run("sgd", lr, m, seed, eff_step_late=step(lr, m)) for m, lrs in ((0.5, [0.01, 0.05, 0.1]),
+                   (0.9, [0.002, 0.005, 0.01])) for lr in lrs for seed in SEEDS]
+
+
+def test_the_matched_control_compares_heavy_ball_with_plain_sgd_at_lr_over_1_minus_m():
+    # Heavy ball's late step is lr / (1 - m): larger than plain SGD's at the same lr, equal to it
+    # at lr / (1 - m), and equal is no effect, so refuted there.
+    same, matched = (evaluate(matched_rows(), control=c).loc["5a"] for c in ("same lr", "equal effective lr"))
+    assert same["verdict"] == "supported"
+    assert matched["verdict"] == "refuted"
+    assert "plain SGD at lr / (1 - m): larger step at 0 of 6" in matched["detail"]
+    assert "equal within 0.05 at 6 (no effect at most pairs)" in matched["detail"]
+    assert "m=0.9: 1 (median over 3 lrs" in matched["measured"] and "prediction 1)" in matched["measured"]
+    # a step that beats even the matched control
+    boosted = evaluate(matched_rows(step=lambda lr, m: 2 * lr / (1 - m)), control="equal effective lr").loc["5a"]
+    assert boosted["verdict"] == "supported"
 
 
 def test_momentum_that_shrinks_the_step_at_one_momentum_is_partly_supported():
@@ -259,23 +290,48 @@ def test_an_interval_straddling_the_threshold_is_inconclusive():
 @pytest.mark.parametrize("rows", [[], [run("adam", 0.01, 0.9, s) for s in SEEDS], sweep_rows()])
 def test_missing_data_gives_inconclusive_rows_not_errors(rows):
     runs = pd.DataFrame(rows or [run()]).iloc[: len(rows)].astype({"steps_to_target": "Int64"})
-    table = verdicts.evaluate(runs, aggregate.summarize_cells(runs, ANALYSIS), ANALYSIS)
+    table = in_setting(verdicts.evaluate(runs, cells_of(runs), ANALYSIS)).reset_index()
     assert list(table["id"]) == [claim.id for claim in CLAIMS]
     assert table["verdict"].isin(VERDICTS).all()
     inconclusive = table[table["verdict"] == "inconclusive"]
     assert len(inconclusive) > 0 and inconclusive["detail"].str.startswith("cannot be tested").all()
 
 
-def test_tiny_study_verdicts_one_row_per_claim(tiny_aggregate):
+def test_tiny_study_verdicts_one_row_per_claim_and_setting(tiny_aggregate):
     table = pd.read_parquet(tiny_aggregate / "verdicts.parquet")
-    runs = pd.read_parquet(tiny_aggregate / "runs.parquet")
+    runs = pd.read_parquet(tiny_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
     assert list(table.columns) == verdicts.COLUMNS
-    assert list(table["id"]) == [claim.id for claim in CLAIMS]
+    budgets = tiny_study_config()["analysis"]["budgets"]
+    per_claim = {claim.id: len(budgets) * (2 if {"metric", "control"} & set(claim.axes) else 1) for claim in CLAIMS}
+    assert table.groupby("id", sort=False).size().to_dict() == per_claim
+    assert list(table["id"].drop_duplicates()) == [claim.id for claim in CLAIMS]
     assert table["verdict"].isin(VERDICTS).all()
-    assert (table["claim"].str.len() > 0).all() and (table["metric"].str.len() > 0).all()
+    assert (table["claim"].str.len() > 0).all() and (table["test"].str.len() > 0).all()
+    assert (table.groupby("id")["headline"].nunique() == 1).all()
+    grid_claims = table[~table["id"].str.startswith("7")]  # the tiny study has no curvature runs
+    assert set(grid_claims["budget_steps"]) == {int(b * tiny_study_config()["training"]["steps"]) for b in budgets}
+    assert table.loc[table["id"].str.startswith("7"), "budget_steps"].isna().all()
     plain = runs[(runs["optimizer"] == "sgd") & (runs["momentum"] == 0) & ~runs["diverged"]]
-    claim2 = table.set_index("id").loc["2"]
+    claim2 = in_setting(table).loc["2"]
     assert claim2["measured"].startswith(f"{plain['sgd_eff_step_max_rel_dev'].max():.3g}")
+
+
+SETTINGS = [{"regime": r, "budget": b} for r in ("full", "64") for b in (0.5, 1.0)]
+
+
+@pytest.mark.parametrize("verdicts_, expected", [
+    (["supported"] * 4, "holds in every setting (4)"),
+    (["refuted"] * 4, "fails in every setting (4)"),
+    (["inconclusive"] * 4, "inconclusive in every setting (4)"),
+    (["refuted", "refuted", "supported", "supported"], "holds in 2 of 4: batch 64; fails in 2 of 4: full batch"),
+    (["refuted", "supported", "refuted", "supported"], "holds in 2 of 4: 100%; fails in 2 of 4: 50%"),
+    (["refuted", "partly supported", "refuted", "supported"],
+     "holds in 1 of 4: batch 64, 100%; partly holds in 1 of 4: full batch, 100%; fails in 2 of 4: 50%"),
+    (["inconclusive", "refuted", "inconclusive", "refuted"],
+     "holds in 0 of 4 settings; fails in 2 of 4: 100%; inconclusive in 2 of 4: 50%"),
+])
+def test_headline_says_where_a_claim_holds(verdicts_, expected):
+    assert verdicts.headline(verdicts_, SETTINGS) == expected
 
 
 def test_every_claim_names_its_source():

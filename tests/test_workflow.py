@@ -40,11 +40,26 @@ def job_counts(output: str) -> dict[str, int]:
     return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
+def regime(batch_size) -> str:
+    return "full" if batch_size is None else str(batch_size)
+
+
+def run_lines(config: dict):
+    """(set, regime, optimizer, axes) of every line of runs: the grid in each regime, and the
+    curvature cells full batch (written out here, not taken from optimizer_dynamics.study)."""
+    for size in config["training"]["batch_size"]:
+        for optimizer, axes in config["optimizers"].items():
+            yield "grid", regime(size), optimizer, axes
+    if config["curvature"]["every"]:
+        for optimizer, axes in config["curvature"]["cells"].items():
+            yield "curvature", "full", optimizer, axes
+
+
 def expected_run_files(config: dict) -> set[str]:
     return {
-        f"results/runs/optimizer~{optimizer}/lr~{format_number(lr)}/momentum~{format_number(momentum)}"
-        f"/seed~{seed}.parquet"
-        for optimizer, axes in config["optimizers"].items()
+        f"results/runs/{run_set}/batch~{batch}/optimizer~{optimizer}/lr~{format_number(lr)}"
+        f"/momentum~{format_number(momentum)}/seed~{seed}.parquet"
+        for run_set, batch, optimizer, axes in run_lines(config)
         for lr in axes["lr"]
         for momentum in axes["momentum"]
         for seed in config["seeds"]
@@ -66,10 +81,10 @@ def flag_values(command: str) -> dict[str, list[str]]:
 
 
 def line_jobs(config: dict) -> dict[str, int]:
-    """One training job per optimizer x momentum line (training.block: line)."""
+    """One training job per set x regime x optimizer x momentum line (training.block: line)."""
     return {
-        re.sub(r"\W", "_", f"train_{optimizer}_momentum_{format_number(momentum)}"): 1
-        for optimizer, axes in config["optimizers"].items()
+        re.sub(r"\W", "_", f"train_{run_set}_{batch}_{optimizer}_momentum_{format_number(momentum)}"): 1
+        for run_set, batch, optimizer, axes in run_lines(config)
         for momentum in axes["momentum"]
     }
 
@@ -99,7 +114,11 @@ def test_each_training_job_trains_every_lr_and_seed_of_its_block(repo_copy, bloc
     for command in commands:
         flags = flag_values(command)
         assert flags["seed"] == [str(seed) for seed in config["seeds"]]
-        assert flags["steps"] == [str(config["training"]["steps"])]
+        curvature = "/curvature/" in flags["out"][0]
+        assert flags["steps"] == [str(config["curvature" if curvature else "training"]["steps"])]
+        assert flags["curvature-every"] == [str(config["curvature"]["every"] if curvature else 0)]
+        batch = re.search(r"batch~(\w+)", flags["out"][0]).group(1)
+        assert flags["batch-size"] == ["null" if batch == "full" else batch]
         assert len(flags["out"]) == len(flags["lr"]) * len(flags["seed"])
         trained += flags["out"]
     assert sorted(trained) == sorted(expected_run_files(config))
@@ -182,7 +201,7 @@ def last_val_loss(path: Path) -> float:
 def test_tiny_study_end_to_end(repo_copy):
     config = load_yaml(repo_copy / "config/test.yaml")
     # A run file of an older config: the aggregation must take only the current runs.
-    stale = repo_copy / "results/runs/optimizer~sgd/lr~9/momentum~0/seed~0.parquet"
+    stale = repo_copy / "results/runs/grid/batch~full/optimizer~sgd/lr~9/momentum~0/seed~0.parquet"
     stale.parent.mkdir(parents=True)
     stale.write_text("not a run of this config")
 
@@ -193,12 +212,14 @@ def test_tiny_study_end_to_end(repo_copy):
     found = {str(p.relative_to(repo_copy)) for p in (repo_copy / "results/runs").rglob("*.parquet")}
     assert found - {str(stale.relative_to(repo_copy))} == run_files
 
-    runs = pd.read_parquet(repo_copy / "results/aggregate/runs.parquet")
+    runs = pd.read_parquet(repo_copy / "results/aggregate/runs.parquet", filters=[("budget", "==", 1.0)])
     assert len(runs) == len(run_files)
     for path in run_files:
         first = pd.read_parquet(repo_copy / path).iloc[0]
         row = runs[
-            (runs.optimizer == first.optimizer)
+            (runs.batch == first.batch)
+            & (runs.curvature_every == first.curvature_every)
+            & (runs.optimizer == first.optimizer)
             & (runs.lr == first.lr)
             & (runs.momentum == first.momentum)
             & (runs.seed == first.seed)
@@ -207,19 +228,21 @@ def test_tiny_study_end_to_end(repo_copy):
         expected = math.nan if first.diverged else last_val_loss(repo_copy / path)
         assert row.final_val_loss.iloc[0] == pytest.approx(expected, nan_ok=True), path
 
-    cells = pd.read_parquet(repo_copy / "results/aggregate/cells.parquet")
-    assert len(cells) == len(run_files) // len(config["seeds"])
+    cells = pd.read_parquet(repo_copy / "results/aggregate/cells.parquet", filters=[("budget", "==", 1.0)])
+    grid_files = [path for path in run_files if "/grid/" in path]
+    assert len(cells) == len(grid_files) // len(config["seeds"])
     assert set(cells.n_runs) == {len(config["seeds"])}
 
-    for stem in ("loss_curves", "lr_sensitivity", "effective_step"):
+    for stem in ("loss_curves_full", "lr_sensitivity_16", "effective_step_16", "stability"):
         assert (repo_copy / f"results/figures/{stem}.png").stat().st_size > 0
 
     text = visible_text((repo_copy / "results/report/findings.html").read_text())
     verdicts = pd.read_parquet(repo_copy / "results/aggregate/verdicts.parquet")
     assert len(verdicts) > 0
-    for claim, verdict in zip(verdicts.claim, verdicts.verdict):
-        assert claim.replace("\u2019", "'") in text
-        assert verdict in text
+    for claim, headline in zip(verdicts.claim, verdicts.headline):
+        assert claim.replace("\u2019", "'") in text and headline in text
+    for setting, verdict in zip(verdicts.setting, verdicts.verdict):
+        assert f"{setting} {verdict}" in text
 
     again = snakemake(repo_copy, "-n", "--configfile", "config/test.yaml")
     assert again.returncode == 0
@@ -227,9 +250,13 @@ def test_tiny_study_end_to_end(repo_copy):
 
     # A changed setting reruns exactly the jobs that use it, and what follows from them.
     downstream = dict.fromkeys(("aggregate", "figures", "report", "all"), 1)
+    grid_jobs = {name: n for name, n in line_jobs(config).items() if name.startswith("train_grid_")}
+    curvature_jobs = {name: n for name, n in line_jobs(config).items() if name.startswith("train_curvature_")}
+    assert grid_jobs and curvature_jobs
     for section, key, value, expected in [
         ("analysis", "target_val_loss", config["analysis"]["target_val_loss"] / 2, downstream),
-        ("training", "steps", config["training"]["steps"] + 1, {**line_jobs(config), **downstream}),
+        ("training", "steps", config["training"]["steps"] + 1, {**grid_jobs, **downstream}),
+        ("curvature", "steps", config["curvature"]["steps"] + 1, {**curvature_jobs, **downstream}),
     ]:
         changed = {**config, section: {**config[section], key: value}}
         (repo_copy / "changed.yaml").write_text(yaml.safe_dump(changed))
@@ -258,11 +285,8 @@ def test_tiny_study_end_to_end(repo_copy):
 def test_declared_outputs_match_what_the_modules_write(tiny_aggregate):
     # The workflow lists the outputs in common.smk (importing matplotlib there would slow every
     # snakemake start); this keeps those lists equal to what the modules write.
-    from optimizer_dynamics import figures
-
+    # (The figures' stems come from study.figure_stems, which figures.py checks against its own.)
     common = (REPO / "workflow/rules/common.smk").read_text()
-    stems = re.search(r"FIGURE_STEMS = \[(.*?)\]", common, re.S).group(1)
-    assert re.findall(r'"(\w+)"', stems) == list(figures.FIGURES)
     declared = re.search(r"AGGREGATES = \[.*?for name in \((.*?)\)", common, re.S).group(1)
     assert sorted(re.findall(r'"([\w.]+)"', declared)) == sorted(p.name for p in tiny_aggregate.iterdir())
 
@@ -312,9 +336,10 @@ def test_an_optimizer_registered_in_one_entry_runs_through_to_the_report(repo_co
     result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
 
-    runs = pd.read_parquet(repo_copy / "results/aggregate/runs.parquet")
-    toy = runs[runs["optimizer"] == "rmsprop"]
-    assert len(toy) == 2 * len(config["seeds"]) and toy["final_val_loss"].notna().all()
+    runs = pd.read_parquet(repo_copy / "results/aggregate/runs.parquet", filters=[("budget", "==", 1.0)])
+    toy = runs[(runs["optimizer"] == "rmsprop") & (runs["set"] == "grid")]
+    regimes = len(config["training"]["batch_size"])
+    assert len(toy) == 2 * regimes * len(config["seeds"]) and toy["final_val_loss"].notna().all()
     curvature = pd.read_parquet(repo_copy / "results/aggregate/curvature.parquet")
     toy_curvature = curvature[curvature["optimizer"] == "rmsprop"]
     assert len(toy_curvature) and toy_curvature["precond_sharpness"].notna().all()  # adaptive: P^-1 H
@@ -352,6 +377,8 @@ def test_a_20000_run_grid_plans(repo_copy):
         "adam": {"lr": [1.0e-3, 1.0e-2], "momentum": [0.9]},
     }
     config["seeds"] = list(range(50))
+    config["training"]["batch_size"] = [None]
+    config["curvature"]["every"] = 0
     config["max_jobs"] = 2000
     (repo_copy / "config/big.yaml").write_text(yaml.safe_dump(config))
     plan = snakemake(repo_copy, "-n", "--configfile", "config/big.yaml", "--replace-workflow-config")
@@ -377,11 +404,12 @@ def test_jobs_run_the_python_that_runs_snakemake(repo_copy):
     assert (repo_copy / "results/data/moons.npz").exists()
 
 
-def test_curvature_off_needs_no_curvature_cells_in_the_grid(repo_copy):
+def test_curvature_off_trains_no_curvature_runs(repo_copy):
     config = load_yaml(repo_copy / "config/test.yaml")
-    config["optimizers"]["sgd"]["lr"] = [0.1, 0.3]  # the curvature cell sgd lr 0.5 is gone
     config["curvature"]["every"] = 0
     (repo_copy / "config/off.yaml").write_text(yaml.safe_dump(config))
     plan = snakemake(repo_copy, "-n", "-p", "--configfile", "config/off.yaml")
-    assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "--curvature-every" not in plan.stdout + plan.stderr
+    output = plan.stdout + plan.stderr
+    assert plan.returncode == 0, output
+    assert "/curvature/" not in output and "train_curvature" not in output
+    assert set(re.findall(r"--curvature-every (\d+)", output)) == {"0"}

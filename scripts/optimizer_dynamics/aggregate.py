@@ -50,6 +50,8 @@ loss every curvature_every steps, from step 0; see curvature.py):
       initial_sharpness, initial_precond_sharpness (at step 0; the latter Adam only),
       predicted_critical_lr = the lr whose threshold equals the initial stability_sharpness,
       max_sharpness_ratio (over all measured steps, step 0 included),
+      first_stable_step = the first measured step whose ratio is <= 1 (a run starting above its
+          threshold that gets there has catapulted; NaN if never),
       late_sharpness_ratio = mean ratio over the late curvature steps: the last
           ceil(late_fraction x number of measured steps) of them (at least one),
       sharpness_late_change = mean sharpness over the late curvature steps / mean sharpness
@@ -81,8 +83,10 @@ from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS, stability_threshold
 from optimizer_dynamics.runfile import run_schema_fields, schema_metadata
 from optimizer_dynamics.stats import half_width
+from optimizer_dynamics.verdicts import LOSS_METRICS
 
-CELL = ["optimizer", "lr", "momentum"]
+CELL = ["batch", "optimizer", "lr", "momentum"]  # a cell of one regime (study.CELL_COLUMNS)
+THRESHOLD_ARGS = ["optimizer", "lr", "momentum"]  # what stability_threshold takes
 RUN_COLUMNS = [field.name for field in run_schema_fields()]
 NULLABLE_INT_COLUMNS = ["batch_size", "diverged_step"]  # null = full batch / did not diverge
 SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
@@ -131,6 +135,7 @@ CURVATURE_RUN_COLUMNS = [
     "initial_precond_sharpness",
     "predicted_critical_lr",
     "max_sharpness_ratio",
+    "first_stable_step",
     *CURVATURE_LATE_COLUMNS,
 ]
 # end-of-run summaries that are NaN for a diverged run
@@ -150,19 +155,27 @@ REQUIRED_ANALYSIS = {
     "late_fraction": "a number in (0, 1]",
     "good_window_tolerance": "a number >= 0",
     "reference": "{sgd: {lr, momentum}, adam: {lr, momentum}}",
+    "budgets": "a list of fractions in (0, 1], 1 among them",
     "claimed_windows": "{sgd: [lo, hi], adam: [lo, hi]}",
 }
-# run column <- (config section, key): run files must have been trained with the config's settings.
-# (nesterov and adam_* are left out: they do not apply to every optimizer's runs.)
+# run column <- (config section, key): run files must have been trained with the config's
+# settings; the settings a set or regime decides (steps, batch_size, the Hessian schedule) come
+# from study.expected_runs. (adam_* are left out: they do not apply to every optimizer's runs.)
 CONFIG_RUN_SETTINGS = {
-    "steps": ("training", "steps"),
-    "batch_size": ("training", "batch_size"),
     "eval_every": ("training", "eval_every"),
     "divergence_factor": ("training", "divergence_factor"),
     "n_train": ("data", "n_train"),
     "n_val": ("data", "n_val"),
     "noise": ("data", "noise"),
     "data_seed": ("data", "seed"),
+}
+# run column <- the config key that decides it, per set of runs (the cell's keys: its path)
+EXPECTED_RUN_SETTINGS = {
+    **dict.fromkeys(["batch", "optimizer", "lr", "momentum", "seed"], {"grid": "its path", "curvature": "its path"}),
+    "steps": {"grid": "training.steps", "curvature": "curvature.steps"},
+    "batch_size": {"grid": "training.batch_size", "curvature": "full batch"},
+    **{f"curvature_{key}": {"grid": "0 on grid runs", "curvature": f"curvature.{key}"}
+       for key in ("every", "early_steps", "early_every")},
 }
 # what the summaries read; other per-step columns (per-layer ratios, other eigenvalues) stay on disk
 READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, *SHARPNESS_COLUMNS.values()]
@@ -212,53 +225,33 @@ def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
     return steps, metadata
 
 
-def check_runs(runs: pd.DataFrame, paths: list, config: dict) -> None:
-    """One run per (cell, seed), trained with the config's settings."""
-    duplicated = runs.duplicated([*CELL, "seed"], keep=False)
-    if duplicated.any():
-        files = [str(paths[i]) for i in runs.index[duplicated]]
-        raise AggregationError(f"several run files for the same optimizer, lr, momentum and seed: {files}")
+def check_runs(runs: pd.DataFrame, expected: pd.DataFrame, config: dict) -> None:
+    """Each run file holds the run its path names, trained with the config's settings.
+    `expected` is study.expected_runs (row i: the i-th file read)."""
+    for column in EXPECTED_RUN_SETTINGS:
+        found, wanted = runs[column].reset_index(drop=True), expected[column].reset_index(drop=True)
+        differs = ~((found == wanted) | (found.isna() & wanted.isna())).fillna(False).astype(bool)
+        if differs.any():
+            run = int(np.flatnonzero(differs)[0])
+            raise AggregationError(
+                f"run file {expected.at[run, 'path']} has {column} = {_setting_text(found[run])} but the "
+                f"config asks {_setting_text(wanted[run])} for it "
+                f"({EXPECTED_RUN_SETTINGS[column][expected.at[run, 'set']]}): it is stale; {FIX_HINT}"
+            )
     for column, (section, key) in CONFIG_RUN_SETTINGS.items():
         if key not in config.get(section, {}):
             continue
-        expected = config[section][key]
-        differs = runs[column].notna() if expected is None else ~(runs[column] == expected).fillna(False)
+        differs = ~(runs[column] == config[section][key]).fillna(False)
         if differs.any():
             run = runs.index[differs][0]
             raise AggregationError(
-                f"run file {paths[run]} has {column} = {runs.at[run, column]!r} but the config's "
-                f"{section}.{key} is {expected!r}: it is stale; {FIX_HINT}"
-            )
-    expected_every = expected_curvature_every(runs, config)
-    if expected_every is not None:
-        differs = runs["curvature_every"] != expected_every
-        if differs.any():
-            run = runs.index[differs][0]
-            raise AggregationError(
-                f"run file {paths[run]} has curvature_every = {runs.at[run, 'curvature_every']} but the "
-                f"config's curvature section asks {expected_every[run]} for its cell (curvature.every on "
-                f"the cells of curvature.cells, 0 on the others): it is stale; {FIX_HINT}"
+                f"run file {expected.at[run, 'path']} has {column} = {runs.at[run, column]!r} but the config's "
+                f"{section}.{key} is {config[section][key]!r}: it is stale; {FIX_HINT}"
             )
 
 
-def expected_curvature_every(runs: pd.DataFrame, config: dict) -> pd.Series | None:
-    """Per run, the curvature_every the config's curvature section asks for its cell (None when
-    the config has no curvature section). Numbers are matched as the workflow writes them in
-    paths (config.format_number), so 0.5 and 5.0e-1 are the same cell."""
-    curvature = config.get("curvature")
-    if not isinstance(curvature, dict):
-        return None
-    selected = curvature.get("cells") or {}
-
-    def chosen(run: pd.Series) -> bool:
-        axes = selected.get(run["optimizer"])
-        return bool(axes) and all(
-            format_number(run[axis]) in {format_number(v) for v in axes.get(axis, [])}
-            for axis in ("lr", "momentum")
-        )
-
-    every = curvature.get("every", 0)
-    return runs.apply(lambda run: every if chosen(run) else 0, axis=1).astype("int64")
+def _setting_text(value) -> str:
+    return "null" if pd.isna(value) else str(value)
 
 
 def analysis_settings(config: dict) -> dict:
@@ -274,6 +267,9 @@ def analysis_settings(config: dict) -> dict:
             raise AggregationError(f"analysis.{key} = {value!r}: must be {REQUIRED_ANALYSIS[key]}")
     if not 0 < analysis["late_fraction"] <= 1:
         raise AggregationError(f"analysis.late_fraction = {analysis['late_fraction']!r}: must be in (0, 1]")
+    budgets = analysis["budgets"]
+    if not isinstance(budgets, list) or 1 not in budgets or not all(0 < b <= 1 for b in budgets):
+        raise AggregationError(f"analysis.budgets = {budgets!r}: must be {REQUIRED_ANALYSIS['budgets']}")
     if analysis["good_window_tolerance"] < 0:
         raise AggregationError(
             f"analysis.good_window_tolerance = {analysis['good_window_tolerance']!r}: must be >= 0"
@@ -293,7 +289,7 @@ def curvature_rows(steps: pd.DataFrame) -> pd.DataFrame:
     adaptive = measured["optimizer"].map(lambda name: OPTIMIZERS[name].adaptive)
     measured["stability_sharpness"] = measured["precond_sharpness"].where(adaptive, measured["sharpness"])
     measured["threshold"] = np.array(
-        [stability_threshold(*cell) for cell in measured[CELL].itertuples(index=False, name=None)],
+        [stability_threshold(*cell) for cell in measured[THRESHOLD_ARGS].itertuples(index=False, name=None)],
         dtype=float,
     )
     measured["ratio"] = measured["stability_sharpness"] / measured["threshold"]
@@ -311,6 +307,7 @@ def summarize_curvature(curvature: pd.DataFrame, analysis: dict) -> pd.DataFrame
             # threshold = c / lr, so the critical lr c / initial sharpness is lr * threshold / initial
             "predicted_critical_lr": initial["lr"] * initial["threshold"] / initial["stability_sharpness"],
             "max_sharpness_ratio": by_run["ratio"].max(),
+            "first_stable_step": curvature[curvature["ratio"] <= 1].groupby("run")["step"].min(),
         }
     )
     position = by_run.cumcount()
@@ -364,7 +361,7 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
     runs["sgd_eff_step_max_rel_dev"] = relative.groupby(steps["run"]).max().where(runs["optimizer"] == "sgd")
 
     runs["stability_threshold"] = [
-        stability_threshold(*cell) for cell in runs[CELL].itertuples(index=False, name=None)
+        stability_threshold(*cell) for cell in runs[THRESHOLD_ARGS].itertuples(index=False, name=None)
     ]
     runs = runs.join(summarize_curvature(curvature, analysis).reindex(runs.index))
 
@@ -375,24 +372,30 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
 
 
 def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
-    """One row per (optimizer, lr, momentum) over its seeds (see the module docstring)."""
+    """One row per (batch, optimizer, lr, momentum) over its seeds (see the module docstring);
+    the loss summaries and the good window by final and by best val loss (LOSS_METRICS)."""
     ranked = runs.assign(
-        loss_rank=runs["final_val_loss"].where(~runs["diverged"], np.inf),
         steps_rank=runs["steps_to_target"].astype("float64").fillna(np.inf),
+        **{f"{column}_rank": runs[column].where(~runs["diverged"], np.inf)
+           for column, _, _ in LOSS_METRICS.values()},
     )
     by_cell = ranked.groupby(CELL, sort=True)
     cells = by_cell.agg(
         n_runs=("seed", "size"),
         n_diverged=("diverged", "sum"),
-        median_final_val_loss=("loss_rank", "median"),
         median_steps_to_target=("steps_rank", "median"),
         n_reached_target=("steps_to_target", "count"),
     )
     cells["n_finished"] = cells["n_runs"] - cells["n_diverged"]
-    # Each quartile is one seed's value, rounded outwards (exact for 5 seeds): interpolating
-    # towards a diverged run's +inf would give NaN.
-    cells["q25_final_val_loss"] = by_cell["loss_rank"].quantile(0.25, interpolation="lower")
-    cells["q75_final_val_loss"] = by_cell["loss_rank"].quantile(0.75, interpolation="higher")
+    tolerance = analysis["good_window_tolerance"]
+    for column, median, good in LOSS_METRICS.values():
+        cells[median] = by_cell[f"{column}_rank"].median()
+        # Each quartile is one seed's value, rounded outwards (exact for 5 seeds): interpolating
+        # towards a diverged run's +inf would give NaN.
+        cells[f"q25_{column}"] = by_cell[f"{column}_rank"].quantile(0.25, interpolation="lower")
+        cells[f"q75_{column}"] = by_cell[f"{column}_rank"].quantile(0.75, interpolation="higher")
+        best = cells.groupby(["batch", "optimizer", "momentum"])[median].transform("min")
+        cells[good] = np.isfinite(best) & (cells[median] <= (1 + tolerance) * best)
     for column in CELL_MEAN_COLUMNS:
         stats = by_cell[column].agg(["mean", "std", "count"])
         h = half_width(stats["std"], stats["count"])
@@ -401,10 +404,6 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
             stats["mean"] - h,
             stats["mean"] + h,
         )
-
-    best = cells.groupby(["optimizer", "momentum"])["median_final_val_loss"].transform("min")
-    tolerance = analysis["good_window_tolerance"]
-    cells["in_good_window"] = np.isfinite(best) & (cells["median_final_val_loss"] <= (1 + tolerance) * best)
     return cells.reset_index()
 
 
@@ -446,22 +445,47 @@ def study_summary(config: dict, runs: pd.DataFrame, metadata: list[dict]) -> dic
     }
 
 
-def aggregate(paths: list, config: dict) -> dict:
-    """All outputs in memory: {file name: DataFrame or dict}."""
+def budget_prefix(steps: pd.DataFrame, budget: float) -> pd.DataFrame:
+    """The runs as if trained for ceil(budget x steps) steps: at a constant lr a shorter run is
+    the prefix of a longer one (tests/test_training.py checks it), so its first rows are it.
+    A run that diverged after the cut-off had not diverged yet."""
+    cutoff = np.ceil(budget * steps["steps"]).astype("int64")
+    keep = steps["step"] < cutoff
+    prefix = steps[keep].copy()
+    prefix["steps"] = cutoff[keep]
+    later = prefix["diverged_step"].fillna(-1).to_numpy() >= prefix["steps"].to_numpy()
+    prefix.loc[later, "diverged"] = False
+    prefix.loc[later, "diverged_step"] = pd.NA
+    prefix.loc[later, "diverged_cause"] = None
+    return prefix
+
+
+def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
+    """All outputs in memory: {file name: DataFrame or dict}. runs.parquet and cells.parquet
+    hold one row per run (cell) and budget (analysis.budgets): `budget` the fraction of the
+    steps, `budget_steps` the steps it is; runs.parquet's `set` says grid or curvature."""
     analysis = analysis_settings(config)
-    steps, metadata = read_runs(paths)
+    expected = study.expected_runs(config, root)
+    steps, metadata = read_runs(list(expected["path"]))
+    runs_per_budget, cells_per_budget = [], []
+    for budget in sorted(analysis["budgets"]):
+        prefix = steps if budget == 1 else budget_prefix(steps, budget)
+        runs = summarize_runs(prefix, analysis, curvature_rows(prefix))
+        if budget == 1:
+            check_runs(runs, expected, config)
+        runs = runs.assign(set=expected["set"].to_numpy(), budget=budget, budget_steps=runs["steps"])
+        runs_per_budget.append(runs.reset_index(drop=True))
+        cells_per_budget.append(summarize_cells(runs[runs["set"] == "grid"], analysis).assign(budget=budget))
+    runs, cells = pd.concat(runs_per_budget, ignore_index=True), pd.concat(cells_per_budget, ignore_index=True)
+    grid_steps = steps[steps["run"].map(expected["set"]) == "grid"]
     curvature = curvature_rows(steps)
-    runs = summarize_runs(steps, analysis, curvature)
-    check_runs(runs, paths, config)
-    cells = summarize_cells(runs, analysis)
-    runs = runs.reset_index(drop=True)
     return {
         "runs.parquet": runs,
         "cells.parquet": cells,
-        "curves.parquet": summarize_curves(steps),
+        "curves.parquet": summarize_curves(grid_steps),
         "curvature.parquet": curvature.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
         "verdicts.parquet": verdicts.evaluate(runs, cells, analysis),
-        "study.json": study_summary(config, runs, metadata),
+        "study.json": study_summary(config, runs[runs["budget"] == 1], metadata),
     }
 
 
@@ -516,7 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(config, dict):
         parser.error("--config-json must be a JSON object (the workflow config)")
     try:
-        outputs = aggregate(study.run_files(config, args.runs_dir), config)
+        outputs = aggregate(config, args.runs_dir)
     except AggregationError as error:
         sys.exit(f"aggregate: {error}")
     write_outputs(outputs, Path(args.out_dir))

@@ -3,7 +3,8 @@
 A bad config stops the workflow before any job starts, with a message naming the key, the
 bad value and what is allowed. Snakemake validates the schema (and fills in its defaults);
 describe_schema_error words its errors; check_config does every check the schema cannot
-express (registry names, grid numbers, cells named elsewhere in the config, the job count).
+express (registry names, grid numbers, batch regimes, budgets, cells named elsewhere in the
+config, the job count).
 Plain Python, torch-free: the workflow calls it, and unit tests call it without Snakemake.
 """
 
@@ -23,9 +24,9 @@ class ConfigError(ValueError):
 def check_config(config: dict) -> None:
     """Every check beyond the schema, on a config whose defaults are filled in."""
     check_optimizer_names(config)
-    check_grid_numbers(config)
     check_unique(config["seeds"], "seeds", str)
-    check_batch_size(config)
+    check_batch_sizes(config)
+    check_budgets(config)
     check_analysis_cells(config)
     if config["curvature"]["every"]:  # every: 0 turns curvature off, whatever cells it names
         check_curvature_cells(config)
@@ -146,32 +147,36 @@ def short_list(values, limit=12):
 
 def check_optimizer_names(config):
     for optimizer, axes in config["optimizers"].items():
-        if optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"invalid config: optimizers.{optimizer}: {optimizer} is not a registered "
-                f"optimizer; allowed: {', '.join(OPTIMIZERS)}"
-            )
-        if OPTIMIZERS[optimizer].requires_momentum and 0 in axes["momentum"]:
-            raise ConfigError(
-                f"invalid config: optimizers.{optimizer}.momentum: 0 is not allowed for "
-                f"{optimizer}; allowed: numbers in (0, 1)"
-            )
+        check_optimizer(optimizer, axes, f"optimizers.{optimizer}")
 
 
-def check_grid_numbers(config):
+def check_optimizer(optimizer, axes, key):
+    """A registered optimizer, momentum values it allows, numbers that paths name exactly."""
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(
+            f"invalid config: {key}: {optimizer} is not a registered "
+            f"optimizer; allowed: {', '.join(OPTIMIZERS)}"
+        )
+    if OPTIMIZERS[optimizer].requires_momentum and 0 in axes["momentum"]:
+        raise ConfigError(
+            f"invalid config: {key}.momentum: 0 is not allowed for "
+            f"{optimizer}; allowed: numbers in (0, 1)"
+        )
+    check_axis_numbers(axes, key)
+
+
+def check_axis_numbers(axes, key):
     # Paths and labels show numbers through format_number (6 significant digits): a value
     # that does not survive it would be trained under another value's name.
-    for optimizer, axes in config["optimizers"].items():
-        for axis, values in axes.items():
-            key = f"optimizers.{optimizer}.{axis}"
-            for value in values:
-                if float(format_number(value)) != value:
-                    raise ConfigError(
-                        f"invalid config: {key}: {value!r} has more than 6 significant digits "
-                        f"(paths would name it {format_number(value)}); allowed: numbers that "
-                        f"print exactly with 6 significant digits, e.g. {format_number(value)}"
-                    )
-            check_unique(values, key, format_number)
+    for axis, values in axes.items():
+        for value in values:
+            if float(format_number(value)) != value:
+                raise ConfigError(
+                    f"invalid config: {key}.{axis}: {value!r} has more than 6 significant digits "
+                    f"(paths would name it {format_number(value)}); allowed: numbers that "
+                    f"print exactly with 6 significant digits, e.g. {format_number(value)}"
+                )
+        check_unique(values, f"{key}.{axis}", format_number)
 
 
 def check_unique(values, key, label):
@@ -185,12 +190,26 @@ def check_unique(values, key, label):
         seen.add(label(value))
 
 
-def check_batch_size(config):
-    batch_size, n_train = config["training"]["batch_size"], config["data"]["n_train"]
-    if batch_size is not None and batch_size > n_train:
+def check_batch_sizes(config):
+    sizes, n_train = config["training"]["batch_size"], config["data"]["n_train"]
+    allowed = f"allowed: null (full batch) or an integer in [1, {n_train - 1}]"
+    for size in sizes:
+        if size is not None and size >= n_train:
+            problem = "is larger than" if size > n_train else "is all of"
+            raise ConfigError(
+                f"invalid config: training.batch_size: {size} {problem} data.n_train = "
+                f"{n_train}; {allowed} (a batch of every training point is full batch: null)"
+            )
+    check_unique(sizes, "training.batch_size", lambda size: "null" if size is None else str(size))
+
+
+def check_budgets(config):
+    budgets = config["analysis"]["budgets"]
+    check_unique(budgets, "analysis.budgets", format_number)
+    if 1 not in budgets:
         raise ConfigError(
-            f"invalid config: training.batch_size: {batch_size} is larger than data.n_train "
-            f"= {n_train}; allowed: null (full batch) or an integer in [1, {n_train}]"
+            f"invalid config: analysis.budgets: {budgets} lacks 1 (the whole run, which the "
+            f"figures show); allowed: fractions in (0, 1], 1 among them"
         )
 
 
@@ -219,21 +238,7 @@ def check_analysis_cells(config):
 
 def check_curvature_cells(config):
     for optimizer, axes in config["curvature"]["cells"].items():
-        grid_axes = config["optimizers"].get(optimizer)
-        if grid_axes is None:
-            raise ConfigError(
-                f"invalid config: curvature.cells.{optimizer}: {optimizer} is not in "
-                f"optimizers; allowed: cells of {', '.join(config['optimizers'])}"
-            )
-        for axis, values in axes.items():
-            key = f"curvature.cells.{optimizer}.{axis}"
-            grid = [format_number(v) for v in grid_axes[axis]]
-            for value in values:
-                if format_number(value) not in grid:
-                    raise ConfigError(
-                        f"invalid config: {key}: {format_number(value)} is not in "
-                        f"optimizers.{optimizer}.{axis}; allowed: one of {short_list(grid)}"
-                    )
+        check_optimizer(optimizer, axes, f"curvature.cells.{optimizer}")
 
 
 def check_job_count(config):

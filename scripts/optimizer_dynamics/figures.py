@@ -14,6 +14,7 @@ keys that turn them on.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -28,6 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from optimizer_dynamics import study
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
@@ -57,15 +59,15 @@ STYLE = {
 NOT_IN_STUDY = "not in this study"
 
 CELLS_COLUMNS = [
-    "optimizer", "lr", "momentum", "n_runs", "n_diverged", "median_final_val_loss", "q25_final_val_loss",
+    "batch", "budget", "optimizer", "lr", "momentum", "n_runs", "n_diverged", "median_final_val_loss", "q25_final_val_loss",
     "q75_final_val_loss", "in_good_window", "eff_step_late_mean", "eff_step_late_lo", "eff_step_late_hi",
     "update_cosine_late_mean", "update_cosine_late_lo", "update_cosine_late_hi",
 ]
-CURVES_COLUMNS = ["optimizer", "lr", "momentum", "step", "metric", "mean", "lo", "hi", "n"]
+CURVES_COLUMNS = ["batch", "optimizer", "lr", "momentum", "step", "metric", "mean", "lo", "hi", "n"]
 CURVATURE_COLUMNS = ["optimizer", "lr", "momentum", "seed", "step", "sharpness", "precond_sharpness",
                      "threshold"]
-RUNS_COLUMNS = ["optimizer", "lr", "momentum", "seed", "diverged", "late_sharpness_ratio",
-                "predicted_critical_lr"]
+RUNS_COLUMNS = ["set", "batch", "budget", "optimizer", "lr", "momentum", "seed", "diverged",
+                "late_sharpness_ratio"]
 
 
 class AggregateError(ValueError):
@@ -74,11 +76,19 @@ class AggregateError(ValueError):
 
 @dataclass(frozen=True)
 class Aggregate:
-    cells: pd.DataFrame  # one row per (optimizer, lr, momentum)
+    """The whole runs (budget 1) of the study, or of one regime (in_regime)."""
+
+    cells: pd.DataFrame  # one row per (batch, optimizer, lr, momentum)
     curves: pd.DataFrame  # long: per cell, step and metric: mean, lo, hi over seeds
     config: dict  # the study config recorded in study.json
     curvature: pd.DataFrame  # per curvature run and Hessian step: sharpness and threshold
-    runs: pd.DataFrame  # one row per run (RUNS_COLUMNS)
+    runs: pd.DataFrame  # one row per run (RUNS_COLUMNS): the grid's and the curvature runs
+
+    def in_regime(self, regime: str) -> Aggregate:
+        """The grid of one batch regime (its cells, curves and runs); the curvature stays."""
+        return dataclasses.replace(
+            self, cells=self.cells[self.cells["batch"] == regime], curves=self.curves[self.curves["batch"] == regime],
+            runs=self.runs[(self.runs["set"] == "grid") & (self.runs["batch"] == regime)])
 
     @property
     def analysis(self) -> dict:
@@ -133,6 +143,8 @@ def load_aggregate(directory: str | Path) -> Aggregate:
         raise AggregateError(f"{study_path}: key 'config' (the study config as a mapping) is missing")
     for frame in (cells, curves, curvature, runs):
         frame["optimizer"] = frame["optimizer"].astype(str)
+    # The figures show whole runs; the shorter budgets are for the verdicts.
+    cells, runs = cells[cells["budget"] == 1], runs[runs["budget"] == 1]
     return Aggregate(cells=cells, curves=curves, config=study["config"], curvature=curvature, runs=runs)
 
 
@@ -696,7 +708,7 @@ def sharpness_figure(agg: Aggregate) -> Figure:
 def _late_ratio_panel(ax, agg: Aggregate) -> None:
     """Each curvature cell's late sharpness / threshold: a dot per finished seed (gid "seed"), and
     their mean with its t-interval (gid "mean")."""
-    runs = agg.runs[agg.runs["predicted_critical_lr"].notna()]  # the curvature runs
+    runs = agg.runs[agg.runs["set"] == "curvature"]
     ax.set_title("late sharpness / threshold, per curvature setting (m: momentum)")
     if runs.empty:
         _note(ax, NO_CURVATURE)
@@ -745,42 +757,36 @@ def _late_ratio_panel(ax, agg: Aggregate) -> None:
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
 
 
-def _critical_lr_panel(ax, agg: Aggregate) -> None:
-    """SGD: fraction of seeds diverged per grid lr (gid "diverged_fraction"), and the critical lr
-    predicted from the step-0 sharpness: mean over seeds (gid "predicted") and per seed."""
-    ax.set_title("SGD: predicted critical lr 2 (1 + momentum) / λ0 vs divergence")
-    runs = _select(agg.runs, "sgd", None, None)
-    runs = runs[runs["predicted_critical_lr"].notna()]
-    if runs.empty:
+def _catapult_panel(ax, agg: Aggregate) -> None:
+    """SGD curvature runs over the dense early steps: sharpness / threshold per (lr, momentum),
+    mean over seeds (gid "catapult"); a run starting above 1 that survives drops below it."""
+    ax.set_title("SGD, first steps: sharpness / threshold 2 (1 + m) / lr (catapult)")
+    rows = _select(agg.curvature, "sgd", None, None)
+    early = int((agg.config.get("curvature") or {}).get("early_steps") or 0) or 100
+    rows = rows[rows["step"] <= early]
+    if rows.empty:
         _note(ax, NO_CURVATURE.replace("curvature runs", "SGD curvature runs"))
         return
-    palette = _momentum_palette(agg)
-    ax.set_xscale("log")
-    # open markers of different shapes: lines of several momenta often lie on top of each other at 0
-    for momentum, marker in zip(sorted(runs["momentum"].unique()), itertools.cycle("os^Dv")):
-        color, name = palette.get(momentum, "0.3"), f"momentum {format_number(momentum)}"
-        grid = agg.cell_rows("sgd", momentum=momentum).sort_values("lr")
-        ax.plot(grid["lr"], grid["n_diverged"] / grid["n_runs"], color=color, marker=marker, linewidth=1.6,
-                markerfacecolor="none", label=f"{name}: fraction diverged", gid="diverged_fraction")
-        per_seed = _select(runs, "sgd", None, momentum).groupby("seed")["predicted_critical_lr"].mean()
-        ax.axvline(per_seed.mean(), color=color, linestyle="--", linewidth=1.4, gid="predicted",
-                   label=f"{name}: predicted (mean over seeds)")
-        ax.plot(per_seed, np.full(len(per_seed), 1.08), linestyle="none", marker="|", markersize=12,
-                markeredgewidth=2, color=color, gid="predicted_seed")
-    ax.axhline(0.5, color="0.5", linestyle=":", linewidth=1, label="half of the seeds")
-    ax.set_ylim(-0.05, 1.15)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("fraction of seeds diverged\n(ticks at the top: each seed's prediction)")
-    _legend_below(ax, ncols=1)
+    ax.set_yscale("log")
+    colors = _lr_colors(sorted(rows["lr"].unique()))
+    for (momentum, lr), cell in rows.groupby(["momentum", "lr"], sort=True):
+        ratio = (cell["sharpness"] / cell["threshold"]).groupby(cell["step"]).mean()
+        ax.plot(ratio.index, ratio.to_numpy(), color=colors[lr], linestyle="-" if momentum == 0 else "--",
+                marker="o", markersize=2.5, linewidth=1.3, gid="catapult",
+                label=f"lr {format_number(lr)}, m {format_number(momentum)}")
+    ax.axhline(1, color="0.3", linestyle=":", linewidth=1, label="threshold (ratio 1)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("sharpness / threshold (mean over seeds)")
+    _legend_below(ax, ncols=3)
 
 
 def stability_figure(agg: Aggregate) -> Figure:
     fig = Figure(figsize=(13, 6.2), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
     _late_ratio_panel(left, agg)
-    _critical_lr_panel(right, agg)
-    fig.suptitle("Edge of stability: where the late sharpness sits against its threshold, and whether the "
-                 "initial sharpness predicts divergence\n"
+    _catapult_panel(right, agg)
+    fig.suptitle("Edge of stability: where the late sharpness sits against its threshold, and the catapult "
+                 "of the runs that start above it (Lewkowycz et al. 2020)\n"
                  "threshold: 2 (1 + momentum) / lr for SGD, (2+2β1) / ((1−β1) lr) on P⁻¹H for Adam; "
                  "late: the last curvature steps of runs that did not diverge")
     return fig
@@ -796,6 +802,10 @@ FIGURES = {
     "sharpness": sharpness_figure,
     "stability": stability_figure,
 }
+
+
+if set(FIGURES) != {*study.REGIME_FIGURES, *study.CURVATURE_FIGURES}:
+    raise RuntimeError("figures.FIGURES and study's figure lists name different figures")
 
 
 def build_figure(stem: str, agg: Aggregate) -> Figure:
@@ -820,12 +830,19 @@ def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
 
 
 def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = None) -> list[Path]:
+    """Every figure, the regime figures once per regime (<stem>_<regime>); `stems` picks some."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with matplotlib.rc_context(STYLE):
         for stem in stems or list(FIGURES):
-            written += save_figure(build_figure(stem, agg), out_dir, stem)
+            if stem in study.CURVATURE_FIGURES:
+                written += save_figure(build_figure(stem, agg), out_dir, stem)
+                continue
+            for regime in study.regimes(agg.config):
+                fig = build_figure(stem, agg.in_regime(regime))
+                fig.suptitle(f"[{study.regime_label(regime)}] {fig.get_suptitle()}")
+                written += save_figure(fig, out_dir, f"{stem}_{regime}")
     return written
 
 

@@ -41,10 +41,9 @@ COLUMN_DOCS = {
     "logit.max_abs": "max |logit| on the step's batch at theta_t",
     "logit.saturated_frac": "fraction of the batch with sigmoid(logit) outside [0.01, 0.99]",
     "hessian.top1": "sharpness: top eigenvalue of the full-batch train-loss Hessian at theta_t "
-    "(every curvature_every steps, else NaN)",
+    "(on the Hessian schedule of a curvature run, RunConfig.is_hessian_step; else NaN)",
     "hessian.top2": "second eigenvalue of the same Hessian",
     "hessian.top3": "third eigenvalue of the same Hessian",
-    "hessian.bottom": "most negative (smallest) eigenvalue of the same Hessian",
     "hessian.precond_top1": "Adam only: top eigenvalue of P^-1 H, P Adam's preconditioner after the step "
     "(Cohen et al. 2022)",
 }

@@ -23,9 +23,10 @@ _ARROW_TYPES = {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "i
 
 
 def run_schema_fields() -> list[pa.Field]:
-    """The run-level columns: config fields, then the divergence outcome."""
+    """The run-level columns: config fields, the regime's name, then the divergence outcome."""
     fields = [pa.field(f.name, _ARROW_TYPES[f.type]) for f in dataclasses.fields(RunConfig)]
     return fields + [
+        pa.field("batch", pa.string()),
         pa.field("diverged", pa.bool_()),
         pa.field("diverged_step", pa.int64()),
         pa.field("diverged_cause", pa.string()),
@@ -38,7 +39,7 @@ def write_run(log, path: str | Path) -> None:
     import torch  # already loaded by the training job; only its version is recorded
 
     n = len(log.columns["step"])
-    run_values = {**log.config.to_dict(), "diverged": log.diverged,
+    run_values = {**log.config.to_dict(), "batch": log.config.batch, "diverged": log.diverged,
                   "diverged_step": log.diverged_step, "diverged_cause": log.diverged_cause}
     arrays, fields = [], []
     for field in run_schema_fields():

@@ -1,10 +1,16 @@
-"""The study's grid as both the workflow and the aggregation read it: the cells, the run
+"""The study's runs as both the workflow and the aggregation read them: the cells, the run
 files and the training blocks, from the workflow config. Torch-free and fast: Snakemake
 plans with it, and the aggregation finds its run files with it (one source for the paths).
 
-A run file: results/runs/optimizer~sgd/lr~0.1/momentum~0.9/seed~0.parquet (Snakemake's
-Paramspace layout). A training block is the unit of one training job: by default every lr
-and seed of one optimizer x momentum line (training.block: line), or one cell (cell).
+Two sets of runs, both under results/runs, in Snakemake's Paramspace layout:
+  grid: every optimizer x lr x momentum cell in every batch regime (training.batch_size),
+      training.steps steps:      results/runs/grid/batch~64/optimizer~sgd/lr~0.1/momentum~0.9/seed~0.parquet
+  curvature: the cells of curvature.cells, full batch, curvature.steps steps, logging exact
+      Hessians:                  results/runs/curvature/batch~full/optimizer~sgd/lr~0.5/momentum~0/seed~0.parquet
+A regime is named "full" (batch_size null) or by its batch size ("64"), in the path and in
+the run file's `batch` column. A training block is the unit of one training job: by default
+every lr and seed of one set x regime x optimizer x momentum line (training.block: line), or
+one cell (cell).
 """
 
 from __future__ import annotations
@@ -13,53 +19,124 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from optimizer_dynamics.config import format_number
+from optimizer_dynamics.config import format_number, regime_name
 
 RUNS_DIR = "results/runs"
-CELL_COLUMNS = ["optimizer", "lr", "momentum"]
-# Paramspace's layout of a cell: optimizer~{optimizer}/lr~{lr}/momentum~{momentum}
+RUN_SETS = ("grid", "curvature")
+CELL_COLUMNS = ["batch", "optimizer", "lr", "momentum"]
+# Paramspace's layout of a cell: batch~{batch}/optimizer~{optimizer}/lr~{lr}/momentum~{momentum}
 CELL_PATTERN = "/".join(f"{name}~{{{name}}}" for name in CELL_COLUMNS)
 
 
-def grid(config: dict):
-    """Snakemake's Paramspace of the grid: one row per (optimizer, lr, momentum) cell, values as
-    path strings, so paths are stable. (pandas and snakemake are imported here, not at the top:
-    a training job names its default output paths with this module.)"""
+def regimes(config: dict) -> list[str]:
+    """The grid's batch regimes, in config order: "full" and batch sizes as text."""
+    return [regime_name(size) for size in config["training"]["batch_size"]]
+
+
+def batch_size_of(regime: str) -> int | None:
+    return None if regime == "full" else int(regime)
+
+
+def regime_label(regime: str) -> str:
+    """How a regime reads in a figure or a sentence: "full batch", "batch 64"."""
+    return "full batch" if regime == "full" else f"batch {regime}"
+
+
+def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, dict]]:
+    """(regime, optimizer, {lr, momentum}) of each line of the set, in config order."""
+    if run_set == "grid":
+        return [(regime, optimizer, axes) for regime in regimes(config)
+                for optimizer, axes in config["optimizers"].items()]
+    if not config["curvature"]["every"]:
+        return []
+    return [("full", optimizer, axes) for optimizer, axes in config["curvature"]["cells"].items()]
+
+
+def grid(config: dict, run_set: str = "grid"):
+    """Snakemake's Paramspace of a set: one row per (batch, optimizer, lr, momentum) cell,
+    values as path strings, so paths are stable. (pandas and snakemake are imported here, not
+    at the top: a training job names its default output paths with this module.)"""
     import pandas as pd
     from snakemake.utils import Paramspace
 
     rows = [
-        {"optimizer": optimizer, "lr": format_number(lr), "momentum": format_number(momentum)}
-        for optimizer, axes in config["optimizers"].items()
+        {"batch": regime, "optimizer": optimizer, "lr": format_number(lr), "momentum": format_number(momentum)}
+        for regime, optimizer, axes in cell_axes(config, run_set)
         for lr in axes["lr"]
         for momentum in axes["momentum"]
     ]
     return Paramspace(pd.DataFrame(rows, columns=CELL_COLUMNS, dtype=str))
 
 
-def run_file(cell_pattern: str, seed, root: str = RUNS_DIR) -> str:
-    return f"{root}/{cell_pattern}/seed~{seed}.parquet"
+def run_file(run_set: str, cell_pattern: str, seed, root: str = RUNS_DIR) -> str:
+    return f"{root}/{run_set}/{cell_pattern}/seed~{seed}.parquet"
 
 
-def cell_run_file(optimizer: str, lr: str, momentum: str, seed, root: str = RUNS_DIR) -> str:
+def cell_run_file(run_set: str, batch: str, optimizer: str, lr: str, momentum: str, seed,
+                  root: str = RUNS_DIR) -> str:
     """The run file of one cell and seed; lr and momentum as format_number writes them."""
-    return run_file(CELL_PATTERN.format(optimizer=optimizer, lr=lr, momentum=momentum), seed, root)
+    cell = CELL_PATTERN.format(batch=batch, optimizer=optimizer, lr=lr, momentum=momentum)
+    return run_file(run_set, cell, seed, root)
 
 
 def runs_root(path: str) -> str:
-    """The root a run file lies under: run_file(cell, seed, root) -> root."""
-    return str(PurePath(path).parents[len(CELL_COLUMNS)])
+    """The root a run file lies under: run_file(set, cell, seed, root) -> root."""
+    return str(PurePath(path).parents[len(CELL_COLUMNS) + 1])
 
 
 def run_files(config: dict, root: str = RUNS_DIR) -> list[str]:
     """Every run file of the config, and no others (root may hold runs of an older config)."""
-    return [run_file(cell, seed, root) for cell in grid(config).instance_patterns for seed in config["seeds"]]
+    return [run_file(run_set, cell, seed, root)
+            for run_set in RUN_SETS
+            for cell in grid(config, run_set).instance_patterns
+            for seed in config["seeds"]]
+
+
+def expected_runs(config: dict, root: str = RUNS_DIR):
+    """One row per run file of the config (path, set, the cell, seed) with the settings its
+    run must have been trained with: steps, batch_size, curvature_every."""
+    import pandas as pd
+
+    rows = []
+    for run_set in RUN_SETS:
+        settings = training_settings(config, run_set)
+        for cell in grid(config, run_set).dataframe.itertuples(index=False):
+            for seed in config["seeds"]:
+                rows.append({
+                    "path": cell_run_file(run_set, cell.batch, cell.optimizer, cell.lr, cell.momentum, seed, root),
+                    "set": run_set, "batch": cell.batch, "optimizer": cell.optimizer,
+                    "lr": float(cell.lr), "momentum": float(cell.momentum), "seed": seed,
+                    "batch_size": batch_size_of(cell.batch), **settings,
+                })
+    return pd.DataFrame(rows)
+
+
+def training_settings(config: dict, run_set: str) -> dict:
+    """The settings a set's runs differ by: steps and the Hessian schedule."""
+    curvature = config["curvature"]
+    if run_set == "grid":
+        return {"steps": config["training"]["steps"], "curvature_every": 0,
+                "curvature_early_steps": 0, "curvature_early_every": 1}
+    return {"steps": curvature["steps"], "curvature_every": curvature["every"],
+            "curvature_early_steps": curvature["early_steps"], "curvature_early_every": curvature["early_every"]}
+
+
+# The report's figures: one per regime of the grid's, once for the curvature runs.
+REGIME_FIGURES = ("loss_curves", "norms", "effective_step", "lr_sensitivity", "momentum", "saturation", "adaptivity")
+CURVATURE_FIGURES = ("sharpness", "stability")
+
+
+def figure_stems(config: dict) -> list[str]:
+    """Every figure file's stem: lr_sensitivity_full, lr_sensitivity_64, ..., sharpness."""
+    return [f"{stem}_{regime}" for stem in REGIME_FIGURES for regime in regimes(config)] + list(CURVATURE_FIGURES)
 
 
 @dataclass(frozen=True)
 class Block:
     """The runs one training job trains together: the product of `lrs` and the seeds."""
 
+    run_set: str  # "grid" or "curvature"
+    batch: str  # the regime: "full" or a batch size
     optimizer: str
     momentum: str
     lrs: tuple[str, ...]
@@ -68,24 +145,25 @@ class Block:
 
     @property
     def name(self) -> str:
-        """A rule-name-safe id: train_sgd_momentum_0_9 (line), ..._part_2 (a split line),
-        train_sgd_lr_0_1_momentum_0_9 (cell)."""
+        """A rule-name-safe id: train_grid_64_sgd_momentum_0_9 (line), ..._part_2 (a split
+        line), train_curvature_full_sgd_lr_0_1_momentum_0_9 (cell)."""
         lr = f"_lr_{self.lrs[0]}" if self.granularity == "cell" else ""
         part = f"_part_{self.part}" if self.part else ""
-        return re.sub(r"[^A-Za-z0-9_]", "_", f"train_{self.optimizer}{lr}_momentum_{self.momentum}{part}")
+        name = f"train_{self.run_set}_{self.batch}_{self.optimizer}{lr}_momentum_{self.momentum}{part}"
+        return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
     @property
     def log_stem(self) -> str:
-        """optimizer~sgd/momentum~0.9 (line), .../part~2 (a split line), or
-        optimizer~sgd/lr~0.1/momentum~0.9 (cell)."""
+        """grid/batch~64/optimizer~sgd/momentum~0.9 (line), .../part~2 (a split line), or
+        grid/batch~64/optimizer~sgd/lr~0.1/momentum~0.9 (cell)."""
         lr = f"/lr~{self.lrs[0]}" if self.granularity == "cell" else ""
         part = f"/part~{self.part}" if self.part else ""
-        return f"optimizer~{self.optimizer}{lr}/momentum~{self.momentum}{part}"
+        return f"{self.run_set}/batch~{self.batch}/optimizer~{self.optimizer}{lr}/momentum~{self.momentum}{part}"
 
     def run_files(self, seeds, root: str = RUNS_DIR) -> list[str]:
         """lr-major, as the training command takes its --out paths."""
         return [
-            cell_run_file(self.optimizer, lr, self.momentum, seed, root)
+            cell_run_file(self.run_set, self.batch, self.optimizer, lr, self.momentum, seed, root)
             for lr in self.lrs
             for seed in seeds
         ]
@@ -98,16 +176,17 @@ def blocks(config: dict) -> list[Block]:
     granularity = config["training"]["block"]
     lrs_per_part = max(1, config["training"]["max_runs_per_job"] // len(config["seeds"]))
     result = []
-    for optimizer, axes in config["optimizers"].items():
-        lrs = tuple(format_number(lr) for lr in axes["lr"])
-        for momentum in axes["momentum"]:
-            m = format_number(momentum)
-            if granularity == "cell":
-                result.extend(Block(optimizer, m, (lr,), granularity) for lr in lrs)
-                continue
-            parts = [lrs[start : start + lrs_per_part] for start in range(0, len(lrs), lrs_per_part)]
-            result.extend(
-                Block(optimizer, m, part, granularity, index + 1 if len(parts) > 1 else None)
-                for index, part in enumerate(parts)
-            )
+    for run_set in RUN_SETS:
+        for regime, optimizer, axes in cell_axes(config, run_set):
+            lrs = tuple(format_number(lr) for lr in axes["lr"])
+            for momentum in axes["momentum"]:
+                line = (run_set, regime, optimizer, format_number(momentum))
+                if granularity == "cell":
+                    result.extend(Block(*line, (lr,), granularity) for lr in lrs)
+                    continue
+                parts = [lrs[start : start + lrs_per_part] for start in range(0, len(lrs), lrs_per_part)]
+                result.extend(
+                    Block(*line, part, granularity, index + 1 if len(parts) > 1 else None)
+                    for index, part in enumerate(parts)
+                )
     return result

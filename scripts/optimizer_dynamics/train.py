@@ -103,11 +103,11 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
             index = torch.stack([orders[run].take(n) for run in live])  # (R, n, B)
             targets = y_train[index]
         # The rows of this chunk where some run takes a Hessian, and which runs (stack positions)
-        every = [configs[run].curvature_every for run in live]
         hessian_rows = {}
-        for i, k in enumerate(every):
-            for row in range(-chunk_start % k, n, k) if k else ():
-                hessian_rows.setdefault(row, []).append(i)
+        for i, run in enumerate(live):
+            for row in range(n) if configs[run].curvature_every else ():
+                if configs[run].is_hessian_step(chunk_start + row):
+                    hessian_rows.setdefault(row, []).append(i)
         thetas = stack.thetas
         params[:, 0].copy_(thetas)
 
@@ -253,7 +253,9 @@ def _add_eval_columns(cols, config: RunConfig, thetas_after, is_eval, train_set,
 
 
 def default_out(config: RunConfig) -> str:
-    return cell_run_file(config.optimizer, format_number(config.lr), format_number(config.momentum), config.seed)
+    run_set = "curvature" if config.curvature_every else "grid"
+    return cell_run_file(run_set, config.batch, config.optimizer, format_number(config.lr),
+                         format_number(config.momentum), config.seed)
 
 
 def _parse_field(annotation: str):
@@ -275,12 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         if field.name in LIST_FIELDS:
             parser.add_argument(flag, type=_parse_field(field.type), nargs="+", default=[field.default],
                                 help=f"one or more values (default {field.default})")
-        elif field.name == "curvature_every":
-            parser.add_argument(flag, type=int, default=0, help="exact Hessian every K steps (0 = off)")
         else:
             parser.add_argument(flag, type=_parse_field(field.type), default=field.default, help=f"default {field.default}")
-    parser.add_argument("--curvature-lr", type=float, nargs="*",
-                        help="the lrs whose runs log Hessians (default: every --lr when --curvature-every > 0)")
     parser.add_argument("--out", nargs="+", help="one Parquet path per (lr, seed), lr-major (default: results/runs/...)")
     parser.add_argument("--data", help="dataset .npz from optimizer_dynamics.data (default: build in memory)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps runs deterministic and cheap)")
@@ -289,14 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def block_configs(args) -> list[RunConfig]:
-    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
-              if f.name not in (*LIST_FIELDS, "curvature_every")}
-    curvature_lrs = set(args.lr if args.curvature_lr is None else args.curvature_lr)
-    return [
-        RunConfig(**shared, lr=lr, seed=seed, curvature_every=args.curvature_every if lr in curvature_lrs else 0)
-        for lr in args.lr
-        for seed in args.seed
-    ]
+    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if f.name not in LIST_FIELDS}
+    return [RunConfig(**shared, lr=lr, seed=seed) for lr in args.lr for seed in args.seed]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -74,6 +74,7 @@ a threshold not yet reached is not refuted.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -85,7 +86,16 @@ from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 
 VERDICTS = ("supported", "partly supported", "refuted", "inconclusive")
-COLUMNS = ["id", "claim", "source", "metric", "measured", "verdict", "detail"]
+# The axes a setting is made of, in the order a setting's label names them.
+SETTING_AXES = ["regime", "metric", "control", "budget"]
+COLUMNS = ["id", "claim", "source", "headline", *SETTING_AXES, "budget_steps", "setting", "test", "measured",
+           "verdict", "detail"]
+# The loss metrics a claim about loss is judged by: per-run column, cells' median and good window
+# (aggregate.py computes them).
+LOSS_METRICS = {
+    "final": ("final_val_loss", "median_final_val_loss", "in_good_window"),
+    "best": ("best_val_loss", "median_best_val_loss", "in_good_window_best"),
+}
 
 EXACT_TOLERANCE = 1e-6  # float64 arithmetic puts rounding near 1e-16; anything above 1e-6 is real
 ROBUST_WIDTH_DECADES = 1.0  # the seed's "more than an order of magnitude"
@@ -109,6 +119,11 @@ MOMENTUM_WORDS = {"sgd": "momentum", "adam": "β1"}
 # Late update cosines closer than this count as equal: at small lr, full-batch SGD's late cosine is
 # 1 - O(1e-6) with or without momentum, and a difference in the sixth decimal is not smoothing.
 COSINE_TIE = 1e-3
+# Late effective-step ratios within 5% of 1 count as equal: momentum's matched control (plain SGD
+# at lr / (1 - m)) predicts exactly 1, and seeds spread a few percent around it.
+STEP_TIE = 0.05
+# The control momentum is compared with (claims 5a, 5b): plain SGD at the same lr, or at lr / (1 - m).
+SAME_LR_CONTROL, MATCHED_CONTROL = "same lr", "equal effective lr"
 
 
 class Missing(Exception):
@@ -132,14 +147,15 @@ class Window:
     lo: float
     hi: float
     best: float
-    losses: tuple[float, ...]  # median final val loss per grid lr (+inf: at least half diverged)
+    losses: tuple[float, ...]  # median val loss (final or best) per grid lr (+inf: half or more diverged)
+    metric: str = "final"  # which val loss
 
     @property
     def width(self) -> float:
         return math.log10(self.hi / self.lo)
 
     def relative_loss(self, lr: float) -> float:
-        """Median final val loss at a grid lr as a multiple of the best lr's."""
+        """Median val loss at a grid lr as a multiple of the best lr's."""
         return self.losses[self.grid.index(lr)] / self.losses[self.grid.index(self.best)]
 
     def describe(self) -> str:
@@ -153,10 +169,21 @@ class Window:
 
 
 class Study:
-    """The aggregated tables and the lookups the claims share; lookups raise Missing."""
+    """One setting's tables and the lookups the claims share; lookups raise Missing. runs and
+    cells: the grid of one regime at one budget; curvature: the curvature runs at that budget;
+    metric: the loss metric of the claims about loss ("final" or "best", LOSS_METRICS); control:
+    what momentum is compared with (claims 5a, 5b)."""
 
-    def __init__(self, runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict):
-        self.runs, self.cells, self.analysis = runs, cells, analysis
+    def __init__(self, runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, metric: str = "final",
+                 curvature: pd.DataFrame | None = None, control: str = SAME_LR_CONTROL):
+        self.runs, self.cells, self.analysis, self.metric = runs, cells, analysis, metric
+        self.control = control
+        self.curvature = runs.iloc[:0] if curvature is None else curvature
+
+    @property
+    def loss_columns(self) -> tuple[str, str, str]:
+        """(per-run loss, cells' median, cells' good-window flag) of the setting's metric."""
+        return LOSS_METRICS[self.metric]
 
     def reference(self, optimizer: str) -> tuple[float, float]:
         try:
@@ -182,12 +209,10 @@ class Study:
         return chosen
 
     def curvature_runs(self, optimizer: str) -> pd.DataFrame:
-        """The optimizer's runs that measured curvature (initial_sharpness is set)."""
-        runs = self.runs
+        """The optimizer's curvature runs (initial_sharpness is set)."""
+        runs = self.curvature
         if "initial_sharpness" not in runs:
-            raise Missing(
-                "runs.parquet has no curvature summaries (initial_sharpness); re-run the aggregation"
-            )
+            raise Missing("runs.parquet has no curvature summaries (initial_sharpness); re-run the aggregation")
         chosen = runs[(runs["optimizer"] == optimizer) & runs["initial_sharpness"].notna()]
         if chosen.empty:
             raise Missing(
@@ -208,7 +233,7 @@ class Study:
         chosen = cells[(cells["optimizer"] == optimizer) & (cells["momentum"] == momentum)].sort_values("lr")
         if chosen.empty:
             raise Missing(f"no {optimizer} cells with momentum {momentum:g}")
-        if not np.isfinite(chosen["median_final_val_loss"]).any():
+        if not np.isfinite(chosen[self.loss_columns[1]]).any():
             raise Missing(
                 f"every {optimizer} lr with momentum {momentum:g} diverged in at least half of its seeds"
             )
@@ -216,17 +241,18 @@ class Study:
 
     def best_lr(self, optimizer: str, momentum: float) -> float:
         cells = self.lr_cells(optimizer, momentum)
-        return float(cells.loc[cells["median_final_val_loss"].idxmin(), "lr"])
+        return float(cells.loc[cells[self.loss_columns[1]].idxmin(), "lr"])
 
     def window(self, optimizer: str, momentum: float, tolerance: float | None = None) -> Window:
-        """The window at the study's good_window_tolerance (the cells' in_good_window), or at
-        another tolerance, to show how much the window depends on that choice."""
+        """The window by the setting's metric at the study's good_window_tolerance (the cells'
+        in_good_window*), or at another tolerance, to show how much the window depends on it."""
+        _, median, in_window = self.loss_columns
         cells = self.lr_cells(optimizer, momentum)
-        best = int(cells["median_final_val_loss"].idxmin())
+        best = int(cells[median].idxmin())
         if tolerance is None:
-            good = cells["in_good_window"].to_numpy(dtype=bool)
+            good = cells[in_window].to_numpy(dtype=bool)
         else:
-            losses = cells["median_final_val_loss"].to_numpy(dtype=float)
+            losses = cells[median].to_numpy(dtype=float)
             good = np.isfinite(losses) & (losses <= (1 + tolerance) * losses[best])
         lo = hi = best
         while lo > 0 and good[lo - 1]:
@@ -234,9 +260,7 @@ class Study:
         while hi < len(cells) - 1 and good[hi + 1]:
             hi += 1
         lrs = tuple(cells["lr"].astype(float))
-        return Window(
-            optimizer, momentum, lrs, lrs[lo], lrs[hi], lrs[best], tuple(cells["median_final_val_loss"])
-        )
+        return Window(optimizer, momentum, lrs, lrs[lo], lrs[hi], lrs[best], tuple(cells[median]), self.metric)
 
 
 # --- the claims -------------------------------------------------------------------------
@@ -277,7 +301,8 @@ def faster(study: Study) -> Outcome:
 
 
 def lower_val_loss(study: Study) -> Outcome:
-    return adam_vs_sgd(study, "best_val_loss", "reaches a lower best val loss", lambda x: f"{x:.4g}")
+    return adam_vs_sgd(study, study.loss_columns[0], f"reaches a lower {study.metric} val loss",
+                       lambda x: f"{x:.4g}")
 
 
 def sgd_step_is_lr(study: Study) -> Outcome:
@@ -363,7 +388,9 @@ def small_lr_slows(study: Study) -> Outcome:
 def momentum_effect(
     study: Study, column: str, *, ratio: bool, tie: float, predicted: bool, higher: str
 ) -> Outcome:
-    """Claim 5: seed-paired effect of each momentum m > 0 vs plain SGD at the same lr.
+    """Claim 5: seed-paired effect of each momentum m > 0 at lr against plain SGD at the
+    setting's control lr: the same lr, or lr / (1 - m), the lr whose plain step equals heavy
+    ball's late step (the matched control), wherever both are in the grid.
 
     The effect is momentum's value / plain SGD's (ratio) or momentum's - plain SGD's, averaged
     over seeds at each lr where both finished; within `tie` of no effect it counts as equal.
@@ -373,23 +400,33 @@ def momentum_effect(
     momenta = [m for m in table.columns if m > 0]
     if 0.0 not in table.columns or not momenta:
         raise Missing("needs finished SGD runs with momentum 0 and with some momentum > 0")
+    plain = table[0.0].dropna()
+    plain_lrs = sorted(set(plain.index.get_level_values("lr")))
+    matched = study.control == MATCHED_CONTROL
+
+    def control_lr(lr: float, m: float) -> float | None:
+        target = lr / (1 - m) if matched else lr
+        return next((p for p in plain_lrs if math.isclose(p, target, rel_tol=1e-6)), None)
+
     neutral = 1.0 if ratio else 0.0
-    ref_lr = study.reference("sgd")[0]
     measured, counts, lower = [], {"higher": 0, "lower": 0, "equal": 0}, []
     for m in momenta:
-        per_seed = (table[m] / table[0.0] if ratio else table[m] - table[0.0]).dropna()
+        effects = {}
+        for (lr, seed), value in table[m].dropna().items():
+            partner = control_lr(lr, m)
+            if partner is not None and (partner, seed) in plain.index:
+                base = plain[(partner, seed)]
+                effects[(lr, seed)] = value / base if ratio else value - base
+        if not effects:
+            continue
+        per_seed = pd.Series(effects).rename_axis(["lr", "seed"])
         per_lr = per_seed.groupby("lr").mean()
-        if per_lr.empty:
-            raise Missing(f"no lr where both momentum {m:g} and 0 have finished runs")
         text = (
             f"m={m:g}: {per_lr.median():.3g} (median over {len(per_lr)} lrs, "
             f"range {per_lr.min():.3g} to {per_lr.max():.3g}"
         )
-        text += f"; 1/(1-m) = {1 / (1 - m):.3g})" if predicted else ")"
-        at_ref = per_seed[per_seed.index.get_level_values("lr") == ref_lr]
-        if len(at_ref) >= MIN_PAIRED_SEEDS:
-            mean, lo, hi, _ = mean_interval(at_ref)
-            text += f", at lr {ref_lr:g}: {mean:.3g} [{lo:.3g}, {hi:.3g}]"
+        expected = 1 if matched else 1 / (1 - m)
+        text += f"; prediction {expected:.3g})" if predicted else ")"
         measured.append(text)
         side = np.where(
             (per_lr - neutral).abs() <= tie, "equal", np.where(per_lr > neutral, "higher", "lower")
@@ -398,11 +435,14 @@ def momentum_effect(
             counts[name] += int((side == name).sum())
         if (side == "lower").any():
             lower.append(f"m={m:g} at lr {_lrs(list(per_lr.index[side == 'lower']))}")
+    if not measured:
+        raise Missing(f"no (momentum, lr) pair whose control lr ({study.control}) has finished plain-SGD runs")
     decided, total = counts["higher"] + counts["lower"], sum(counts.values())
     # No effect at most pairs is no effect: refuted, not "partly" on the few pairs left.
     no_effect = counts["equal"] > total / 2
     verdict = "refuted" if no_effect or not decided else _count_verdict(counts["higher"], decided)
-    detail = f"{higher} at {counts['higher']} of {total} (momentum, lr) pairs"
+    against = "plain SGD at lr / (1 - m)" if matched else "plain SGD at the same lr"
+    detail = f"Against {against}: {higher} at {counts['higher']} of {total} (momentum, lr) pairs"
     if counts["equal"]:
         detail += f", equal within {tie:g} at {counts['equal']}"
         if no_effect:
@@ -413,7 +453,7 @@ def momentum_effect(
 
 
 def momentum_enlarges_step(study: Study) -> Outcome:
-    return momentum_effect(study, "eff_step_late", ratio=True, tie=0.0, predicted=True, higher="larger step")
+    return momentum_effect(study, "eff_step_late", ratio=True, tie=STEP_TIE, predicted=True, higher="larger step")
 
 
 def momentum_smooths(study: Study) -> Outcome:
@@ -534,39 +574,43 @@ def adam_edge_of_stability(study: Study) -> Outcome:
     return edge_of_stability(study, "adam")
 
 
-def initial_sharpness_predicts_divergence(study: Study) -> Outcome:
-    """Claim 7c: the lr grid position of 2 (1 + m) / lambda_0 against the observed first diverging lr."""
-    runs = study.curvature_runs("sgd")
-    measured, gaps = [], []  # gap: observed minus predicted first diverging grid position
+def catapult(study: Study) -> Outcome:
+    """Claim 7c: plain and heavy-ball GD above its step-0 threshold, on the curvature runs and the
+    full-batch grid runs (lambda_0 depends on the seed's initial weights only)."""
+    curvature = study.curvature_runs("sgd")
+    lambda0 = curvature.groupby("seed")["initial_sharpness"].median()
+    grid = study.runs[(study.runs["optimizer"] == "sgd") & (study.runs["batch"] == "full")]
+    runs = pd.concat([grid, curvature], ignore_index=True)
+    runs = runs[runs["seed"].isin(lambda0.index)]
+    # lr in units of the step-0 critical lr 2 (1 + m) / lambda_0: above 1 the step-0 quadratic diverges
+    runs = runs.assign(multiple=runs["lr"] * runs["seed"].map(lambda0) / (2 * (1 + runs["momentum"])))
+    measured, survivors_above = [], 0
     for momentum, group in runs.groupby("momentum", sort=True):
-        per_seed = group.groupby("seed")["predicted_critical_lr"].mean()
-        predicted, lo, hi, n = mean_interval(per_seed)
-        grid = study.lr_cells("sgd", momentum)
-        lrs = grid["lr"].to_numpy(float)
-        most = (grid["n_diverged"] > grid["n_runs"] / 2).to_numpy()
-        observed = int(np.argmax(most)) if most.any() else len(lrs)  # past the grid's end: none diverged
-        expected = int(np.searchsorted(lrs, predicted, side="right"))  # first grid lr above the prediction
-        gap = observed - expected
-        gaps.append(gap)
-        interval = f" [{lo:.3g}, {hi:.3g}] over {n} seeds" if n > 1 else " (1 seed)"
-        if observed < len(lrs):
-            seen = (
-                f"first grid lr where most seeds diverged: {lrs[observed]:g} "
-                f"({gap:+d} grid steps from the prediction)"
-            )
-        else:
-            seen = f"no grid lr up to {lrs[-1]:g} diverged in most seeds ({gap:+d} grid steps or more)"
-        measured.append(f"momentum {momentum:g}: predicted critical lr {predicted:.3g}{interval}; {seen}")
-    agree = sum(abs(gap) <= 1 for gap in gaps)
-    later, earlier = sum(gap > 1 for gap in gaps), sum(gap < -1 for gap in gaps)
-    detail = f"The observed divergence is within one grid step of the prediction for {agree} of {len(gaps)} momenta"
-    if later:
-        detail += (
-            f"; for {later} the runs stay stable further above the predicted critical lr (it is too low)"
-        )
-    if earlier:
-        detail += f"; for {earlier} they diverge further below it (it is too high)"
-    return Outcome("; ".join(measured), _count_verdict(agree, len(gaps)), detail + ".")
+        survived, died = group.loc[~group["diverged"], "multiple"], group.loc[group["diverged"], "multiple"]
+        survivors_above += int((survived > 1).sum())
+        text = f"momentum {momentum:g}: " + (f"survived up to {survived.max():.3g}" if len(survived) else "none survived")
+        text += f", diverged from {died.min():.3g}" if len(died) else ", none diverged (the largest lr lies beyond the grid)"
+        measured.append(text + f" (x the step-0 critical lr, {len(group)} runs)")
+    above = curvature[curvature["initial_sharpness"] > curvature["stability_threshold"]]
+    if above.empty:
+        raise Missing("no SGD curvature run starts above its threshold (lr > 2 (1 + m) / lambda_0)")
+    finished = above[~above["diverged"]]
+    early = finished["curvature_early_steps"].where(finished["curvature_early_steps"] > 0, finished["steps"])
+    caught = finished["first_stable_step"] <= early
+    detail = (
+        f"λ0 per seed {lambda0.min():.3g} to {lambda0.max():.3g}. Of {len(above)} curvature runs starting above "
+        f"the threshold, {len(finished)} survived; {int(caught.sum())} of those brought the sharpness below it "
+        f"within the dense early steps"
+    )
+    if caught.any():
+        detail += f" (by step {finished.loc[caught, 'first_stable_step'].median():.0f}, median)"
+    detail += (". Survived: did not meet the divergence criterion (training.divergence_factor), which says "
+               "nothing of how well it trained. The paper's MSE analysis puts the largest lr at 2x the critical one (4/λ0), more for its ReLU "
+               "networks; the multiples above are this study's, for logistic loss (with momentum m the critical "
+               "lr is 2 (1 + m) / λ0, this project's extension).")
+    # No survivor above the threshold: no catapult phase, every such run diverged.
+    verdict = _count_verdict(int(caught.sum()), len(finished)) if survivors_above and len(finished) else "refuted"
+    return Outcome("; ".join(measured), verdict, detail)
 
 
 def sharpness_falls_late(study: Study) -> Outcome:
@@ -615,8 +659,14 @@ class Claim:
     id: str
     claim: str  # may name {sgd_window} / {adam_window}: the claimed windows from the config
     source: str  # who makes the claim: the seed's experiment, a paper, or this project
-    metric: str
-    test: Callable[[Study], Outcome]
+    test: str  # what is measured and when it counts as holding
+    evaluate: Callable[[Study], Outcome]
+    axes: tuple[str, ...] = ("regime", "budget")  # the setting axes it is judged over
+
+
+LOSS_AXES = ("regime", "metric", "budget")  # claims about loss: by final and by best val loss
+MOMENTUM_AXES = ("regime", "control", "budget")  # momentum against plain SGD at two control lrs
+CURVATURE_AXES = ("budget",)  # the curvature runs: full batch, their own steps
 
 
 CLAIMS = [
@@ -636,6 +686,7 @@ CLAIMS = [
         "best val loss (median, range over seeds), Adam vs SGD at the reference pair and at each "
         "optimizer's best lr; lower = lower in every paired seed; diverged counts as +inf",
         lower_val_loss,
+        axes=LOSS_AXES,
     ),
     Claim(
         "2",
@@ -653,6 +704,7 @@ CLAIMS = [
         "of the best, contiguous around the best lr) vs the claimed one, on the grid lrs inside the claim; "
         "narrow = fewer decades than Adam's window",
         sgd_window,
+        axes=LOSS_AXES,
     ),
     Claim(
         "3b",
@@ -668,6 +720,7 @@ CLAIMS = [
         "good window of Adam at its reference momentum vs the claimed one, on the grid lrs inside the "
         f"claim; robust = width > {ROBUST_WIDTH_DECADES:g} decade",
         adam_window,
+        axes=LOSS_AXES,
     ),
     Claim(
         "5a",
@@ -676,6 +729,7 @@ CLAIMS = [
         "eff_step_late(momentum m) / eff_step_late(momentum 0), paired by seed, mean over seeds at each lr "
         "where both finished; supported if > 1 at every (m, lr) pair; compared with 1/(1-m)",
         momentum_enlarges_step,
+        axes=MOMENTUM_AXES,
     ),
     Claim(
         "5b",
@@ -685,6 +739,7 @@ CLAIMS = [
         "at each lr where both finished; supported if > 0 at every (m, lr) pair whose difference exceeds "
         f"{COSINE_TIE:g}",
         momentum_smooths,
+        axes=MOMENTUM_AXES,
     ),
     Claim(
         "6a",
@@ -711,6 +766,7 @@ CLAIMS = [
         f"per SGD curvature cell (mean, t 95% interval over seeds); at the edge = interval inside "
         f"[{EDGE_BAND[0]:g}, {EDGE_BAND[1]:g}]; supported if every cell is at the edge",
         sgd_edge_of_stability,
+        axes=CURVATURE_AXES,
     ),
     Claim(
         "7b",
@@ -719,14 +775,18 @@ CLAIMS = [
         "Cohen et al., 2022",
         "late ratio of the top eigenvalue of P^-1 H to (2+2β1)/((1-β1) lr), as 7a, per Adam curvature cell",
         adam_edge_of_stability,
+        axes=CURVATURE_AXES,
     ),
     Claim(
         "7c",
-        "The initial sharpness λ0 predicts the largest stable SGD learning rate, 2(1+m)/λ0",
-        "this project: a naive reading of the quadratic threshold, which no cited paper makes",
-        "per momentum: the first grid lr above the predicted 2(1+m)/λ0 (mean over seeds) vs the first grid lr "
-        "at which most seeds diverged; agree if at most one grid step apart",
-        initial_sharpness_predicts_divergence,
+        "Above the step-0 critical lr 2/λ0, gradient descent survives by a catapult: the sharpness falls "
+        "below 2/lr in the first steps, up to a largest lr that is a multiple of 2/λ0",
+        "Lewkowycz et al., 2020",
+        "SGD curvature runs starting above their threshold: sharpness below it within the dense early Hessian "
+        "steps; largest surviving and smallest diverging lr (curvature and full-batch grid runs) as "
+        "multiples of 2(1+m)/λ0, λ0 per seed; supported if every surviving run caught",
+        catapult,
+        axes=CURVATURE_AXES,
     ),
     Claim(
         "7d",
@@ -735,38 +795,129 @@ CLAIMS = [
         "per finished curvature run: mean sharpness over the late curvature steps / over as many ending at "
         f"mid-run - 1; fell = below -{TREND_TOLERANCE:.0%}; supported if every run fell",
         sharpness_falls_late,
+        axes=CURVATURE_AXES,
     ),
 ]
 
 
+def regime_order(regime: str) -> tuple[int, int]:
+    """Full batch first, then minibatch regimes by batch size."""
+    return (0, 0) if regime == "full" else (1, int(regime))
+
+
+def settings_of(claim: Claim, regimes: list[str], budgets: list[float]) -> list[dict]:
+    """Every setting a claim is judged in: the product of its axes' values (the curvature
+    claims: the curvature runs, full batch, at each budget)."""
+    values = {"regime": regimes, "metric": list(LOSS_METRICS), "control": [SAME_LR_CONTROL, MATCHED_CONTROL],
+              "budget": budgets}
+    fixed = {"regime": "full", "metric": None, "control": None}
+    settings = [{}]
+    for axis in SETTING_AXES:
+        options = values[axis] if axis in claim.axes else [fixed[axis]]
+        settings = [{**setting, axis: option} for setting in settings for option in options]
+    return settings
+
+
+def setting_label(setting: dict, steps: int | None) -> str:
+    """"batch 64, best val loss, vs plain SGD at lr / (1 - m), 50% (500 steps)"."""
+    regime = setting["regime"]
+    parts = ["full batch" if regime == "full" else f"batch {regime}"]
+    if setting["metric"]:
+        parts.append(f"{setting['metric']} val loss")
+    if setting["control"]:
+        parts.append("vs plain SGD at the same lr" if setting["control"] == SAME_LR_CONTROL
+                     else "vs plain SGD at lr / (1 - m)")
+    parts.append(f"{setting['budget']:.0%}" + (f" ({steps} steps)" if steps else ""))
+    return ", ".join(parts)
+
+
 def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict) -> pd.DataFrame:
-    """One row per claim in CLAIMS (see the module docstring for each test)."""
-    study = Study(runs, cells, analysis)
+    """One row per claim in CLAIMS and setting (see the module docstring for each test).
+    runs and cells as aggregate.py writes them: every budget, runs of both sets."""
+    grid, curvature = runs[runs["set"] == "grid"], runs[runs["set"] == "curvature"]
+    regimes = sorted(grid["batch"].unique(), key=regime_order) or ["full"]  # no runs: inconclusive rows
+    budgets = sorted(runs["budget"].unique()) or [1.0]
     windows = {}
     for optimizer in ("sgd", "adam"):
         try:
-            lo, hi = study.claimed_window(optimizer)
+            lo, hi = Study(grid, cells, analysis).claimed_window(optimizer)
             windows[f"{optimizer}_window"] = f"~{lo:g}-{hi:g}"
         except Missing:
             windows[f"{optimizer}_window"] = "(no claimed window in the config)"
     rows = []
     for claim in CLAIMS:
-        try:
-            outcome = claim.test(study)
-        except Missing as missing:
-            outcome = Outcome("", "inconclusive", f"cannot be tested: {missing}.")
-        rows.append(
-            [
-                claim.id,
-                claim.claim.format(**windows),
-                claim.source,
-                claim.metric,
-                outcome.measured,
-                outcome.verdict,
-                outcome.detail,
-            ]
-        )
-    return pd.DataFrame(rows, columns=COLUMNS)
+        claim_rows = []
+        for setting in settings_of(claim, regimes, budgets):
+            regime, budget = setting["regime"], setting["budget"]
+            in_grid = (grid["batch"] == regime) & (grid["budget"] == budget)
+            at_budget = curvature[curvature["budget"] == budget]
+            study = Study(grid[in_grid], cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
+                          setting["metric"] or "final", at_budget, setting["control"] or SAME_LR_CONTROL)
+            source = at_budget if claim.axes == CURVATURE_AXES else grid[in_grid]
+            steps = int(source["budget_steps"].max()) if len(source) else None  # no runs to take it from
+            try:
+                outcome = claim.evaluate(study)
+            except Missing as missing:
+                outcome = Outcome("", "inconclusive", f"cannot be tested: {missing}.")
+            claim_rows.append({
+                "id": claim.id, "claim": claim.claim.format(**windows), "source": claim.source, **setting,
+                "budget_steps": steps, "setting": setting_label(setting, steps), "test": claim.test,
+                "measured": outcome.measured, "verdict": outcome.verdict, "detail": outcome.detail,
+            })
+        summary = headline([row["verdict"] for row in claim_rows],
+                           [{axis: row[axis] for axis in claim.axes} for row in claim_rows])
+        rows += [{**row, "headline": summary} for row in claim_rows]
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"budget_steps": "Int64"})
+
+
+def headline(verdicts: list[str], settings: list[dict]) -> str:
+    """A claim's verdicts over its settings in one line: "holds in every setting", "fails in
+    every setting", "inconclusive in every setting", or "holds in k of N settings: <where>",
+    then where it held partly, failed, or the data could not decide."""
+    n = len(verdicts)
+    words = {"supported": "holds", "partly supported": "partly holds", "refuted": "fails",
+             "inconclusive": "inconclusive"}
+    for verdict, text in words.items():
+        if verdicts.count(verdict) == n:
+            return f"{text} in every setting ({n})" if n > 1 else f"{text} in its one setting"
+    parts = []
+    for verdict, text in words.items():
+        chosen = {i for i, v in enumerate(verdicts) if v == verdict}
+        if chosen:
+            parts.append(f"{text} in {len(chosen)} of {n}: {describe_settings(chosen, settings)}")
+        elif verdict == "supported":
+            parts.append(f"holds in 0 of {n} settings")
+    return "; ".join(parts)
+
+
+def describe_settings(chosen: set[int], settings: list[dict]) -> str:
+    """The chosen settings named as briefly as the axes allow ("batch 64"; "full batch, final
+    val loss; batch 64, 50%"): greedily, the largest group of settings that share some axis
+    values and are all chosen, fewest axes first."""
+
+    def word(axis: str, value) -> str:
+        if axis == "regime":
+            return "full batch" if value == "full" else f"batch {value}"
+        if axis == "metric":
+            return f"{value} val loss"
+        if axis == "control":
+            return "same lr" if value == SAME_LR_CONTROL else "lr / (1 - m)"
+        return f"{value:.0%}"
+
+    varying = [axis for axis in settings[0] if len({s[axis] for s in settings}) > 1]
+    groups = []  # (members, axes, values) of every group lying wholly inside `chosen`
+    for size in range(1, len(varying) + 1):
+        for axes in itertools.combinations(varying, size):
+            found: dict[tuple, set[int]] = {}
+            for i, setting in enumerate(settings):
+                found.setdefault(tuple(setting[a] for a in axes), set()).add(i)
+            groups += [(members, axes, key) for key, members in found.items() if members <= chosen]
+    left, names = set(chosen), []
+    while left:
+        members, axes, key = max(groups, key=lambda g: (len(g[0] & left), -len(g[1])))
+        names.append(", ".join(word(a, v) for a, v in zip(axes, key)))
+        left -= members
+    return "; ".join(names)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -803,7 +954,7 @@ def _relative_loss_text(window: Window, lr: float) -> str:
     ratio = window.relative_loss(lr)
     if not np.isfinite(ratio):
         return f"{lr:g} diverged in at least half of its seeds"
-    return f"{lr:g} with {ratio:.3g}x the best median final val loss"
+    return f"{lr:g} with {ratio:.3g}x the best median {window.metric} val loss"
 
 
 def _plain(value: float) -> str:

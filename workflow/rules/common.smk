@@ -24,7 +24,6 @@ sys.path.insert(0, str(SCRIPTS))
 
 # (These imports need the path above.)
 from optimizer_dynamics import checks, provenance, study  # noqa: E402
-from optimizer_dynamics.config import format_number  # noqa: E402
 
 # --- config checks ------------------------------------------------------------------------
 
@@ -66,19 +65,10 @@ AGGREGATES = [
     )
 ]
 FIGURES_DIR = "results/figures"
-FIGURE_STEMS = [
-    "loss_curves",
-    "norms",
-    "effective_step",
-    "lr_sensitivity",
-    "momentum",
-    "saturation",
-    "adaptivity",
-    "sharpness",
-    "stability",
-]
 FIGURES = [
-    f"{FIGURES_DIR}/{stem}.{ext}" for stem in FIGURE_STEMS for ext in ("png", "svg")
+    f"{FIGURES_DIR}/{stem}.{ext}"
+    for stem in study.figure_stems(config)
+    for ext in ("png", "svg")
 ]
 REPORT_SOURCE = "report/findings.py"
 REPORT_STYLE = "report/style.css"
@@ -155,34 +145,20 @@ def train_args(block):
     """The training command's flags for one block (sorted, so the recorded params do not
     change with the order of keys in a config file)."""
     # Torch threads come from the rule's `threads`, so a --set-threads override reaches torch.
-    training = {
+    shared = {
         k: v
         for k, v in config["training"].items()
-        if k not in ("threads", "block", "max_runs_per_job")
+        if k not in ("threads", "block", "max_runs_per_job", "batch_size", "steps")
     }
     settings = {
         "optimizer": block.optimizer,
         "momentum": block.momentum,
-        **training,
+        "batch_size": study.batch_size_of(block.batch),
+        **study.training_settings(config, block.run_set),
+        **shared,
         **data_settings(),
     }
-    flags = [*cli_flags(settings), "--lr", *block.lrs, "--seed", *SEEDS]
-    curvature_lrs = curvature_lrs_of(block)
-    if curvature_lrs:
-        every = config["curvature"]["every"]
-        flags += ["--curvature-every", str(every), "--curvature-lr", *curvature_lrs]
-    return flags
-
-
-def curvature_lrs_of(block):
-    """The block's lrs whose runs log exact Hessians (curvature.cells), if curvature is on."""
-    selected = config["curvature"]["cells"].get(block.optimizer)
-    if not config["curvature"]["every"] or selected is None:
-        return []
-    if block.momentum not in {format_number(m) for m in selected["momentum"]}:
-        return []
-    chosen = {format_number(lr) for lr in selected["lr"]}
-    return [lr for lr in block.lrs if lr in chosen]
+    return [*cli_flags(settings), "--lr", *block.lrs, "--seed", *SEEDS]
 
 
 def aggregate_args(wildcards):
@@ -232,25 +208,31 @@ def parent_dir(files):
 # --- resources ----------------------------------------------------------------------------
 
 # Measured with the batched engine: ~0.6 ms per run-step full batch (n = 500) and ~0.15 ms
-# at batch 64, ~50 ms per exact Hessian, ~0.6 GB resident (mostly torch) for a block of 65
+# at batch 64, ~15 ms per exact Hessian and its top eigenvalues, ~0.6 GB resident (mostly torch) for a block of 65
 # runs x 1000 steps. Budgets are ~5x that, so a busy node does not kill jobs.
 SECONDS_PER_RUN_STEP = 0.003
-SECONDS_PER_HESSIAN = 0.25
+SECONDS_PER_HESSIAN = 0.08
 MB_PER_RUN_THOUSAND_STEPS = 8
 
 
 def train_runtime_minutes(block):
-    steps, runs = config["training"]["steps"], len(block.lrs) * len(SEEDS)
-    every = config["curvature"]["every"]
-    hessians = (
-        len(curvature_lrs_of(block)) * len(SEEDS) * math.ceil(steps / every)
-        if every
-        else 0
-    )
+    settings = study.training_settings(config, block.run_set)
+    steps, runs = settings["steps"], len(block.lrs) * len(SEEDS)
+    hessians = runs * hessians_per_run(settings)
     seconds = runs * steps * SECONDS_PER_RUN_STEP + hessians * SECONDS_PER_HESSIAN
     return 5 + math.ceil(seconds / 60)
 
 
+def hessians_per_run(settings):
+    if not settings["curvature_every"]:
+        return 0
+    early = math.ceil(
+        settings["curvature_early_steps"] / settings["curvature_early_every"]
+    )
+    return early + math.ceil(settings["steps"] / settings["curvature_every"])
+
+
 def train_mem_mb(block):
-    runs, steps = len(block.lrs) * len(SEEDS), config["training"]["steps"]
+    runs = len(block.lrs) * len(SEEDS)
+    steps = study.training_settings(config, block.run_set)["steps"]
     return 1024 + math.ceil(runs * steps / 1000 * MB_PER_RUN_THOUSAND_STEPS)
