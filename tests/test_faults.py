@@ -29,6 +29,7 @@ import yaml
 from bs4 import BeautifulSoup
 
 from conftest import REPO, SNAKEMAKE_ENV, copy_repo, run_files, snakemake
+from optimizer_dynamics import study
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.data import make_dataset, save_dataset
 from optimizer_dynamics.optimizers import OPTIMIZERS
@@ -36,9 +37,7 @@ from optimizer_dynamics.runfile import read_metadata
 
 README_COMMAND = ("--cores", "2", "--configfile", "config/test.yaml")
 TEST_CONFIG = yaml.safe_load((REPO / "config/test.yaml").read_text())
-N_RUNS = sum(len(axes["lr"]) * len(axes["momentum"]) for axes in TEST_CONFIG["optimizers"].values()) * len(
-    TEST_CONFIG["seeds"]
-)
+N_RUNS = len(study.run_files(TEST_CONFIG))  # every regime's grid and the curvature runs
 AGGREGATE_TABLES = ("runs", "cells", "curves", "verdicts")
 TIMEOUT = 600  # seconds for any one Snakemake run; the tiny study takes ~40 s on 2 busy cores
 

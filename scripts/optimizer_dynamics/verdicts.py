@@ -1,8 +1,21 @@
-"""The seed's claims, each tested against the aggregated runs: one row per claim, every number from data.
+"""The seed's claims, each tested against the aggregated runs in every setting it depends on:
+one row per claim and setting, every number from data.
 
-evaluate(runs, cells, analysis) -> DataFrame with columns id, claim, source (the seed's
-experiment, a paper, or this project), metric, measured, verdict, detail. verdict is one of VERDICTS; a claim the data cannot test (a missing optimizer, momentum
-or lr, every run diverged, ...) is "inconclusive" with the reason, never an exception.
+evaluate(runs, cells, analysis) -> DataFrame with columns COLUMNS: id, claim, source (the seed's
+experiment, a paper, or this project), headline, the setting (regime, metric, control, budget,
+budget_steps, and its label `setting`), test (what is measured), measured, verdict, detail.
+verdict is one of VERDICTS; a claim the data cannot test (a missing optimizer, momentum or lr,
+every run diverged, ...) is "inconclusive" with the reason, never an exception.
+
+Settings. A claim is judged over its `axes` (Claim.axes): the batch regime of the grid (full
+batch, minibatch sizes), the loss metric for claims about loss (final or best val loss,
+LOSS_METRICS), the control for momentum's claims (plain SGD at the same lr, or at lr / (1 - m),
+the matched control), and the budget (analysis.budgets: the runs cut to a fraction of their
+steps; aggregate.budget_prefix). The curvature claims (7a-7d) read the curvature runs, full
+batch, at each budget. The headline sums a claim's verdicts over its settings: "holds in every
+setting", "fails in every setting", "inconclusive in every setting", or "holds in k of N:
+<where>" and where it held partly, failed, or could not be decided, each place named by the
+fewest axis values that pick it out (describe_settings).
 
 Shared definitions. Reference pair: analysis.reference (the seed's Experiment 1 lrs). Best lr:
 the lr with the lowest median final val loss among the cells of one (optimizer, momentum), the
@@ -27,10 +40,12 @@ The tests, as the metric column states them:
   3b small lr slows SGD: median steps_to_target of each grid lr below the good window vs the
      fastest lr in the window; supported if all are slower, refuted if none, else partly.
   4  the measured Adam window vs the claimed one (as 3a) and "robust": width > ROBUST_WIDTH_DECADES.
-  5a for each momentum m > 0 and each lr where both SGD(m) and plain SGD have finished runs:
-     seed-paired ratio eff_step_late(m) / eff_step_late(0), averaged over seeds. supported if
-     it is > 1 at every such (m, lr) pair, refuted if at none, else partly. The ratios are set
-     beside the prediction 1 / (1 - m).
+  5a for each momentum m > 0 and each lr where SGD(m) and plain SGD at the control lr (the same
+     lr, or lr / (1 - m)) have finished runs: seed-paired ratio eff_step_late(m) /
+     eff_step_late(0), averaged over seeds; within STEP_TIE of 1 counts as equal. supported if
+     it is > 1 at every decided (m, lr) pair, refuted if at none or if most pairs are equal
+     (no effect), else partly. The ratios are set beside the prediction: 1 / (1 - m) at the
+     same lr, 1 at the matched control.
   5b same with the difference update_cosine_late(m) - update_cosine_late(0) > 0; pairs whose
      difference is within COSINE_TIE count as equal and are left out of the vote (all equal:
      refuted, momentum did not raise the cosine).
@@ -42,7 +57,7 @@ The tests, as the metric column states them:
      interval's low end >= ADAPTIVE_SPREAD_MIN, partly if > 1 + EXACT_TOLERANCE, refuted if
      the high end <= 1 + EXACT_TOLERANCE, else inconclusive.
 
-Curvature claims (from the issue on sharpness, not the seed; runs of the cells selected in the
+Curvature claims (the papers' and this project's, not the seed's; the curvature runs of the
 config's curvature section, summarized in aggregate.py: late_sharpness_ratio, ...). Each SGD or
 Adam curvature cell is placed by the t 95% interval of its mean late_sharpness_ratio over the
 seeds that finished: "at the edge" if the interval lies inside EDGE_BAND, "below" / "above"
@@ -56,15 +71,14 @@ a threshold not yet reached is not refuted.
      reached, else (every cell settled off the band) refuted. The detail says which cells stay below, and how far the sharpness moved from
      step 0 to the late steps.
   7b Adam at the edge of stability: the same on Adam's cells, with the preconditioned sharpness.
-  7c initial sharpness predicts SGD's largest stable lr: per SGD momentum m with curvature runs,
-     the predicted critical lr 2 (1 + m) / lambda_0 (mean over seeds of predicted_critical_lr,
-     each seed's averaged over its cells) is placed on that momentum's lr grid: the predicted
-     first diverging grid lr is the smallest one above it. The observed one is the smallest
-     grid lr at which more than half of the seeds diverged (past the grid's end if none). They
-     agree if they are at most one grid step apart. supported if they agree for every m,
-     partly for some, refuted for none; the detail says on which side the observation lies.
-     Adam gets no such row: its step-0 preconditioner comes from a single gradient,
-     P_1 = (1 - beta1) (|g_0| + eps), so it says little about the lrs Adam tolerates later.
+  7c the catapult (Lewkowycz et al. 2020): SGD curvature runs whose step-0 sharpness lies above
+     their threshold 2 (1 + m) / lr. supported if every one that survived brought its ratio to
+     the threshold to <= 1 within the dense early Hessian steps (first_stable_step <=
+     curvature_early_steps), partly if some did, refuted if none did or if no run above the
+     threshold survived (no catapult phase). The measured column gives, per momentum, the
+     largest surviving and the smallest diverging lr of the curvature and full-batch grid runs
+     as multiples of the step-0 critical lr 2 (1 + m) / lambda_0, lambda_0 per seed (it
+     depends on the initial weights only); the paper's MSE analysis puts the largest at 2.
   7d sharpness falls late in training (BCE on nearly separable data: as the logits grow, the
      loss curvature shrinks): per finished curvature run, sharpness_late_change < -TREND_TOLERANCE
      is a fall, > TREND_TOLERANCE a rise; supported if every run fell, partly if some, refuted
