@@ -3,12 +3,19 @@
     python -m optimizer_dynamics.aggregate --runs-dir results/runs \\
         --config-json '<full workflow config as JSON>' --out-dir results/aggregate
 
-reads every run file of the config's grid (optimizer_dynamics.study.run_files) under --runs-dir.
+reads every run file of the config (the grid in each regime and the curvature runs,
+optimizer_dynamics.study.expected_runs) under --runs-dir.
 
-Writes runs.parquet (one row per run), cells.parquet (one row per optimizer, lr, momentum),
-curves.parquet (seed-summarized curves at eval steps, long format), curvature.parquet (the
-measured sharpness of the curvature runs, one row per run and Hessian step), verdicts.parquet
-(the seed's claims tested, see verdicts.py) and study.json. Every file is written to a temporary
+Writes runs.parquet (one row per run and budget), cells.parquet (one row per batch regime,
+optimizer, lr, momentum and budget, over the grid's runs), curves.parquet (seed-summarized
+curves of the grid at eval steps, long format), curvature.parquet (the measured sharpness of
+the curvature runs, one row per run and Hessian step), verdicts.parquet (the claims tested in
+every setting, see verdicts.py) and study.json.
+
+Budgets. Every summary is computed at each budget of analysis.budgets: from the runs cut to
+their first ceil(budget x steps) steps (budget_prefix), as if trained that long. At a constant
+lr a shorter run is the prefix of a longer one (tests/test_training.py), so this is exact; a
+run that diverged after the cut-off had not diverged yet. Every file is written to a temporary
 name and renamed into place, and only after all of them were computed: a failed or killed
 aggregation leaves the previous aggregate, never a partial one. A run file that cannot be
 read stops the aggregation with a message naming it.
@@ -34,11 +41,12 @@ Definitions (thresholds from the config's analysis section):
   late window: the last ceil(late_fraction x steps_completed) steps (at least one);
       *_late = mean of the per-step column over it.
   in_good_window: median_final_val_loss <= (1 + good_window_tolerance) x the lowest finite
-      median_final_val_loss among the lrs of the same (optimizer, momentum).
+      median_final_val_loss among the lrs of the same (batch, optimizer, momentum);
+      in_good_window_best the same of median_best_val_loss (LOSS_METRICS).
   intervals (lo, hi): the Student-t 95% interval of the mean over seeds (stats.py).
 
-Curvature (runs with curvature_every > 0 log the exact Hessian of the full-batch training
-loss every curvature_every steps, from step 0; see curvature.py):
+Curvature (the curvature runs, curvature_every > 0, log the exact Hessian of the full-batch
+training loss on their schedule, RunConfig.is_hessian_step; see curvature.py):
   curvature.parquet: one row per such run and measured step: optimizer, lr, momentum, seed,
       step, sharpness (top Hessian eigenvalue, hessian.top1), precond_sharpness (top
       eigenvalue of P^-1 H, Adam only, else NaN), stability_sharpness (the one compared with
