@@ -33,6 +33,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
+from optimizer_dynamics import figure_files
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
@@ -102,8 +103,8 @@ def table(frame: pd.DataFrame, caption: str) -> str:
 
 
 def figure(stem: str, caption: str) -> str:
-    """The figure, once per regime for the grid's figures (study.figure_stems)."""
-    if stem in study_layout.CURVATURE_FIGURES:
+    """The figure, once per regime for the grid's figures (figure_files)."""
+    if stem in figure_files.CURVATURE_FIGURES:
         files = [(figures / f"{stem}.png", caption)]
     else:
         files = [(figures / f"{stem}_{r}.png", f"{study_layout.regime_label(r).capitalize()}. {caption}")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_study_config
-from optimizer_dynamics import figures, study
+from optimizer_dynamics import figure_files, figures
 from optimizer_dynamics.optimizers import OPTIMIZERS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -36,7 +36,7 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])  # IHDR: width, height
 
 
-STEMS = study.figure_stems(tiny_study_config())  # lr_sensitivity_full, ..., sharpness
+STEMS = figure_files.figure_stems(tiny_study_config())  # lr_sensitivity_full, ..., sharpness
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SNAKEMAKE_ENV, copy_repo, snakemake
+from optimizer_dynamics import figure_files
 from optimizer_dynamics.config import format_number
 
 ONE_OF_EACH = ("dataset", "aggregate", "figures", "report", "all")
@@ -244,6 +246,16 @@ def test_tiny_study_end_to_end(repo_copy):
     for setting, verdict in zip(verdicts.setting, verdicts.verdict):
         assert f"{setting} {verdict}" in text
 
+    # Snakemake's own report: every figure (its PNG), the tagged tables and the findings report.
+    zipped = repo_copy / "results/report/workflow-report.zip"
+    made = snakemake(repo_copy, "--configfile", "config/test.yaml", "--report", str(zipped))
+    assert made.returncode == 0 and "Report created" in made.stdout + made.stderr, made.stderr[-3000:]
+    names = {Path(name).name for name in zipfile.ZipFile(zipped).namelist()}
+    figures = {f"{stem}.png" for stem in figure_files.figure_stems(config)}
+    assert figures | {"findings.html", "findings.pdf", "verdicts.parquet", "report.html"} <= names
+    assert "ERROR" not in made.stdout + made.stderr  # the captions' reStructuredText is valid
+    zipped.unlink()
+
     again = snakemake(repo_copy, "-n", "--configfile", "config/test.yaml")
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -285,7 +297,7 @@ def test_tiny_study_end_to_end(repo_copy):
 def test_declared_outputs_match_what_the_modules_write(tiny_aggregate):
     # The workflow lists the outputs in common.smk (importing matplotlib there would slow every
     # snakemake start); this keeps those lists equal to what the modules write.
-    # (The figures' stems come from study.figure_stems, which figures.py checks against its own.)
+    # (The figures' stems come from figure_files, which figures.py checks against its own.)
     common = (REPO / "workflow/rules/common.smk").read_text()
     declared = re.search(r"AGGREGATES = \[.*?for name in \((.*?)\)", common, re.S).group(1)
     assert sorted(re.findall(r'"([\w.]+)"', declared)) == sorted(p.name for p in tiny_aggregate.iterdir())

@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from optimizer_dynamics import study
+from optimizer_dynamics import figure_files, study
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
@@ -804,8 +804,8 @@ FIGURES = {
 }
 
 
-if set(FIGURES) != {*study.REGIME_FIGURES, *study.CURVATURE_FIGURES}:
-    raise RuntimeError("figures.FIGURES and study's figure lists name different figures")
+if set(FIGURES) != {*figure_files.REGIME_FIGURES, *figure_files.CURVATURE_FIGURES}:
+    raise RuntimeError("figures.FIGURES and figure_files name different figures")
 
 
 def build_figure(stem: str, agg: Aggregate) -> Figure:
@@ -830,19 +830,21 @@ def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
 
 
 def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = None) -> list[Path]:
-    """Every figure, the regime figures once per regime (<stem>_<regime>); `stems` picks some."""
+    """Every figure file of figure_files (the grid's figures once per regime); `stems` picks
+    figures by name."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with matplotlib.rc_context(STYLE):
-        for stem in stems or list(FIGURES):
-            if stem in study.CURVATURE_FIGURES:
-                written += save_figure(build_figure(stem, agg), out_dir, stem)
+        for stem, figure, regime in figure_files.figure_files(agg.config):
+            if stems and figure not in stems:
                 continue
-            for regime in study.regimes(agg.config):
-                fig = build_figure(stem, agg.in_regime(regime))
-                fig.suptitle(f"[{study.regime_label(regime)}] {fig.get_suptitle()}")
-                written += save_figure(fig, out_dir, f"{stem}_{regime}")
+            if regime is None:
+                written += save_figure(build_figure(figure, agg), out_dir, stem)
+                continue
+            fig = build_figure(figure, agg.in_regime(regime))
+            fig.suptitle(f"[{study.regime_label(regime)}] {fig.get_suptitle()}")
+            written += save_figure(fig, out_dir, stem)
     return written
 
 

@@ -121,16 +121,6 @@ def training_settings(config: dict, run_set: str) -> dict:
             "curvature_early_steps": curvature["early_steps"], "curvature_early_every": curvature["early_every"]}
 
 
-# The report's figures: one per regime of the grid's, once for the curvature runs.
-REGIME_FIGURES = ("loss_curves", "norms", "effective_step", "lr_sensitivity", "momentum", "saturation", "adaptivity")
-CURVATURE_FIGURES = ("sharpness", "stability")
-
-
-def figure_stems(config: dict) -> list[str]:
-    """Every figure file's stem: lr_sensitivity_full, lr_sensitivity_64, ..., sharpness."""
-    return [f"{stem}_{regime}" for stem in REGIME_FIGURES for regime in regimes(config)] + list(CURVATURE_FIGURES)
-
-
 @dataclass(frozen=True)
 class Block:
     """The runs one training job trains together: the product of `lrs` and the seeds."""

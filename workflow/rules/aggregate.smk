@@ -4,7 +4,7 @@ rule aggregate:
         runs=run_files(),
         code=CODE["aggregate"],
     output:
-        AGGREGATES,
+        aggregate_report_items(),
     log:
         "results/logs/aggregate.log",
     benchmark:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import jsonschema
 from snakemake.exceptions import WorkflowError
+
+# report() under another name: in a rule file, `report` at the start of a line is the keyword.
+from snakemake.io import report as reported
 from snakemake.utils import validate
 
 REPO = Path(workflow.basedir).parent
@@ -23,7 +26,7 @@ os.environ.update(
 sys.path.insert(0, str(SCRIPTS))
 
 # (These imports need the path above.)
-from optimizer_dynamics import checks, provenance, study  # noqa: E402
+from optimizer_dynamics import checks, figure_files, provenance, study  # noqa: E402
 
 # --- config checks ------------------------------------------------------------------------
 
@@ -65,9 +68,10 @@ AGGREGATES = [
     )
 ]
 FIGURES_DIR = "results/figures"
+FIGURE_FILES = figure_files.figure_files(config)  # (file stem, figure, regime)
 FIGURES = [
     f"{FIGURES_DIR}/{stem}.{ext}"
-    for stem in study.figure_stems(config)
+    for stem, _, _ in FIGURE_FILES
     for ext in ("png", "svg")
 ]
 REPORT_SOURCE = "report/findings.py"
@@ -97,6 +101,49 @@ CODE = {
     # The rendering, and what the report's source runs in its cells.
     "report": code_inputs(provenance.module_file("report"), REPO / REPORT_SOURCE),
 }
+
+
+# The aggregate tables Snakemake's report lists (as downloads), with their captions.
+REPORTED_TABLES = (
+    "verdicts.parquet",
+    "cells.parquet",
+    "runs.parquet",
+    "curvature.parquet",
+)
+
+
+def aggregate_report_items():
+    return [
+        (
+            reported(
+                path,
+                caption=f"../report/{Path(path).stem}.rst",
+                category="Tables",
+                labels={"table": Path(path).name},
+            )
+            if Path(path).name in REPORTED_TABLES
+            else path
+        )
+        for path in AGGREGATES
+    ]
+
+
+def figure_report_items():
+    """The figures for Snakemake's report (snakemake --report): each PNG with its figure's
+    caption, grouped by regime; the SVGs are outputs only."""
+    items = []
+    for stem, figure, regime in FIGURE_FILES:
+        group = study.regime_label(regime) if regime else "curvature runs (full batch)"
+        items.append(
+            reported(
+                f"{FIGURES_DIR}/{stem}.png",
+                caption=f"../report/{figure}.rst",
+                category="Figures",
+                subcategory=group,
+                labels={"figure": figure.replace("_", " "), "runs": group},
+            )
+        )
+    return items + [f"{FIGURES_DIR}/{stem}.svg" for stem, _, _ in FIGURE_FILES]
 
 
 def run_files():

@@ -4,7 +4,7 @@ rule figures:
         aggregates=AGGREGATES,
         code=CODE["figures"],
     output:
-        FIGURES,
+        figure_report_items(),
     log:
         "results/logs/figures.log",
     benchmark:

@@ -7,8 +7,8 @@ rule report:
         aggregates=AGGREGATES,
         figures=FIGURES,
     output:
-        html=REPORT_HTML,
-        pdf=REPORT_PDF,
+        html=report(REPORT_HTML, caption="../report/findings.rst", category="Report"),
+        pdf=report(REPORT_PDF, caption="../report/findings.rst", category="Report"),
     log:
         "results/logs/report.log",
     benchmark:
