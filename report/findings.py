@@ -140,6 +140,61 @@ if len(hidden) != 1:
 if len(all_runs) != study["n_runs"] or int(all_runs.diverged.sum()) != study["n_diverged"]:
     raise ValueError("runs.parquet and study.json disagree on the run counts: re-run the aggregation")
 
+# %%
+VERDICT_MARKS = {"supported": "✓", "partly supported": "◐", "refuted": "✗", "inconclusive": "?"}
+
+
+def setting_badge(row) -> str:
+    """One setting's verdict as a small coloured badge: "64 best 50%", its full name on hover."""
+    regime = "full" if row.regime == "full" else f"b{row.regime}"
+    control = {"same lr": "same lr", "equal effective lr": "lr/(1−m)"}.get(row.control, "")
+    metric = row.metric if isinstance(row.metric, str) else ""  # no metric axis: null
+    mark = VERDICT_MARKS[row.verdict]  # the verdict without colour (PDF, colour-blind readers)
+    text = " ".join(part for part in (mark, regime, metric, control, f"{row.budget:.0%}") if part)
+    title = html.escape(f"{row.setting}: {row.verdict}", quote=True)
+    return f"[{esc(text)}]{{.verdict .verdict-{row.verdict.replace(' ', '-')} title=\"{title}\"}}"
+
+
+def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
+    """The measurements of one claim, setting by setting, folded away (HTML) or in full (PDF)."""
+    measured = pd.DataFrame(
+        {
+            "Setting": rows["setting"].map(esc),
+            "Verdict": rows["verdict"].map(verdict_badge),
+            "Measured": rows["measured"].map(esc),
+            "Why": rows["detail"].map(esc),
+        }
+    )
+    return "\n\n".join([
+        f"<details><summary>{esc(claim_id)}: {esc(rows['claim'].iloc[0])}, setting by setting</summary>",
+        table(measured, f"Claim {esc(claim_id)}: what each setting measured ({esc(rows['test'].iloc[0])})."),
+        "</details>",
+    ])
+
+
+claims = verdicts.drop_duplicates("id")
+summary_table = pd.DataFrame(
+    {
+        "#": claims["id"].map(esc),
+        "Claim": [f"{esc(c.claim)} *({esc(c.source)})*" for c in claims.itertuples()],
+        "Where it holds": claims["headline"].map(esc),
+        "Each setting": [" ".join(setting_badge(r) for r in group.itertuples())
+                         for _, group in verdicts.groupby("id", sort=False)],
+    }
+)
+show(
+    "## Verdicts",
+    table(summary_table, "Each claim, who makes it, where it holds, and one badge per setting: the regime (full "
+          "batch, or b and the size of the minibatches), for claims about loss the final or best validation loss, for "
+          "momentum's claims the plain-SGD control (the same lr, or lr / (1 − m)), and the budget in % of the "
+          "steps. ✓ (green): supported, ◐ (yellow): partly, ✗ (red): refuted, ? (grey): inconclusive."),
+    "At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read from the "
+    "same runs. The curvature claims (7a-7d) use the curvature runs, full batch. The measurements behind each "
+    "badge:",
+    *[claim_details(claim_id, group) for claim_id, group in verdicts.groupby("id", sort=False)],
+)
+
+
 # %% [markdown]
 # ## The question
 #
@@ -185,39 +240,6 @@ show(
     "The *effective step* is ‖update‖ / ‖gradient‖ over all weights, the learning rate for plain SGD. "
     "Intervals are 95 % Student-t intervals of the mean over the seeds that did not diverge.",
     table(grid, "The grid: every learning rate of an optimizer is trained with each of its momenta."),
-)
-
-# %%
-claims = verdicts.drop_duplicates("id")
-headline_table = pd.DataFrame(
-    {
-        "#": claims["id"].map(esc),
-        "Claim": claims["claim"].map(esc),
-        "Source": claims["source"].map(esc),
-        "Over its settings": claims["headline"].map(esc),
-    }
-)
-settings_table = pd.DataFrame(
-    {
-        "#": verdicts["id"].map(esc),
-        "Setting": verdicts["setting"].map(esc),
-        "Verdict": verdicts["verdict"].map(verdict_badge),
-        "Why": verdicts["detail"].map(esc),
-    }
-)
-counts = verdicts["verdict"].value_counts()
-show(
-    "## Verdicts",
-    "Each claim is judged in every setting it depends on: the batch regime (full batch, which is gradient "
-    "descent, and minibatches, the seed's SGD), for claims about loss the final and the best validation loss, "
-    "for momentum's claims plain SGD at the same lr and at lr / (1 − m), and the budget: "
-    + ", ".join(percent(b) for b in sorted(analysis["budgets"]))
-    + " of the steps. At a constant learning rate a shorter run is the prefix of a longer one, so every budget "
-    "is read from the same runs. The curvature claims (7a-7d) use the curvature runs, full batch.",
-    table(headline_table, "The claims, who makes them, and where they hold (every setting's verdict in the "
-          "last section)."),
-    f"Over all {esc(len(verdicts))} claim × setting verdicts: "
-    + ", ".join(f"{esc(count)} {esc(word)}" for word, count in counts.items()) + ".",
 )
 
 
@@ -601,12 +623,6 @@ def flatten(value, prefix: str = ""):
     else:
         yield prefix, json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
 
-
-show(
-    "## Every setting's verdict",
-    table(settings_table, "Each claim in each setting, and why; the measured numbers are in verdicts.parquet's "
-          "measured column."),
-)
 
 count_rows = [
     {"Optimizer": esc(name), "Runs": esc(n), "Diverged": esc(study["n_diverged_per_optimizer"][name])}

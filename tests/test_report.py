@@ -86,18 +86,29 @@ def test_code_is_hidden(rendered):
     assert "import pandas" not in html and "def esc" not in html
 
 
-def test_verdicts_come_first_one_headline_per_claim_and_every_setting_below(tiny_aggregate, page):
+def test_the_page_opens_on_the_verdicts_one_line_per_claim_with_a_badge_per_setting(tiny_aggregate, page):
     verdicts = pd.read_parquet(tiny_aggregate / "verdicts.parquet")
     claims = verdicts.drop_duplicates("id")
-    shown = table_with_header(page, "Claim", "Source", "Over its settings")
-    assert list(shown["Claim"]) == [" ".join(c.split()) for c in claims["claim"]]
-    assert list(shown["Over its settings"]) == [" ".join(h.split()) for h in claims["headline"]]
-    settings = table_with_header(page, "Setting", "Verdict", "Why")
-    assert list(settings["Setting"]) == [" ".join(c.split()) for c in verdicts["setting"]]
-    assert list(settings["Verdict"]) == list(verdicts["verdict"])
-    # The verdicts are the report's heart: they come before every experiment section.
+    shown = table_with_header(page, "Claim", "Where it holds", "Each setting")
+    assert list(shown["Claim"]) == [" ".join(f"{c.claim} ({c.source})".split()) for c in claims.itertuples()]
+    assert list(shown["Where it holds"]) == [" ".join(h.split()) for h in claims["headline"]]
+    summary = next(t for t in page.find_all("table") if "Where it holds" in t.get_text())
+    rows = summary.find("tbody").find_all("tr")
+    for row, (_, group) in zip(rows, verdicts.groupby("id", sort=False)):
+        badges = row.find_all("td")[-1].find_all("span", class_="verdict")
+        assert [b["title"] for b in badges] == [f"{s}: {v}" for s, v in zip(group["setting"], group["verdict"])]
+        assert [b["class"][-1] for b in badges] == [f"verdict-{v.replace(' ', '-')}" for v in group["verdict"]]
+    # The measured numbers are one click away: a folded table per claim, one row per setting.
+    details = page.find_all("details")
+    assert len(details) == len(claims)
+    for fold, (_, group) in zip(details, verdicts.groupby("id", sort=False)):
+        cells = [tr.find_all("td") for tr in fold.find("tbody").find_all("tr")]
+        assert [c[0].get_text(" ", strip=True) for c in cells] == list(group["setting"])
+        assert [" ".join(c[2].get_text(" ", strip=True).split()) for c in cells] == [
+            " ".join(m.split()) for m in group["measured"]]
+    # The verdicts come first, before the set-up and every experiment section.
     headings = [h.get_text(strip=True) for h in page.find_all("h2")]
-    assert headings.index("Verdicts") < min(i for i, h in enumerate(headings) if h.startswith("Experiment"))
+    assert headings[0] == "Verdicts"
 
 
 def test_run_counts_come_from_the_runs(tiny_aggregate, page):

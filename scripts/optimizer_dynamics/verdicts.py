@@ -774,7 +774,7 @@ CLAIMS = [
     Claim(
         "7a",
         "Full-batch gradient descent, with or without heavy-ball momentum, trains at the edge of stability: "
-        "the sharpness rises to 2(1+m)/lr and hovers there (Cohen et al., 2021)",
+        "the sharpness rises to 2(1+m)/lr and hovers there",
         "Cohen et al., 2021",
         "late sharpness ratio: top Hessian eigenvalue / (2(1+m)/lr), averaged over the late curvature steps, "
         f"per SGD curvature cell (mean, t 95% interval over seeds); at the edge = interval inside "
@@ -785,7 +785,7 @@ CLAIMS = [
     Claim(
         "7b",
         "Adam trains at the edge of stability: its preconditioned sharpness rises to (2+2β1)/((1-β1) lr), "
-        "38/lr at β1 = 0.9, and hovers there (Cohen et al., 2022)",
+        "38/lr at β1 = 0.9, and hovers there",
         "Cohen et al., 2022",
         "late ratio of the top eigenvalue of P^-1 H to (2+2β1)/((1-β1) lr), as 7a, per Adam curvature cell",
         adam_edge_of_stability,
