@@ -5,14 +5,23 @@ STAMP := $(VENV)/.installed
 # One job per core the machine has (make run CORES=4 to choose): more only oversubscribes.
 CORES ?= $(shell nproc)
 
-.PHONY: run test bench clean
+# apt-get needs root: sudo where make runs as another user.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench browser clean
 
 run: $(STAMP)  ## install, then run the study on config/config.yaml, ending in the report
 	$(VENV)/bin/snakemake --cores $(CORES)
 	@echo "Report: $(CURDIR)/results/report/findings.html (PDF beside it)"
 
-test: $(STAMP)  ## install, then run the test suite
+test: $(STAMP) browser  ## install, then run the test suite
 	$(VENV)/bin/pytest
+
+browser:  ## headless Chromium and its driver for the report's browser tests (Debian packages)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  $(SUDO) apt-get install -y chromium chromium-driver || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; } || \
+	  echo "chromium could not be installed: the browser tests will be skipped, saying so"
 
 bench: $(STAMP)  ## print the measured performance figures
 	$(PY) benchmarks/bench_training.py

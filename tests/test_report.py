@@ -247,3 +247,69 @@ def test_the_notebook_runs_in_this_python_whatever_kernels_are_installed(tmp_pat
     report.main(["--source", str(source), "--aggregate-dir", str(tiny_aggregate), "--figures-dir", str(tiny_figures),
                  "--out-html", str(out)])
     assert f"kernel: {sys.executable}" in " ".join(BeautifulSoup(out.read_text(), "html.parser").get_text(" ").split())
+
+
+# --- the report in a real browser ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through Selenium: Debian's chromium and chromium-driver, which `make
+    test` installs with apt-get (skipped, with the reason, where neither can be installed)."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.skip("no chromium and chromedriver on PATH: make test installs them (apt-get) where it can")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def opened(browser, rendered):
+    browser.get(rendered[0].resolve().as_uri())
+    return browser
+
+
+def test_the_report_loads_in_chromium_without_console_errors(opened):
+    errors = [entry for entry in opened.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+
+
+def test_the_first_screen_shows_the_verdicts(opened):
+    from selenium.webdriver.common.by import By
+
+    heading = next(h for h in opened.find_elements(By.TAG_NAME, "h2") if h.text == "Verdicts")
+    first_claim = opened.find_element(By.XPATH, "//table[.//th[text()='Where it holds']]//tbody/tr[1]")
+    height = opened.execute_script("return window.innerHeight")
+    assert heading.rect["y"] < height and first_claim.rect["y"] < height, (heading.rect, first_claim.rect, height)
+
+
+def test_a_claims_measurements_unfold_on_a_click(opened):
+    from selenium.webdriver.common.by import By
+
+    fold = opened.find_elements(By.TAG_NAME, "details")[0]
+    folded = fold.find_element(By.TAG_NAME, "table")
+    assert not folded.is_displayed()
+    opened.execute_script("arguments[0].scrollIntoView()", fold)
+    fold.find_element(By.TAG_NAME, "summary").click()
+    assert folded.is_displayed() and folded.size["height"] > 0
+
+
+def test_figures_fit_the_text_column(opened):
+    from selenium.webdriver.common.by import By
+
+    column = opened.execute_script(
+        "const s = getComputedStyle(document.body);"
+        "return document.body.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);")
+    images = opened.find_elements(By.CSS_SELECTOR, "figure img")
+    assert images
+    for image in images:
+        assert image.size["width"] <= column + 1, (image.get_attribute("alt")[:60], image.size, column)
