@@ -33,7 +33,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
-from optimizer_dynamics import figure_files
+from optimizer_dynamics import figure_files, interactive
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
@@ -53,7 +53,8 @@ regimes = study_layout.regimes(config)
 shown_regime = next((r for r in regimes if r != "full"), regimes[0])
 shown_label = study_layout.regime_label(shown_regime)
 runs = all_runs[(all_runs["set"] == "grid") & (all_runs["batch"] == shown_regime)]
-cells = pd.read_parquet(aggregate / "cells.parquet", filters=[("budget", "==", 1.0), ("batch", "==", shown_regime)])
+all_cells = pd.read_parquet(aggregate / "cells.parquet")  # every regime and budget, for the interactive figures
+cells = all_cells[(all_cells["budget"] == 1) & (all_cells["batch"] == shown_regime)]
 reference = {name: (float(ref["lr"]), float(ref["momentum"])) for name, ref in analysis["reference"].items()}
 
 # Markdown syntax a data string could trigger (emphasis, links, spans, tables, math, citations);
@@ -323,6 +324,7 @@ show(
           "claimed windows (the verdicts on claims 3 and 4 use the reference momentum's row)."),
     figure("lr_sensitivity", "Median final validation loss against learning rate; bars: interquartile "
            "range over seeds; filled markers: good learning rates; crosses: diverged runs."),
+    interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(all_cells)}),
 )
 
 
@@ -409,6 +411,11 @@ show(
     "(settings where every seed diverged have no late values and are left out of both ranges).",
     figure("momentum", "Left: late effective step of SGD against the prediction lr / (1 − momentum) for "
            "every learning rate and momentum (dashed: equality). Right: late cosine of consecutive updates."),
+    "Any cell's curves, in either regime (the HTML page only; the shaded band is the 95 % interval over seeds):",
+    interactive.embed({"curve-explorer": interactive.curve_explorer_chart(
+        pd.read_parquet(aggregate / "curves.parquet"), pd.read_parquet(aggregate / "curvature.parquet"),
+        {"optimizer": "sgd", "lr": reference["sgd"][0], "momentum": reference["sgd"][1], "batch": shown_regime})},
+        bundle=False),
 )
 
 # %%

@@ -68,7 +68,10 @@ def test_html_is_self_contained(rendered, page):
     html = rendered[0].read_text(encoding="utf-8")
     external = re.findall(r"""\b(?:src|href)\s*=\s*["']?(?:[a-z]+:)?//""", html, flags=re.IGNORECASE)
     assert external == []
-    assert page.find_all("script") == []  # nothing to run: pandoc's page needs no script
+    # The only scripts: the vega-embed bundle and one call per interactive chart, all inline.
+    scripts = page.find_all("script")
+    assert len(scripts) == 3 and not any(script.get("src") for script in scripts)
+    assert "window.vegaEmbed" in scripts[0].get_text()
     images = page.find_all("img")
     assert images, "the figures are missing"
     assert all(img["src"].startswith("data:image/png;base64,") for img in images)
@@ -163,7 +166,8 @@ def test_markup_in_config_and_data_reaches_the_page_as_text(tmp_path, injected_a
     html_path, _ = render(injected_aggregate, tiny_figures, tmp_path)
     html = html_path.read_text(encoding="utf-8")
     page = BeautifulSoup(html, "html.parser")
-    assert page.find_all("script") == []
+    scripts = page.find_all("script")  # the interactive charts' own: the bundle and two calls
+    assert len(scripts) == 3 and not any("alert(" in script.get_text() for script in scripts)
     assert not [img for img in page.find_all("img") if img.get("onerror") or img["src"] == "x"]
     assert not [a for a in page.find_all("a") if "javascript" in a.get("href", "")]
     assert "&lt;script&gt;alert" in html
@@ -313,3 +317,43 @@ def test_figures_fit_the_text_column(opened):
     assert images
     for image in images:
         assert image.size["width"] <= column + 1, (image.get_attribute("alt")[:60], image.size, column)
+
+
+def _marks(driver, chart_id: str) -> list[str]:
+    """The drawn marks of one interactive chart (its SVG's paths), as their geometry."""
+    from selenium.webdriver.common.by import By
+
+    return [path.get_attribute("d") for path in
+            driver.find_elements(By.CSS_SELECTOR, f"#{chart_id} svg g.mark-line path, #{chart_id} svg g.mark-symbol path")]
+
+
+def _wait_for_marks(driver, chart_id: str, timeout: float = 20) -> list[str]:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(lambda d: _marks(d, chart_id) or False)
+
+
+@pytest.mark.parametrize("chart_id", ["chart-lr-sensitivity", "chart-curve-explorer"])
+def test_every_interactive_chart_draws_and_its_selectors_change_what_is_drawn(opened, chart_id):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    before = _wait_for_marks(opened, chart_id)
+    assert before, f"{chart_id} drew no marks"
+    selects = opened.find_elements(By.CSS_SELECTOR, f"#{chart_id} .vega-bindings select")
+    assert selects, f"{chart_id} has no selectors"
+    changed = False
+    for element in selects:
+        select = Select(element)
+        current = select.first_selected_option.get_attribute("value")
+        others = [o.get_attribute("value") for o in select.options if o.get_attribute("value") != current]
+        if not others:  # one regime, say: nothing to choose
+            continue
+        other = others[0]
+        select.select_by_value(other)
+        after = _marks(opened, chart_id)
+        changed |= after != before
+        select.select_by_value(current)
+    assert changed, f"no selector of {chart_id} changed what is drawn"
+    errors = [entry for entry in opened.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import itertools
 import json
 import math
@@ -824,9 +825,24 @@ def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
             fig.set_layout_engine("none")
         path = out_dir / f"{stem}.{fmt}"
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
+            if fmt == "png":
+                _save_palette_png(fig, tmp, metadata)
+            else:
+                fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
         written.append(path)
     return written
+
+
+def _save_palette_png(fig: Figure, path: Path, metadata: dict) -> None:
+    """The PNG with a 256-colour palette: line plots have few colours, and the file is less than
+    half the size of the full-colour one (the HTML report embeds every figure)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata=metadata)
+    image = Image.open(buffer).convert("RGB")
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        path, format="png", optimize=True)
 
 
 def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = None) -> list[Path]:
