@@ -39,8 +39,10 @@ def inline_csv(frame: pd.DataFrame, numbers: list[str]) -> alt.Data:
     return alt.Data(values=text, format=alt.DataFormat(type="csv", parse={name: "number" for name in numbers}))
 
 
-def _select(name: str, options: list, label: str) -> alt.Parameter:
-    return alt.param(name=name, value=options[0], bind=alt.binding_select(options=options, name=f"{label} "))
+def _select(name: str, options: list, label: str, value=None, labels: list | None = None) -> alt.Parameter:
+    """A dropdown selector named `label`, at `value` (default: the first option)."""
+    return alt.param(name=name, value=options[0] if value is None else value,
+                     bind=alt.binding_select(options=options, name=f"{label} ", **({"labels": labels} if labels else {})))
 
 
 def lr_sensitivity_chart(cells: pd.DataFrame) -> alt.Chart:
@@ -104,9 +106,8 @@ def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: d
     params = {}
     for name, label in (("optimizer", "optimizer"), ("momentum", "momentum / β1"), ("lr", "lr"), ("batch", "regime")):
         options = sorted(data[name].unique(), key=_order)
-        labels = [regime_label(o) for o in options] if name == "batch" else options
-        params[name] = alt.param(name=name, value=start[name], bind=alt.binding_select(
-            options=options, labels=labels, name=f"{label} "))
+        labels = [regime_label(o) for o in options] if name == "batch" else None
+        params[name] = _select(name, options, label, start[name], labels)
     match = None
     for name, param in params.items():
         test = alt.datum[name] == param
