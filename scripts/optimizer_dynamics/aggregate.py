@@ -475,10 +475,11 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
     analysis = analysis_settings(config)
     expected = study.expected_runs(config, root)
     steps, metadata = read_runs(list(expected["path"]))
+    curvature = curvature_rows(steps)
     runs_per_budget, cells_per_budget = [], []
     for budget in sorted(analysis["budgets"]):
         prefix = steps if budget == 1 else budget_prefix(steps, budget)
-        runs = summarize_runs(prefix, analysis, curvature_rows(prefix))
+        runs = summarize_runs(prefix, analysis, curvature if budget == 1 else curvature_rows(prefix))
         if budget == 1:
             check_runs(runs, expected, config)
         runs = runs.assign(set=expected["set"].to_numpy(), budget=budget, budget_steps=runs["steps"])
@@ -486,7 +487,6 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
         cells_per_budget.append(summarize_cells(runs[runs["set"] == "grid"], analysis).assign(budget=budget))
     runs, cells = pd.concat(runs_per_budget, ignore_index=True), pd.concat(cells_per_budget, ignore_index=True)
     grid_steps = steps[steps["run"].map(expected["set"]) == "grid"]
-    curvature = curvature_rows(steps)
     return {
         "runs.parquet": runs,
         "cells.parquet": cells,

@@ -86,10 +86,7 @@ def runs_root(path: str) -> str:
 
 def run_files(config: dict, root: str = RUNS_DIR) -> list[str]:
     """Every run file of the config, and no others (root may hold runs of an older config)."""
-    return [run_file(run_set, cell, seed, root)
-            for run_set in RUN_SETS
-            for cell in grid(config, run_set).instance_patterns
-            for seed in config["seeds"]]
+    return expected_runs(config, root)["path"].tolist()
 
 
 def expected_runs(config: dict, root: str = RUNS_DIR):

@@ -98,6 +98,7 @@ import pandas as pd
 
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
+from optimizer_dynamics.study import regime_label
 
 VERDICTS = ("supported", "partly supported", "refuted", "inconclusive")
 # The axes a setting is made of, in the order a setting's label names them.
@@ -834,8 +835,7 @@ def settings_of(claim: Claim, regimes: list[str], budgets: list[float]) -> list[
 
 def setting_label(setting: dict, steps: int | None) -> str:
     """"batch 64, best val loss, vs plain SGD at lr / (1 - m), 50% (500 steps)"."""
-    regime = setting["regime"]
-    parts = ["full batch" if regime == "full" else f"batch {regime}"]
+    parts = [regime_label(setting["regime"])]
     if setting["metric"]:
         parts.append(f"{setting['metric']} val loss")
     if setting["control"]:
@@ -863,11 +863,11 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict) -> pd.Data
         claim_rows = []
         for setting in settings_of(claim, regimes, budgets):
             regime, budget = setting["regime"], setting["budget"]
-            in_grid = (grid["batch"] == regime) & (grid["budget"] == budget)
+            in_grid = grid[(grid["batch"] == regime) & (grid["budget"] == budget)]
             at_budget = curvature[curvature["budget"] == budget]
-            study = Study(grid[in_grid], cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
+            study = Study(in_grid, cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
                           setting["metric"] or "final", at_budget, setting["control"] or SAME_LR_CONTROL)
-            source = at_budget if claim.axes == CURVATURE_AXES else grid[in_grid]
+            source = at_budget if claim.axes == CURVATURE_AXES else in_grid
             steps = int(source["budget_steps"].max()) if len(source) else None  # no runs to take it from
             try:
                 outcome = claim.evaluate(study)
@@ -911,7 +911,7 @@ def describe_settings(chosen: set[int], settings: list[dict]) -> str:
 
     def word(axis: str, value) -> str:
         if axis == "regime":
-            return "full batch" if value == "full" else f"batch {value}"
+            return regime_label(value)
         if axis == "metric":
             return f"{value} val loss"
         if axis == "control":
