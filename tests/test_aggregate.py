@@ -125,7 +125,7 @@ def test_t_quantile_matches_the_t_distribution():
     import torch
 
     for df in (1, 2, 4, 9, 30):
-        q = stats.t_quantile(df)
+        q = float(stats.t_quantile(df))
         grid = torch.linspace(-q, q, 200_001, dtype=torch.float64)
         density = (
             torch.distributions.StudentT(torch.tensor(float(df), dtype=torch.float64)).log_prob(grid).exp()
