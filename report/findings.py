@@ -33,28 +33,25 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
-from optimizer_dynamics import figure_files, interactive
+from optimizer_dynamics import figure_files, interactive, tables
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
-from optimizer_dynamics.stats import mean_interval
-from optimizer_dynamics.verdicts import EDGE_BAND, TREND_TOLERANCE, VERDICTS, Missing, Study
+from optimizer_dynamics.verdicts import EDGE_BAND, VERDICTS, Missing, Study
 
-aggregate = Path(aggregate_dir)
 figures = Path(figures_dir)
-study = json.loads((aggregate / "study.json").read_text(encoding="utf-8"))
-config = study["config"]
+agg = tables.load_aggregate(aggregate_dir)  # the one reader of the aggregate tables
+study, config, verdicts = agg.study, agg.config, agg.verdicts
 analysis, training, data = config["analysis"], config["training"], config["data"]
-all_runs = pd.read_parquet(aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])  # whole runs
-verdicts = pd.read_parquet(aggregate / "verdicts.parquet")
+all_runs = agg.runs  # whole runs, both sets
 regimes = study_layout.regimes(config)
 # The sections on the seed's experiments describe one regime in their tables and sentences: the
-# seed's own, minibatch SGD, where the grid has one (else full batch); every figure is shown for
-# every regime, and the verdicts above cover them all.
+# seed's own, minibatch SGD, where the grid has one (else full batch); its figures come first,
+# the other regimes' are one click away (HTML) or follow (PDF), and the verdicts cover them all.
 shown_regime = next((r for r in regimes if r != "full"), regimes[0])
 shown_label = study_layout.regime_label(shown_regime)
-runs = all_runs[(all_runs["set"] == "grid") & (all_runs["batch"] == shown_regime)]
-all_cells = pd.read_parquet(aggregate / "cells.parquet")  # every regime and budget, for the interactive figures
-cells = all_cells[(all_cells["budget"] == 1) & (all_cells["batch"] == shown_regime)]
+shown = agg.in_regime(shown_regime)
+runs, cells = shown.runs, shown.cells
+cell, cell_runs = shown.cell, shown.cell_runs
 reference = {name: (float(ref["lr"]), float(ref["momentum"])) for name, ref in analysis["reference"].items()}
 
 # Markdown syntax a data string could trigger (emphasis, links, spans, tables, math, citations);
@@ -103,32 +100,30 @@ def table(frame: pd.DataFrame, caption: str) -> str:
     return f"{frame.to_markdown(index=False, disable_numparse=True)}\n\n: {caption}"
 
 
+def image(stem: str, caption: str) -> str:
+    path = figures / f"{stem}.png"
+    if not path.is_file():
+        raise FileNotFoundError(f"figure {path} is missing: run optimizer_dynamics.figures first")
+    return f"![{caption}](<{path.resolve().as_posix()}>)"
+
+
 def figure(stem: str, caption: str) -> str:
-    """The figure, once per regime for the grid's figures (figure_files)."""
+    """A curvature figure; or a grid figure in the regime the section describes, with the other
+    regimes' folded below it (HTML; the PDF shows them all, as pandoc drops the raw HTML)."""
     if stem in figure_files.CURVATURE_FIGURES:
-        files = [(figures / f"{stem}.png", caption)]
-    else:
-        files = [(figures / f"{stem}_{r}.png", f"{study_layout.regime_label(r).capitalize()}. {caption}")
-                 for r in regimes]
-    for path, _ in files:
-        if not path.is_file():
-            raise FileNotFoundError(f"figure {path} is missing: run optimizer_dynamics.figures first")
-    return "\n\n".join(f"![{text}](<{path.resolve().as_posix()}>)" for path, text in files)
+        return image(stem, caption)
+    def in_regime(regime: str) -> str:
+        return image(f"{stem}_{regime}", f"{study_layout.regime_label(regime).capitalize()}. {caption}")
+    others = [r for r in regimes if r != shown_regime]
+    if not others:
+        return in_regime(shown_regime)
+    labels = " and ".join(study_layout.regime_label(r) for r in others)
+    return "\n\n".join([in_regime(shown_regime), f"<details><summary>The same figure for {esc(labels)}</summary>",
+                         *map(in_regime, others), "</details>"])
 
 
 def show(*blocks: str) -> None:
     display(Markdown("\n\n".join(blocks)))
-
-
-def cell(optimizer: str, lr: float, momentum: float) -> pd.Series:
-    match = cells[(cells.optimizer == optimizer) & (cells.lr == lr) & (cells.momentum == momentum)]
-    if len(match) != 1:
-        raise KeyError(f"cells.parquet has {len(match)} rows for {optimizer} lr={lr} momentum={momentum}")
-    return match.iloc[0]
-
-
-def cell_runs(optimizer: str, lr: float, momentum: float) -> pd.DataFrame:
-    return runs[(runs.optimizer == optimizer) & (runs.lr == lr) & (runs.momentum == momentum)]
 
 
 def setting(optimizer: str, lr: float, momentum: float) -> str:
@@ -233,8 +228,8 @@ show(
     + (f"; Adam's β₂ = {esc(training['adam_beta2'])}, ε = {esc(training['adam_eps'])}" if "adam" in config["optimizers"] else "")
     + f". Every setting below is trained in each regime, once per seed "
     f"({esc(', '.join(map(str, config['seeds'])))}); with the curvature runs, {esc(len(all_runs))} runs in all. "
-    f"The tables and sentences of the experiment sections are for **{esc(shown_label)}**; figures show "
-    "every regime.",
+    f"The tables and sentences of the experiment sections are for **{esc(shown_label)}**, and so is "
+    "each figure; the same figure for the other regimes is folded below it.",
     f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "
     f"means the last {percent(analysis['late_fraction'])} of a run's completed steps; *steps to target* "
     f"counts the updates until the validation loss first reaches {esc(analysis['target_val_loss'])} or less. "
@@ -324,7 +319,7 @@ show(
           "claimed windows (the verdicts on claims 3 and 4 use the reference momentum's row)."),
     figure("lr_sensitivity", "Median final validation loss against learning rate; bars: interquartile "
            "range over seeds; filled markers: good learning rates; crosses: diverged runs."),
-    interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(all_cells)}),
+    interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(agg.cells_by_budget)}),
 )
 
 
@@ -413,7 +408,7 @@ show(
            "every learning rate and momentum (dashed: equality). Right: late cosine of consecutive updates."),
     "Any cell's curves, in either regime (the HTML page only; the shaded band is the 95 % interval over seeds):",
     interactive.embed({"curve-explorer": interactive.curve_explorer_chart(
-        pd.read_parquet(aggregate / "curves.parquet"), pd.read_parquet(aggregate / "curvature.parquet"),
+        agg.curves, agg.curvature,
         {"optimizer": "sgd", "lr": reference["sgd"][0], "momentum": reference["sgd"][1], "batch": shown_regime})},
         bundle=False),
 )
@@ -456,17 +451,14 @@ show(
 
 # %%
 def spread(name: str, lr: float, momentum: float) -> str:
-    """Each finished run's p90 / median, then the mean and interval over seeds (as claim 6b)."""
-    r = cell_runs(name, lr, momentum)
-    mean, lo, hi, n = mean_interval(r.coord_eff_lr_p90_late / r.coord_eff_lr_median_late)
-    return f"{num(mean)} [{num(lo)}, {num(hi)}]" if n > 1 else num(mean)
+    """The cell's mean and interval over seeds of each finished run's p90 / median (as claim 6b)."""
+    return interval(cell(name, lr, momentum), "coord_eff_lr_spread_late")
 
 
 def spread_range(name: str, lr: float, momentum: float) -> str:
     """Median and range over seeds: with heavy momentum a run's median ratio can be ~0, and one
     such seed makes the mean meaningless."""
-    r = cell_runs(name, lr, momentum)
-    ratio = (r.coord_eff_lr_p90_late / r.coord_eff_lr_median_late).dropna()
+    ratio = cell_runs(name, lr, momentum).coord_eff_lr_spread_late.dropna()
     return f"median {num(ratio.median())} (range {num(ratio.min())} to {num(ratio.max())}) over {len(ratio)} seeds"
 
 
@@ -504,14 +496,13 @@ show(
 
 
 # %%
-curvature = pd.read_parquet(aggregate / "curvature.parquet")
-curvature_runs = all_runs[all_runs["set"] == "curvature"]
-every = int(curvature_runs.curvature_every.max()) if len(curvature_runs) else 0  # the runs' own setting
-curvature_verdicts = verdicts[verdicts["id"].isin(["7a", "7b", "7c", "7d"]) & (verdicts["budget"] == 1)]
+schedule = config["curvature"]
+curvature_verdicts = tables.select(verdicts[verdicts["id"].isin(["7a", "7b", "7c", "7d"])], budget=1.0)
 definitions = (
     f"**Sharpness** λmax(H) is the largest eigenvalue of the exact Hessian H of the full-batch training loss at "
-    f"the current weights, computed in closed form every {esc(every) if every else 'curvature.every'} steps "
-    "from step 0 in the runs of the settings below. Gradient descent on a quadratic of curvature λ is stable "
+    f"the current weights, computed in closed form in the curvature runs of the settings below: every "
+    f"{esc(schedule['early_every'])} steps up to step {esc(schedule['early_steps'])}, then every "
+    f"{esc(schedule['every'])} steps, for {esc(schedule['steps'])} steps of full-batch training. Gradient descent on a quadratic of curvature λ is stable "
     "only while λ < 2 / lr; heavy-ball momentum m (torch's form: v ← m v + g, weights ← weights − lr v) moves "
     "the bound to 2 (1 + m) / lr. Cohen "
     "et al. (2021, *Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability*) found that "
@@ -540,26 +531,23 @@ def plain(value) -> str:
     return f"{value:.0f}" if pd.notna(value) and 1000 <= abs(value) < 1e9 else num(value)
 
 
-def curvature_row(key: tuple, group: pd.DataFrame) -> dict:
-    name, lr, momentum = key
-    threshold = group.stability_threshold.iloc[0]
-    adaptive = OPTIMIZERS[name].adaptive
-    initial = group.initial_precond_sharpness if adaptive else group.initial_sharpness
-    mean, lo, hi, n = mean_interval(group.late_sharpness_ratio)
+def curvature_row(row) -> dict:
+    """One curvature setting of curvature_cells.parquet, as the table shows it."""
+    adaptive = OPTIMIZERS[row.optimizer].adaptive
     return {
-        "Setting": setting(name, lr, momentum),
+        "Setting": setting(row.optimizer, row.lr, row.momentum),
         "Compared": "λmax(P⁻¹H)" if adaptive else "λmax(H)",
-        "Threshold": plain(threshold),
-        "At step 0": plain(initial.mean()),
-        "Late": plain(mean * threshold),
-        "Late / threshold": f"{num(mean)} [{num(lo)}, {num(hi)}]" if n > 1 else num(mean),
-        "λmax(H) change from mid-run": f"{group.sharpness_late_change.mean():+.0%}"
-        if group.sharpness_late_change.notna().any() else "n/a",
-        "Diverged": f"{esc(int(group.diverged.sum()))} of {esc(len(group))}",
+        "Threshold": plain(row.stability_threshold),
+        "At step 0": plain(row.initial_stability_sharpness),
+        "Late": plain(row.late_sharpness_ratio_mean * row.stability_threshold),
+        "Late / threshold": interval(row, "late_sharpness_ratio"),
+        "λmax(H) change from mid-run": "n/a" if pd.isna(row.sharpness_late_change)
+        else f"{row.sharpness_late_change:+.0%}",
+        "Diverged": f"{esc(row.n_diverged)} of {esc(row.n_runs)}",
     }
 
 
-if curvature_runs.empty:
+if agg.curvature_cells.empty:
     show(
         "## Curvature and the edge of stability",
         *definitions,
@@ -568,48 +556,15 @@ if curvature_runs.empty:
         verdict_lines,
     )
 else:
-    curvature_table = pd.DataFrame(
-        [curvature_row(key, group) for key, group in curvature_runs.groupby(["optimizer", "lr", "momentum"])]
-    )
-    # What the numbers say, in three sentences computed here.
-    run_key = ["optimizer", "lr", "momentum", "seed"]
-    at_step = {step: curvature[curvature.step == step].set_index(run_key).sharpness for step in (0, every)}
-    peak = curvature.groupby(run_key).sharpness.max().reindex(at_step[0].index)
-    seeds_initial = curvature_runs.groupby("seed").initial_sharpness.first()
-    start_text = (
-        f"At step 0 the sharpness is {num(seeds_initial.min())} to {num(seeds_initial.max())} across the "
-        f"{esc(len(seeds_initial))} seeds, whatever the optimizer and learning rate (it depends only on the "
-        f"initial weights). It is the largest value measured in {esc(int((peak == at_step[0]).sum()))} of "
-        f"{esc(len(peak))} curvature runs: {esc(every)} steps later it is down to a median "
-        f"{num((at_step[every] / at_step[0]).median(), 2)} × its step-0 value."
-    )
-    finished = curvature_runs.dropna(subset=["late_sharpness_ratio"])
-    late_ratio = finished.groupby(["optimizer", "lr", "momentum"]).late_sharpness_ratio.mean()
-    late_text = (
-        f"Late in training the ratio to the threshold is {num(late_ratio.min())} to {num(late_ratio.max())} "
-        f"across the settings (mean over seeds), highest for {setting(*late_ratio.idxmax())}."
-        if len(late_ratio)
-        else "Every curvature run diverged, so there is no late phase to compare with the thresholds."
-    )
-    change = finished.groupby(["optimizer", "lr", "momentum"]).sharpness_late_change.mean()
-    trends = {"fell": change[change < -TREND_TOLERANCE], "rose": change[change > TREND_TOLERANCE]}
-    trend_text = (
-        f"From mid-run to the end λmax(H) fell by more than {percent(TREND_TOLERANCE)} in "
-        f"{esc(int((finished.sharpness_late_change < -TREND_TOLERANCE).sum()))} and rose by more than that in "
-        f"{esc(int((finished.sharpness_late_change > TREND_TOLERANCE).sum()))} of {esc(len(finished))} "
-        "finished runs"
-    )
-    trend_text += "".join(
-        f"; on average it {word} for " + ", ".join(setting(*key) for key in found.index)
-        for word, found in trends.items() if len(found)
-    ) + "."
+    curvature_table = pd.DataFrame([curvature_row(row) for _, row in agg.curvature_cells.iterrows()])
     show(
         "## Curvature and the edge of stability",
         *definitions,
         table(curvature_table, "Per curvature setting: the compared quantity (sharpness for SGD, preconditioned "
               "sharpness for Adam) at step 0 and late in training, means over seeds; late / threshold with its "
               "95 % interval over the seeds that finished; the change of λmax(H) from mid-run to the end."),
-        " ".join([start_text, late_text, trend_text]),
+        "What the curvature claims find in these runs (every measurement behind them is in the verdicts' "
+        "details at the top):",
         verdict_lines,
         figure("sharpness", "Sharpness (SGD) and preconditioned sharpness (Adam) against step, one colour per "
                "learning rate, with the thresholds dashed in the same colour (mean over seeds, band: range)."),

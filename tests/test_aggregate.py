@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY_STEPS, frames_by_run, runs_dir, tiny_config, tiny_study_config
-from optimizer_dynamics import aggregate, stats, study
+from optimizer_dynamics import aggregate, stats, study, tables
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset
 from optimizer_dynamics.runfile import write_run
@@ -177,7 +177,16 @@ def test_a_run_trained_with_other_settings_than_the_config_is_named(tmp_path, ti
 
 def test_outputs_are_complete_and_no_temporary_file_is_left(tiny_aggregate):
     names = sorted(path.name for path in tiny_aggregate.iterdir())
-    assert names == ["cells.parquet", "curvature.parquet", "curves.parquet", "runs.parquet", "study.json", "verdicts.parquet"]
+    assert names == sorted(tables.AGGREGATE_FILES)
+    assert "curvature_cells.parquet" in names
+
+
+def test_the_coordinate_spread_is_p90_over_median_of_each_run(tiny_aggregate):
+    runs = pd.read_parquet(tiny_aggregate / "runs.parquet")
+    finished = runs[~runs["diverged"]]
+    expected = finished["coord_eff_lr_p90_late"] / finished["coord_eff_lr_median_late"]
+    assert np.allclose(finished["coord_eff_lr_spread_late"], expected, rtol=1e-12, equal_nan=True)
+    assert runs.loc[runs["diverged"], "coord_eff_lr_spread_late"].isna().all()
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import DELETE, REPO, copy_repo, snakemake, with_changes
+from conftest import REPO, copy_repo, snakemake, with_changes
 
 TEST_YAML = (REPO / "config/test.yaml").read_text()
 TEST_CONFIG = yaml.safe_load(TEST_YAML)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY_STEPS, REPO, in_setting, frames_by_run, runs_dir, tiny_config, tiny_study_config
-from optimizer_dynamics import aggregate, verdicts
+from optimizer_dynamics import aggregate, stats, tables, verdicts
 from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import write_run
 from optimizer_dynamics.train import default_out, train
@@ -197,7 +197,8 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
            "final_val_loss": np.nan if diverged else 0.3, "best_val_loss": np.nan if diverged else 0.3,
            "steps_to_target": None if diverged else 10, "stability_threshold": threshold,
            "sgd_eff_step_max_rel_dev": 0.0,
-           **{column: np.nan if diverged else 0.5 for column in aggregate.LATE_COLUMNS}}
+           **{column: np.nan if diverged else 0.5 for column in aggregate.LATE_COLUMNS},
+           "coord_eff_lr_spread_late": np.nan if diverged else 1.0}
     row.update(dict.fromkeys(aggregate.CURVATURE_RUN_COLUMNS, np.nan))
     if curvature:
         row.update(initial_sharpness=initial, initial_precond_sharpness=initial if optimizer == "adam" else np.nan,
@@ -316,14 +317,41 @@ def test_runs_without_curvature_columns_give_inconclusive_rows():
     assert table["detail"].str.startswith("cannot be tested").all()
 
 
+def test_curvature_cells_summarize_each_setting_over_its_seeds(curvature_aggregate):
+    """Each curvature setting's row against its runs, summarized here with stats.mean_interval."""
+    runs = pd.read_parquet(curvature_aggregate / "runs.parquet")
+    runs = runs[runs["set"] == "curvature"]
+    summary = pd.read_parquet(curvature_aggregate / "curvature_cells.parquet")
+    assert len(summary) == runs.groupby(["optimizer", "lr", "momentum", "budget"]).ngroups > 0
+    for row in summary.itertuples():
+        seeds = tables.select(runs, optimizer=row.optimizer, lr=row.lr, momentum=row.momentum, budget=row.budget)
+        mean, lo, hi, n = stats.mean_interval(seeds["late_sharpness_ratio"])
+        compared = seeds["initial_precond_sharpness" if row.optimizer == "adam" else "initial_sharpness"]
+        assert (row.n_runs, row.n_diverged) == (len(seeds), seeds["diverged"].sum())
+        assert row.late_sharpness_ratio_n == n
+        assert (row.late_sharpness_ratio_mean, row.late_sharpness_ratio_lo, row.late_sharpness_ratio_hi) == \
+            pytest.approx((mean, lo, hi), rel=1e-12, nan_ok=True)
+        assert row.initial_stability_sharpness == pytest.approx(compared.mean(), rel=1e-12)
+        assert row.stability_threshold == seeds["stability_threshold"].iloc[0]
+
+
+
+def test_every_curvature_cell_of_the_config_finds_its_one_row(curvature_aggregate):
+    """lr and momentum from the config, back through study.json, equal the table's floats."""
+    agg = tables.load_aggregate(curvature_aggregate)
+    for name, axes in agg.config["curvature"]["cells"].items():
+        for lr in axes["lr"]:
+            for momentum in axes["momentum"]:
+                row = tables.one(agg.curvature_cells, optimizer=name, lr=lr, momentum=momentum)
+                assert row["n_runs"] == len(agg.config["seeds"])
+
+
 # --- figures -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def curvature_agg(curvature_aggregate):
-    from optimizer_dynamics import figures
-
-    return figures.load_aggregate(curvature_aggregate)
+    return tables.load_aggregate(curvature_aggregate)
 
 
 def test_curvature_figures_are_written(curvature_aggregate, tmp_path):
@@ -385,7 +413,7 @@ def test_stability_figure_draws_each_seeds_late_ratio_and_the_catapult(curvature
 def test_curvature_figures_say_when_the_study_has_no_curvature(tiny_aggregate):
     from optimizer_dynamics import figures
 
-    agg = figures.load_aggregate(tiny_aggregate)
+    agg = tables.load_aggregate(tiny_aggregate)
     for build in (figures.sharpness_figure, figures.stability_figure):
         panels = [ax for ax in build(agg).axes if ax.get_visible()]
         assert panels, build.__name__
@@ -420,11 +448,17 @@ def test_report_has_the_curvature_section_with_numbers_from_the_runs(curvature_a
     verdict_table = in_setting(pd.read_parquet(curvature_aggregate / "verdicts.parquet"))
     for claim in CURVATURE_IDS:
         assert f"{claim} {verdict_table.loc[claim, 'verdict']}" in text
-    runs = pd.read_parquet(curvature_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
-    initial = runs.dropna(subset=["initial_sharpness"]).groupby("seed")["initial_sharpness"].first()
-    expected = f"At step 0 the sharpness is {initial.min():.3g} to {initial.max():.3g} across the {len(initial)} seeds"
-    assert expected in text
+    assert f"every {CURVATURE['early_every']} steps up to step {CURVATURE['early_steps']}, then every " \
+        f"{CURVATURE['every']} steps" in text
     images = [node for node in section if node.name == "figure"]
     assert len(images) == 2 and all(node.find("img")["src"].startswith("data:image/png") for node in images)
-    rows = [node for node in section if node.name == "tr" and node.find("td")]
-    assert len(rows) == len(runs.dropna(subset=["initial_sharpness"]).groupby(["optimizer", "lr", "momentum"]))
+    # The table presents curvature_cells.parquet, row for row and number for number.
+    rows = [[td.get_text(" ", strip=True) for td in node.find_all("td")]
+            for node in section if node.name == "tr" and node.find("td")]
+    summary = pd.read_parquet(curvature_aggregate / "curvature_cells.parquet", filters=[("budget", "==", 1.0)])
+    assert len(rows) == len(summary) > 0
+    for cells, row in zip(rows, summary.itertuples()):
+        assert cells[0].startswith(row.optimizer) and f"lr {row.lr:g}" in cells[0]
+        assert float(cells[3]) == pytest.approx(row.initial_stability_sharpness, rel=5e-3)  # 3 digits shown
+        assert float(cells[5].split()[0]) == pytest.approx(row.late_sharpness_ratio_mean, rel=5e-3)
+        assert cells[7] == f"{row.n_diverged} of {row.n_runs}"

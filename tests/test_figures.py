@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_study_config
-from optimizer_dynamics import figure_files, figures
+from optimizer_dynamics import figure_files, figures, tables
 from optimizer_dynamics.optimizers import OPTIMIZERS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -20,7 +20,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def agg(tiny_aggregate) -> figures.Aggregate:
-    return figures.load_aggregate(tiny_aggregate)
+    return tables.load_aggregate(tiny_aggregate)
 
 
 @pytest.fixture(scope="module")
@@ -161,5 +161,5 @@ def test_missing_column_is_named(tiny_aggregate, tmp_path):
     pd.read_parquet(tiny_aggregate / "cells.parquet").drop(columns="in_good_window").to_parquet(
         tmp_path / "cells.parquet")
     message = r"cells\.parquet: columns \['in_good_window'\] are missing"
-    with pytest.raises(figures.AggregateError, match=message):
-        figures.load_aggregate(tmp_path)
+    with pytest.raises(tables.AggregateError, match=message):
+        tables.load_aggregate(tmp_path)

@@ -15,7 +15,6 @@ SLURM job, and must produce exactly the local run's numbers.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil

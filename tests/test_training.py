@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from conftest import tiny_config
 from optimizer_dynamics.curvature import CURVATURE_COLUMNS
 from optimizer_dynamics.metrics import COLUMN_DOCS
+from optimizer_dynamics.noise import NOISE_COLUMNS
 from optimizer_dynamics.model import forward_batched, init_params, layer_views, n_params, tensor_slices
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.runfile import read_metadata, write_run
@@ -128,8 +129,10 @@ def test_every_diagnostic_matches_an_independent_computation(tiny_dataset, overr
     documented = {c for c in COLUMN_DOCS if "<" not in c}
     documented |= {c.replace("<scope>", s) for c in COLUMN_DOCS if "<scope>" in c for s in SCOPES}
     assert set(log.columns) == documented
-    assert set(log.columns) - set(expected.columns) == set(CURVATURE_COLUMNS)  # tested in test_curvature.py
-    assert all(np.isnan(log.columns[name]).all() for name in CURVATURE_COLUMNS)  # curvature_every = 0
+    # tested in test_curvature.py and test_noise.py
+    assert set(log.columns) - set(expected.columns) == set(CURVATURE_COLUMNS) | set(NOISE_COLUMNS)
+    # curvature_every = noise_every = 0
+    assert all(np.isnan(log.columns[name]).all() for name in [*CURVATURE_COLUMNS, *NOISE_COLUMNS])
     for column in expected.columns:
         np.testing.assert_allclose(log.columns[column], expected[column], rtol=1e-9, atol=1e-12, err_msg=column)
 

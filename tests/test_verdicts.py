@@ -39,6 +39,7 @@ def run(optimizer="sgd", lr=0.1, momentum=0.0, seed=0, *, loss=0.3, steps=100, d
         for column in aggregate.END_COLUMNS:
             row[column] = np.nan
         row["steps_to_target"] = None
+    row["coord_eff_lr_spread_late"] = row["coord_eff_lr_p90_late"] / row["coord_eff_lr_median_late"]  # as aggregated
     return row
 
 

@@ -294,15 +294,6 @@ def test_tiny_study_end_to_end(repo_copy):
         os.utime(source, (0, 0))  # back to older than every output
 
 
-def test_declared_outputs_match_what_the_modules_write(tiny_aggregate):
-    # The workflow lists the outputs in common.smk (importing matplotlib there would slow every
-    # snakemake start); this keeps those lists equal to what the modules write.
-    # (The figures' stems come from figure_files, which figures.py checks against its own.)
-    common = (REPO / "workflow/rules/common.smk").read_text()
-    declared = re.search(r"AGGREGATES = \[.*?for name in \((.*?)\)", common, re.S).group(1)
-    assert sorted(re.findall(r'"([\w.]+)"', declared)) == sorted(p.name for p in tiny_aggregate.iterdir())
-
-
 # --- an optimizer added as one registry entry ----------------------------------------------
 
 # RMSprop as a new entry, appended to optimizers.py of a copy of the repository: nothing else

@@ -9,8 +9,9 @@ optimizer_dynamics.study.expected_runs) under --runs-dir.
 Writes runs.parquet (one row per run and budget), cells.parquet (one row per batch regime,
 optimizer, lr, momentum and budget, over the grid's runs), curves.parquet (seed-summarized
 curves of the grid at eval steps, long format), curvature.parquet (the measured sharpness of
-the curvature runs, one row per run and Hessian step), verdicts.parquet (the claims tested in
-every setting, see verdicts.py) and study.json.
+the curvature runs, one row per run and Hessian step), curvature_cells.parquet (one row per
+curvature setting and budget, over its seeds), verdicts.parquet (the claims tested in every
+setting, see verdicts.py) and study.json.
 
 Budgets. Every summary is computed at each budget of analysis.budgets: from the runs cut to
 their first ceil(budget x steps) steps (budget_prefix), as if trained that long. At a constant
@@ -70,6 +71,14 @@ training loss on their schedule, RunConfig.is_hessian_step; see curvature.py):
           ratio over its second half / over its first half, minus 1: whether the run ends still
           moving toward (or away from) its threshold.
       The last four are NaN for a diverged run (late summaries, see the divergence policy).
+  curvature_cells.parquet, per curvature setting (optimizer, lr, momentum) and budget: n_runs,
+      n_diverged, stability_threshold, initial_stability_sharpness (mean over seeds of the
+      step-0 value compared with the threshold), late_sharpness_ratio_mean / _lo / _hi / _n
+      (over the seeds that finished), and the means of sharpness_late_change and
+      late_ratio_trend.
+  coord_eff_lr_spread_late (runs) = coord_eff_lr_p90_late / coord_eff_lr_median_late: how far
+      the per-coordinate effective lrs spread (1: one lr for every coordinate); cells.parquet
+      has its mean and interval like the other late means.
 """
 
 from __future__ import annotations
@@ -87,7 +96,6 @@ import pyarrow.parquet as pq
 
 from optimizer_dynamics import study, verdicts
 from optimizer_dynamics.atomic import atomic_path
-from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS, stability_threshold
 from optimizer_dynamics.runfile import run_schema_fields, schema_metadata
 from optimizer_dynamics.stats import half_width
@@ -157,7 +165,8 @@ END_COLUMNS = [
     *CURVATURE_LATE_COLUMNS,
 ]
 # cells.parquet: mean, lo, hi over finished runs of these
-CELL_MEAN_COLUMNS = list(LATE_COLUMNS)
+CELL_MEAN_COLUMNS = [*LATE_COLUMNS, "coord_eff_lr_spread_late"]
+CURVATURE_CELL = ["optimizer", "lr", "momentum"]
 REQUIRED_ANALYSIS = {
     "target_val_loss": "a number (val loss counted as reached)",
     "late_fraction": "a number in (0, 1]",
@@ -171,6 +180,7 @@ REQUIRED_ANALYSIS = {
 # from study.expected_runs. (adam_* are left out: they do not apply to every optimizer's runs.)
 CONFIG_RUN_SETTINGS = {
     "eval_every": ("training", "eval_every"),
+    "noise_every": ("training", "noise_every"),
     "divergence_factor": ("training", "divergence_factor"),
     "n_train": ("data", "n_train"),
     "n_val": ("data", "n_val"),
@@ -376,6 +386,7 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
     diverged = runs["diverged"].astype(bool)
     runs.loc[diverged, END_COLUMNS] = np.nan
     runs.loc[diverged, "steps_to_target"] = pd.NA
+    runs["coord_eff_lr_spread_late"] = runs["coord_eff_lr_p90_late"] / runs["coord_eff_lr_median_late"]
     return runs
 
 
@@ -404,15 +415,35 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
         cells[f"q75_{column}"] = by_cell[f"{column}_rank"].quantile(0.75, interpolation="higher")
         best = cells.groupby(["batch", "optimizer", "momentum"])[median].transform("min")
         cells[good] = np.isfinite(best) & (cells[median] <= (1 + tolerance) * best)
-    for column in CELL_MEAN_COLUMNS:
-        stats = by_cell[column].agg(["mean", "std", "count"])
+    return cells.join(mean_intervals(by_cell, CELL_MEAN_COLUMNS)).reset_index()
+
+
+def mean_intervals(groups, columns: list[str]) -> pd.DataFrame:
+    """Per group and column: {column}_mean, _lo, _hi (the t interval) and _n, over the finite values."""
+    parts = {}
+    for column in columns:
+        stats = groups[column].agg(["mean", "std", "count"])
         h = half_width(stats["std"], stats["count"])
-        cells[f"{column}_mean"], cells[f"{column}_lo"], cells[f"{column}_hi"] = (
-            stats["mean"],
-            stats["mean"] - h,
-            stats["mean"] + h,
-        )
-    return cells.reset_index()
+        parts.update({f"{column}_mean": stats["mean"], f"{column}_lo": stats["mean"] - h,
+                      f"{column}_hi": stats["mean"] + h, f"{column}_n": stats["count"]})
+    return pd.DataFrame(parts)
+
+
+def summarize_curvature_cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per curvature setting of the curvature runs of one budget (module docstring)."""
+    adaptive = runs["optimizer"].map(lambda name: OPTIMIZERS[name].adaptive).astype(bool)
+    runs = runs.assign(initial_stability_sharpness=runs["initial_precond_sharpness"].where(
+        adaptive, runs["initial_sharpness"]))
+    by_cell = runs.groupby(CURVATURE_CELL, sort=True)
+    cells = by_cell.agg(
+        n_runs=("seed", "size"),
+        n_diverged=("diverged", "sum"),
+        stability_threshold=("stability_threshold", "first"),
+        initial_stability_sharpness=("initial_stability_sharpness", "mean"),
+        sharpness_late_change=("sharpness_late_change", "mean"),
+        late_ratio_trend=("late_ratio_trend", "mean"),
+    )
+    return cells.join(mean_intervals(by_cell, ["late_sharpness_ratio"])).reset_index()
 
 
 def summarize_curves(steps: pd.DataFrame) -> pd.DataFrame:
@@ -476,7 +507,7 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
     expected = study.expected_runs(config, root)
     steps, metadata = read_runs(list(expected["path"]))
     curvature = curvature_rows(steps)
-    runs_per_budget, cells_per_budget = [], []
+    runs_per_budget, cells_per_budget, curvature_cells_per_budget = [], [], []
     for budget in sorted(analysis["budgets"]):
         prefix = steps if budget == 1 else budget_prefix(steps, budget)
         runs = summarize_runs(prefix, analysis, curvature if budget == 1 else curvature_rows(prefix))
@@ -485,6 +516,8 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
         runs = runs.assign(set=expected["set"].to_numpy(), budget=budget, budget_steps=runs["steps"])
         runs_per_budget.append(runs.reset_index(drop=True))
         cells_per_budget.append(summarize_cells(runs[runs["set"] == "grid"], analysis).assign(budget=budget))
+        curvature_cells_per_budget.append(
+            summarize_curvature_cells(runs[runs["set"] == "curvature"]).assign(budget=budget))
     runs, cells = pd.concat(runs_per_budget, ignore_index=True), pd.concat(cells_per_budget, ignore_index=True)
     grid_steps = steps[steps["run"].map(expected["set"]) == "grid"]
     return {
@@ -492,6 +525,7 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
         "cells.parquet": cells,
         "curves.parquet": summarize_curves(grid_steps),
         "curvature.parquet": curvature.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
+        "curvature_cells.parquet": pd.concat(curvature_cells_per_budget, ignore_index=True),
         "verdicts.parquet": verdicts.evaluate(runs, cells, analysis),
         "study.json": study_summary(config, runs[runs["budget"] == 1], metadata),
     }

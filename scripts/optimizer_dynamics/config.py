@@ -32,6 +32,7 @@ class RunConfig:
     curvature_every: int = 0  # exact Hessian every K steps; 0 = off
     curvature_early_steps: int = 0  # ... and, before this step,
     curvature_early_every: int = 1  # every this many steps (dense early, where the catapult happens)
+    noise_every: int = 0  # exact gradient-noise instruments every K steps (noise.py); 0 = off
     # model
     hidden: int = 128
     # data
@@ -66,6 +67,7 @@ class RunConfig:
             ("curvature_every", self.curvature_every >= 0, "an integer >= 0 (0 = off)"),
             ("curvature_early_steps", self.curvature_early_steps >= 0, "an integer >= 0"),
             ("curvature_early_every", self.curvature_early_every >= 1, "an integer >= 1"),
+            ("noise_every", self.noise_every >= 0, "an integer >= 0 (0 = off)"),
             ("hidden", self.hidden >= 1, "an integer >= 1"),
             ("n_train", self.n_train >= 2, "an integer >= 2"),
             ("n_val", self.n_val >= 2, "an integer >= 2"),

@@ -14,12 +14,8 @@ keys that turn them on.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
-import itertools
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -35,6 +31,7 @@ from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
+from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, select
 from optimizer_dynamics.verdicts import EDGE_BAND
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Optimizers
@@ -58,106 +55,6 @@ STYLE = {
     "svg.hashsalt": "optimizer-dynamics",  # fixed SVG element ids: identical input, identical file
 }
 NOT_IN_STUDY = "not in this study"
-
-CELLS_COLUMNS = [
-    "batch", "budget", "optimizer", "lr", "momentum", "n_runs", "n_diverged", "median_final_val_loss", "q25_final_val_loss",
-    "q75_final_val_loss", "in_good_window", "eff_step_late_mean", "eff_step_late_lo", "eff_step_late_hi",
-    "update_cosine_late_mean", "update_cosine_late_lo", "update_cosine_late_hi",
-]
-CURVES_COLUMNS = ["batch", "optimizer", "lr", "momentum", "step", "metric", "mean", "lo", "hi", "n"]
-CURVATURE_COLUMNS = ["optimizer", "lr", "momentum", "seed", "step", "sharpness", "precond_sharpness",
-                     "threshold"]
-RUNS_COLUMNS = ["set", "batch", "budget", "optimizer", "lr", "momentum", "seed", "diverged",
-                "late_sharpness_ratio"]
-
-
-class AggregateError(ValueError):
-    """An aggregate file missing or not shaped as the contract says; the message names it."""
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """The whole runs (budget 1) of the study, or of one regime (in_regime)."""
-
-    cells: pd.DataFrame  # one row per (batch, optimizer, lr, momentum)
-    curves: pd.DataFrame  # long: per cell, step and metric: mean, lo, hi over seeds
-    config: dict  # the study config recorded in study.json
-    curvature: pd.DataFrame  # per curvature run and Hessian step: sharpness and threshold
-    runs: pd.DataFrame  # one row per run (RUNS_COLUMNS): the grid's and the curvature runs
-
-    def in_regime(self, regime: str) -> Aggregate:
-        """The grid of one batch regime (its cells, curves and runs); the curvature stays."""
-        return dataclasses.replace(
-            self, cells=self.cells[self.cells["batch"] == regime], curves=self.curves[self.curves["batch"] == regime],
-            runs=self.runs[(self.runs["set"] == "grid") & (self.runs["batch"] == regime)])
-
-    @property
-    def analysis(self) -> dict:
-        return self.config.get("analysis") or {}
-
-    @property
-    def optimizers(self) -> list[str]:
-        """The optimizers of the config's grid, in registry order (a panel each, also for one
-        whose runs are absent, to say so) and of the runs."""
-        wanted = set(self.config.get("optimizers") or {}) | set(self.cells["optimizer"])
-        return [name for name in OPTIMIZERS if name in wanted]
-
-    def reference(self, optimizer: str) -> tuple[float, float] | None:
-        """(lr, momentum) of the optimizer's reference cell, if configured and trained."""
-        ref = (self.analysis.get("reference") or {}).get(optimizer)
-        if not ref or "lr" not in ref:
-            return None
-        lr, momentum = float(ref["lr"]), float(ref.get("momentum", 0.0))
-        return (lr, momentum) if len(self.cell_rows(optimizer, lr=lr, momentum=momentum)) else None
-
-    def cell_rows(self, optimizer: str, lr: float | None = None,
-                  momentum: float | None = None) -> pd.DataFrame:
-        return _select(self.cells, optimizer, lr, momentum)
-
-    def curve(self, optimizer: str, lr: float, momentum: float, metric: str) -> pd.DataFrame:
-        """step, mean, lo, hi of one metric of one cell, sorted by step (empty if absent)."""
-        rows = _select(self.curves, optimizer, lr, momentum)
-        return rows[rows["metric"] == metric].sort_values("step")
-
-
-def _select(frame: pd.DataFrame, optimizer: str, lr: float | None, momentum: float | None) -> pd.DataFrame:
-    # lr and momentum went through YAML, JSON and Parquet: compare as numbers, not exactly.
-    keep = frame["optimizer"] == optimizer
-    if lr is not None:
-        keep &= np.isclose(frame["lr"], lr, rtol=1e-9, atol=0)
-    if momentum is not None:
-        keep &= np.isclose(frame["momentum"], momentum, rtol=0, atol=1e-12)
-    return frame[keep]
-
-
-def load_aggregate(directory: str | Path) -> Aggregate:
-    directory = Path(directory)
-    cells = _read_table(directory / "cells.parquet", CELLS_COLUMNS)
-    curves = _read_table(directory / "curves.parquet", CURVES_COLUMNS)
-    curvature = _read_table(directory / "curvature.parquet", CURVATURE_COLUMNS)
-    runs = _read_table(directory / "runs.parquet", RUNS_COLUMNS)
-    study_path = directory / "study.json"
-    if not study_path.is_file():
-        raise AggregateError(f"{study_path}: missing; run python -m optimizer_dynamics.aggregate first")
-    study = json.loads(study_path.read_text())
-    if not isinstance(study.get("config"), dict):
-        raise AggregateError(f"{study_path}: key 'config' (the study config as a mapping) is missing")
-    for frame in (cells, curves, curvature, runs):
-        frame["optimizer"] = frame["optimizer"].astype(str)
-    # The figures show whole runs; the shorter budgets are for the verdicts.
-    cells, runs = cells[cells["budget"] == 1], runs[runs["budget"] == 1]
-    return Aggregate(cells=cells, curves=curves, config=study["config"], curvature=curvature, runs=runs)
-
-
-def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise AggregateError(f"{path}: missing; run python -m optimizer_dynamics.aggregate first")
-    frame = pd.read_parquet(path)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise AggregateError(f"{path}: columns {missing} are missing; expected at least {columns}")
-    return frame
-
 
 # --- labels and small drawing helpers ---------------------------------------------------------
 
@@ -348,7 +245,7 @@ def _effective_step_cells(agg: Aggregate, optimizer: str) -> tuple[float, list[f
     lrs = sorted(rows.loc[rows["n_diverged"] == 0, "lr"])
     if len(lrs) > MAX_LRS_PER_PANEL:
         picks = {lrs[i] for i in np.linspace(0, len(lrs) - 1, MAX_LRS_PER_PANEL).round().astype(int)}
-        reference_lr = next((lr for lr in lrs if ref and math.isclose(lr, ref[0])), None)
+        reference_lr = next((lr for lr in lrs if ref and lr == ref[0]), None)
         if reference_lr is not None:
             nearest = min(picks, key=lambda lr: abs(math.log(lr / reference_lr)))
             picks = (picks - {nearest}) | {reference_lr}
@@ -436,10 +333,10 @@ def lr_sensitivity_figure(agg: Aggregate) -> Figure:
         palette = _momentum_palette(agg)
         main_color = "0.5"
         for row, momentum in enumerate(momenta):
-            curve = rows[np.isclose(rows["momentum"], momentum)]
+            curve = select(rows, momentum=momentum)
             color = palette[momentum]
             label = f"{OPTIMIZERS[optimizer].momentum_symbol} {format_number(momentum)}"
-            is_main = math.isclose(momentum, main_momentum, abs_tol=1e-12)
+            is_main = momentum == main_momentum
             _sensitivity_curve(ax, curve, color, label, high, main=is_main, row=row)
             if is_main:
                 main_color = color
@@ -534,7 +431,7 @@ def momentum_figure(agg: Aggregate) -> Figure:
         left.set_xscale("log")
         left.set_yscale("log")
         for momentum in momenta:
-            cell = rows[np.isclose(rows["momentum"], momentum)]
+            cell = select(rows, momentum=momentum)
             predicted = cell["lr"] / (1 - momentum)
             _errorbar(left, predicted, cell, "eff_step_late", palette[momentum],
                       f"momentum {format_number(momentum)}")
@@ -552,7 +449,7 @@ def momentum_figure(agg: Aggregate) -> Figure:
         colors = _lr_colors(lrs)
         _momentum_scale(right)
         for lr in lrs:
-            cell = rows[np.isclose(rows["lr"], lr)].sort_values("momentum")
+            cell = select(rows, lr=lr).sort_values("momentum")
             _errorbar(right, cell["momentum"], cell, "update_cosine_late", colors[lr],
                       f"lr {format_number(lr)}", line=True)
         right.set_xticks(momenta, [format_number(m) for m in momenta])
@@ -656,7 +553,7 @@ def _sharpness_panels(agg: Aggregate) -> list[tuple[str, float, str, bool]]:
     the plain sharpness, which has no threshold."""
     panels = []
     for optimizer, momentum in _curvature_groups(agg):
-        preconditioned = _select(agg.curvature, optimizer, None, momentum)["precond_sharpness"].notna().any()
+        preconditioned = select(agg.curvature, optimizer=optimizer, momentum=momentum)["precond_sharpness"].notna().any()
         panels.append((optimizer, momentum, "precond_sharpness" if preconditioned else "sharpness", True))
         if preconditioned:
             panels.append((optimizer, momentum, "sharpness", False))
@@ -676,17 +573,17 @@ def sharpness_figure(agg: Aggregate) -> Figure:
         _note(axes[0], NO_CURVATURE)
     for ax, (optimizer, momentum, column, thresholded) in zip(axes, panels):
         name, meaning, formula = SHARPNESS_QUANTITIES[column]
-        rows = _select(agg.curvature, optimizer, None, momentum)
+        rows = select(agg.curvature, optimizer=optimizer, momentum=momentum)
         lrs = sorted(rows["lr"].unique())
         colors = _lr_colors(lrs)
         ax.set_yscale("log")
-        _bands(ax, [(_seed_range(_select(rows, optimizer, lr, None), column), colors[lr],
+        _bands(ax, [(_seed_range(select(rows, optimizer=optimizer, lr=lr), column), colors[lr],
                      f"lr {format_number(lr)}", "-") for lr in lrs])
         handles, _ = ax.get_legend_handles_labels()
         title = (f"{OPTIMIZERS[optimizer].label}, {OPTIMIZERS[optimizer].momentum_symbol} "
                  f"{format_number(momentum)}: {name}")
         if thresholded:
-            thresholds = [float(_select(rows, optimizer, lr, None)["threshold"].iloc[0]) for lr in lrs]
+            thresholds = [float(select(rows, optimizer=optimizer, lr=lr)["threshold"].iloc[0]) for lr in lrs]
             for lr, threshold in zip(lrs, thresholds):
                 ax.axhline(threshold, color=colors[lr], linestyle="--", linewidth=1.2, gid="threshold")
             low, high = ax.get_ylim()  # a threshold far from the data must stay in view
@@ -715,7 +612,7 @@ def _late_ratio_panel(ax, agg: Aggregate) -> None:
         _note(ax, NO_CURVATURE)
         return
     cells = [(o, lr, m) for o, m in _curvature_groups(agg)
-             for lr in sorted(_select(runs, o, None, m)["lr"].unique())]
+             for lr in sorted(select(runs, optimizer=o, lr=None, momentum=m)["lr"].unique())]
     ax.set_yscale("log")
     finished = runs["late_sharpness_ratio"]
     bottom = finished[finished > 0].min() / 2 if (finished > 0).any() else 0.1
@@ -723,7 +620,7 @@ def _late_ratio_panel(ax, agg: Aggregate) -> None:
                label=f"edge of stability: {EDGE_BAND[0]:g} to {EDGE_BAND[1]:g}")
     ax.axhline(1, color="0.3", linestyle="--", linewidth=1, label="threshold (ratio 1)")
     for x, (optimizer, lr, momentum) in enumerate(cells):
-        cell = _select(runs, optimizer, lr, momentum)
+        cell = select(runs, optimizer=optimizer, lr=lr, momentum=momentum)
         ratios = cell["late_sharpness_ratio"].dropna().to_numpy(float)
         color = OPTIMIZERS[optimizer].color
         if len(ratios):
@@ -762,7 +659,7 @@ def _catapult_panel(ax, agg: Aggregate) -> None:
     """SGD curvature runs over the dense early steps: sharpness / threshold per (lr, momentum),
     mean over seeds (gid "catapult"); a run starting above 1 that survives drops below it."""
     ax.set_title("SGD, first steps: sharpness / threshold 2 (1 + m) / lr (catapult)")
-    rows = _select(agg.curvature, "sgd", None, None)
+    rows = select(agg.curvature, optimizer="sgd")
     early = int((agg.config.get("curvature") or {}).get("early_steps") or 0) or 100
     rows = rows[rows["step"] <= early]
     if rows.empty:

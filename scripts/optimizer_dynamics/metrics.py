@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from optimizer_dynamics.model import PASS_DOUBLES, forward_batched, lanewise
+from optimizer_dynamics.noise import COLUMN_DOCS as NOISE_DOCS
 
 # sigmoid(logit) outside [0.01, 0.99] counts as saturated: |logit| > log(0.99 / 0.01).
 SATURATION_BOUNDS = (0.01, 0.99)
@@ -46,6 +47,7 @@ COLUMN_DOCS = {
     "hessian.top3": "third eigenvalue of the same Hessian",
     "hessian.precond_top1": "Adam only: top eigenvalue of P^-1 H, P Adam's preconditioner after the step "
     "(Cohen et al. 2022)",
+    **NOISE_DOCS,
 }
 
 

@@ -126,7 +126,7 @@ def with_ones(x: torch.Tensor) -> torch.Tensor:
 def _loss_and_grad_pass(v, g, x1, y):
     runs = v["fc1.weight"].shape[0]
     x1s = x1.expand(runs, *x1.shape) if x1.dim() == 2 else x1
-    pre, h, logits = _layers(v, x1s)
+    pre, h, logits = forward_layers(v, x1s)
     target = y.expand_as(logits)
     losses, prob = lanewise(lambda z, t: (F.binary_cross_entropy_with_logits(z, t, reduction="none"), torch.sigmoid(z)),
                             logits, target)
@@ -149,10 +149,10 @@ def forward_batched(thetas: torch.Tensor, x: torch.Tensor, hidden: int) -> torch
     """Logits (k, n) of k parameter vectors thetas (k, P) on one set x (n, 2): evaluates many
     recorded snapshots in one batched pass."""
     x1 = with_ones(x)
-    return _layers(layer_views(thetas, hidden), x1.expand(thetas.shape[0], *x1.shape))[-1]
+    return forward_layers(layer_views(thetas, hidden), x1.expand(thetas.shape[0], *x1.shape))[-1]
 
 
-def _layers(v, x1s):
+def forward_layers(v, x1s):
     """Pre-activations, hidden activations (R, B, H) and logits (R, B) for inputs [x, 1] (R, B, 3)."""
     w1b = torch.cat([v["fc1.weight"], v["fc1.bias"][..., None]], dim=-1)  # (R, H, 3)
     pre = torch.bmm(x1s, w1b.transpose(1, 2))

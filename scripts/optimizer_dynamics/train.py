@@ -34,12 +34,13 @@ from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectr
 from optimizer_dynamics.data import Dataset, load_dataset
 from optimizer_dynamics.metrics import evaluate, step_diagnostics
 from optimizer_dynamics.model import StackedMLP, init_params, n_params, tensor_slices, with_ones
+from optimizer_dynamics.noise import NOISE_COLUMNS, noise_instruments
 from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper
 from optimizer_dynamics.study import cell_run_file
 
 CHUNK = 250  # steps recorded before diagnostics are computed in bulk and divergence is checked
 # Settings every run of a block shares: one update rule, one batch shape, one clock.
-BLOCK_SHARED = ("optimizer", "steps", "batch_size", "eval_every", "divergence_factor", "hidden",
+BLOCK_SHARED = ("optimizer", "steps", "batch_size", "eval_every", "noise_every", "divergence_factor", "hidden",
                 "n_train", "n_val", "noise", "data_seed")
 
 
@@ -134,6 +135,7 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
         cols["step"] = step_index.expand(runs, n)
         for c, name in enumerate(CURVATURE_COLUMNS):
             cols[name] = curvature[:, :, c]
+        cols.update(_noise_columns(params, step_index, first, (x_train, y_train), batch))
         _add_eval_columns(cols, first, params[:, 1:], is_eval, (x_train, y_train), (x_val, y_val))
         if initial_loss is None:
             initial_loss = losses[:, 0]
@@ -225,6 +227,21 @@ class BatchOrder:
         batches = torch.cat(parts)
         self.pending = batches[count:]
         return batches[:count]
+
+
+def _noise_columns(params, step_index, config: RunConfig, train_set, batch: int) -> dict[str, torch.Tensor]:
+    """NOISE_COLUMNS (R, n) of a chunk: the exact instruments at its noise steps, NaN elsewhere.
+    params: (R, n + 1, P), theta_t of each row and theta_t+1 of the last."""
+    runs, n = params.shape[0], params.shape[1] - 1
+    cols = {name: torch.full((runs, n), float("nan"), dtype=torch.float64) for name in NOISE_COLUMNS}
+    rows = (step_index % config.noise_every == 0).nonzero().squeeze(1) if config.noise_every else step_index[:0]
+    if len(rows):
+        p = params.shape[2]
+        values = noise_instruments(params[:, rows].reshape(-1, p), params[:, rows + 1].reshape(-1, p),
+                                   *train_set, config.hidden, batch)
+        for name, value in values.items():
+            cols[name][:, rows] = value.view(runs, len(rows))
+    return cols
 
 
 def _add_eval_columns(cols, config: RunConfig, thetas_after, is_eval, train_set, val_set) -> None:

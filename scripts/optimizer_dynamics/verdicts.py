@@ -52,7 +52,7 @@ The tests, as the metric column states them:
   6a seed-paired ratio of Adam's eff_step_late at its reference lr to SGD's at its reference
      lr (mean, t interval): supported if the interval's low end >= MUCH_LARGER_FACTOR, partly
      if > 1, refuted if the high end <= 1, else inconclusive.
-  6b per-coordinate spread coord_eff_lr_p90_late / coord_eff_lr_median_late of Adam at its
+  6b per-coordinate spread coord_eff_lr_spread_late (p90 / median, aggregate.py) of Adam at its
      reference pair (plain SGD's is 1: one lr for every coordinate): supported if the
      interval's low end >= ADAPTIVE_SPREAD_MIN, partly if > 1 + EXACT_TOLERANCE, refuted if
      the high end <= 1 + EXACT_TOLERANCE, else inconclusive.
@@ -99,6 +99,7 @@ import pandas as pd
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.study import regime_label
+from optimizer_dynamics.tables import select
 
 VERDICTS = ("supported", "partly supported", "refuted", "inconclusive")
 # The axes a setting is made of, in the order a setting's label names them.
@@ -215,10 +216,7 @@ class Study:
             raise Missing(f"analysis.claimed_windows.{optimizer} [lo, hi] is not set") from error
 
     def cell_runs(self, optimizer: str, lr: float, momentum: float) -> pd.DataFrame:
-        runs = self.runs
-        chosen = runs[
-            (runs["optimizer"] == optimizer) & np.isclose(runs["lr"], lr) & (runs["momentum"] == momentum)
-        ]
+        chosen = select(self.runs, optimizer=optimizer, lr=lr, momentum=momentum)
         if chosen.empty:
             raise Missing(f"no {optimizer} runs at lr {lr:g}, momentum {momentum:g}")
         return chosen
@@ -228,7 +226,8 @@ class Study:
         runs = self.curvature
         if "initial_sharpness" not in runs:
             raise Missing("runs.parquet has no curvature summaries (initial_sharpness); re-run the aggregation")
-        chosen = runs[(runs["optimizer"] == optimizer) & runs["initial_sharpness"].notna()]
+        chosen = select(runs, optimizer=optimizer)
+        chosen = chosen[chosen["initial_sharpness"].notna()]
         if chosen.empty:
             raise Missing(
                 f"no {optimizer} runs measured curvature (config curvature.cells.{optimizer}, curvature.every > 0)"
@@ -244,8 +243,7 @@ class Study:
         return chosen.set_index("seed")[column].astype("float64").fillna(missing)
 
     def lr_cells(self, optimizer: str, momentum: float) -> pd.DataFrame:
-        cells = self.cells
-        chosen = cells[(cells["optimizer"] == optimizer) & (cells["momentum"] == momentum)].sort_values("lr")
+        chosen = select(self.cells, optimizer=optimizer, momentum=momentum).sort_values("lr")
         if chosen.empty:
             raise Missing(f"no {optimizer} cells with momentum {momentum:g}")
         if not np.isfinite(chosen[self.loss_columns[1]]).any():
@@ -496,7 +494,7 @@ def adam_step_larger(study: Study) -> Outcome:
 def adam_adaptive(study: Study) -> Outcome:
     def spread(optimizer: str, lr: float, momentum: float) -> pd.Series:
         runs = study.cell_runs(optimizer, lr, momentum)  # diverged runs: NaN, left out by mean_interval
-        return runs["coord_eff_lr_p90_late"] / runs["coord_eff_lr_median_late"]
+        return runs["coord_eff_lr_spread_late"]
 
     mean, lo, hi, n = mean_interval(spread("adam", *study.reference("adam")))
     if n < MIN_PAIRED_SEEDS:

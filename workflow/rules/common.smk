@@ -26,7 +26,13 @@ os.environ.update(
 sys.path.insert(0, str(SCRIPTS))
 
 # (These imports need the path above.)
-from optimizer_dynamics import checks, figure_files, provenance, study  # noqa: E402
+from optimizer_dynamics import (
+    checks,
+    figure_files,
+    provenance,
+    study,
+    tables,
+)  # noqa: E402
 
 # --- config checks ------------------------------------------------------------------------
 
@@ -56,17 +62,7 @@ SEEDS = [str(seed) for seed in config["seeds"]]
 
 DATASET = "results/data/moons.npz"
 AGGREGATE_DIR = "results/aggregate"
-AGGREGATES = [
-    f"{AGGREGATE_DIR}/{name}"
-    for name in (
-        "runs.parquet",
-        "cells.parquet",
-        "curves.parquet",
-        "verdicts.parquet",
-        "curvature.parquet",
-        "study.json",
-    )
-]
+AGGREGATES = [f"{AGGREGATE_DIR}/{name}" for name in tables.AGGREGATE_FILES]
 FIGURES_DIR = "results/figures"
 FIGURE_FILES = figure_files.figure_files(config)  # (file stem, figure, regime)
 FIGURES = [
