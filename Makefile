@@ -8,7 +8,7 @@ CORES ?= $(shell nproc)
 # apt-get needs root: sudo where make runs as another user.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench browser clean
+.PHONY: run test bench browser cockpit clean
 
 run: $(STAMP)  ## install, then run the study on config/config.yaml, ending in the report
 	$(VENV)/bin/snakemake --cores $(CORES)
@@ -26,6 +26,18 @@ browser:  ## headless Chromium and its driver for the report's browser tests (De
 bench: $(STAMP)  ## print the measured performance figures
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_study.py
+
+# The Cockpit peer check runs in a venv of its own: `make run` and `make test` never need it.
+COCKPIT_VENV := .venv-cockpit
+COCKPIT_STAMP := $(COCKPIT_VENV)/.installed
+
+cockpit: $(COCKPIT_STAMP)  ## install Cockpit in its own venv, then compare it with this project's instruments
+	$(COCKPIT_VENV)/bin/python benchmarks/cockpit_peer.py
+
+$(COCKPIT_STAMP): benchmarks/requirements-cockpit.txt requirements.txt pyproject.toml
+	python3 -m venv $(COCKPIT_VENV)
+	$(COCKPIT_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-cockpit.txt -e .
+	touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)

@@ -110,7 +110,7 @@ def image(stem: str, caption: str) -> str:
 def figure(stem: str, caption: str) -> str:
     """A curvature figure; or a grid figure in the regime the section describes, with the other
     regimes' folded below it (HTML; the PDF shows them all, as pandoc drops the raw HTML)."""
-    if stem in figure_files.CURVATURE_FIGURES:
+    if stem in figure_files.STUDY_FIGURES:
         return image(stem, caption)
     def in_regime(regime: str) -> str:
         return image(f"{stem}_{regime}", f"{study_layout.regime_label(regime).capitalize()}. {caption}")
@@ -124,6 +124,13 @@ def figure(stem: str, caption: str) -> str:
 
 def show(*blocks: str) -> None:
     display(Markdown("\n\n".join(blocks)))
+
+
+def verdict_list(claim_ids: list[str]) -> str:
+    """The section's claims, each with its headline; the measurements are in the Verdicts' details."""
+    claims = verdicts[verdicts["id"].isin(claim_ids)].drop_duplicates("id")
+    return "\n".join(f"- **{esc(row.id)}** *{esc(row.claim)}* ({esc(row.source)}): {esc(row.headline)}."
+                     for row in claims.itertuples())
 
 
 def setting(optimizer: str, lr: float, momentum: float) -> str:
@@ -497,7 +504,6 @@ show(
 
 # %%
 schedule = config["curvature"]
-curvature_verdicts = tables.select(verdicts[verdicts["id"].isin(["7a", "7b", "7c", "7d"])], budget=1.0)
 definitions = (
     f"**Sharpness** λmax(H) is the largest eigenvalue of the exact Hessian H of the full-batch training loss at "
     f"the current weights, computed in closed form in the curvature runs of the settings below: every "
@@ -520,10 +526,7 @@ definitions = (
     "sharpness below 2 / lr in the first steps. The **change from mid-run** compares the mean sharpness "
     "over the late curvature steps with the mean over as many steps ending half-way through the run.",
 )
-verdict_lines = "\n".join(
-    f"- **{esc(row.id)}** {verdict_badge(row.verdict)} *{esc(row.claim)}.* {esc(row.detail)}"
-    for row in curvature_verdicts.itertuples()
-)
+verdict_lines = verdict_list(["7a", "7b", "7c", "7d"])
 
 
 def plain(value) -> str:
@@ -563,8 +566,8 @@ else:
         table(curvature_table, "Per curvature setting: the compared quantity (sharpness for SGD, preconditioned "
               "sharpness for Adam) at step 0 and late in training, means over seeds; late / threshold with its "
               "95 % interval over the seeds that finished; the change of λmax(H) from mid-run to the end."),
-        "What the curvature claims find in these runs (every measurement behind them is in the verdicts' "
-        "details at the top):",
+        "Where the curvature claims hold in these runs (the measurements, setting by setting, are in the "
+        "Verdicts' details at the top):",
         verdict_lines,
         figure("sharpness", "Sharpness (SGD) and preconditioned sharpness (Adam) against step, one colour per "
                "learning rate, with the thresholds dashed in the same colour (mean over seeds, band: range)."),
@@ -572,6 +575,33 @@ else:
                "Right: SGD's sharpness over its threshold in the first steps, where the runs that start above it "
                "catapult below it."),
     )
+
+
+# %%
+show(
+    "## Gradient noise",
+    f"Every {esc(training['noise_every'])} steps from step 0 (`training.noise_every`), each grid run computes the "
+    "gradient of every training point's loss, g_i, in closed form, and from them the instruments Cockpit "
+    "(Schneider, Dangel and Hennig, 2021, *Cockpit: A Practical Debugging Tool for the Training of Deep Neural "
+    "Networks*) estimates from a minibatch, here exactly over the whole training set: G is the full-batch "
+    "gradient and Σ the covariance of the g_i.",
+    "- **Noise scale** B_simple = tr(Σ) / |G|² (McCandlish et al., 2018, *An Empirical Model of Large-Batch "
+    "Training*): the batch size at which a minibatch gradient's expected error equals the gradient itself. A batch "
+    "well below it takes steps that are mostly noise; well above it, more points buy little.\n"
+    "- **Norm test** √(B_simple / B) for the batch size B in use (Byrd et al., 2012, as Cockpit computes it): "
+    "above 1 the minibatch gradient's error exceeds the gradient.\n"
+    "- **α** (Cockpit): fit a quadratic along the step to the full-batch loss and its slope before and after "
+    "it; α = −1 means the step hardly moved on that quadratic, 0 that it landed at its minimum, 1 that it landed "
+    "level on the far side (a concave fit counts as −1, as in Cockpit). Cockpit's best learning rates had a "
+    "median α slightly above 0.\n"
+    "- **Mean GSNR**: the mean over coordinates of G_j² / Σ_jj (Liu et al., 2020), in the run files.",
+    "Where the noise claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
+    "details at the top):",
+    verdict_list(["8a", "8b", "8c", "8d"]),
+    figure("noise", "Left: B_simple at the reference cells against step, per regime, beside the batch sizes in "
+           "use (dotted). Right: median α per learning rate at each optimizer's reference momentum, per regime; "
+           "grey: where Cockpit's best learning rates fell."),
+)
 
 
 # %%
@@ -599,6 +629,8 @@ config_table = pd.DataFrame([{"Setting": esc(k), "Value": esc(v)} for k, v in fl
 show(
     "## Provenance",
     table(count_table, "Runs behind this report; diverged runs are in every count above."),
+    "<details><summary>Library versions and the study configuration</summary>",
     table(versions_table, "Library versions recorded by the training runs and the aggregation."),
     table(config_table, "The study configuration, as the aggregation received it."),
+    "</details>",
 )

@@ -130,7 +130,7 @@ def test_missing_reference_and_momentum_axis_become_notes(agg):
     curves_keep = (agg.curves["optimizer"] != "sgd") | (agg.curves["momentum"] == 0)
     partial = dataclasses.replace(agg, cells=agg.cells[keep], curves=agg.curves[curves_keep],
                                   config={k: v for k, v in agg.config.items() if k != "analysis"})
-    noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum"}
+    noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum", "noise"}  # noise: noise_every 0
     for stem in figures.FIGURES:
         fig = figures.build_figure(stem, partial)
         fig.savefig(io.BytesIO(), format="png")  # drawing must not fail either

@@ -4,15 +4,19 @@ known and Cockpit's fit redone with numpy, and the training loop's columns at it
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_config
-from optimizer_dynamics import noise
+from conftest import TINY_DATA, TINY_GRID, TINY_SEEDS, tiny_config, tiny_study_config
+from optimizer_dynamics import aggregate, figures, noise, tables, verdicts
 from optimizer_dynamics.model import layer_views, n_params
-from optimizer_dynamics.train import train
+from optimizer_dynamics.runfile import write_run
+from optimizer_dynamics.train import default_out, train
 
 HIDDEN = 16
 
@@ -135,3 +139,80 @@ def test_training_logs_the_instruments_at_its_noise_steps(tiny_dataset, data, ba
     for name in noise.NOISE_COLUMNS:
         assert np.isnan(np.delete(log.columns[name], logged)).all(), name
         np.testing.assert_allclose(log.columns[name][logged], expected[name].numpy(), rtol=1e-12, err_msg=name)
+
+
+# --- the aggregation, the verdicts and the figure on a tiny two-regime study with noise ---------
+
+NOISE_EVERY, MINIBATCH = 10, 16
+
+
+def noise_study_config() -> dict:
+    config = tiny_study_config()
+    config["training"] = {**config["training"], "noise_every": NOISE_EVERY, "batch_size": [None, MINIBATCH]}
+    return config
+
+
+@pytest.fixture(scope="module")
+def noise_aggregate(tmp_path_factory, tiny_dataset):
+    root = tmp_path_factory.mktemp("noise_study")
+    for batch_size in (None, MINIBATCH):
+        for optimizer, axes in TINY_GRID.items():
+            for lr in axes["lr"]:
+                for momentum in axes["momentum"]:
+                    for seed in TINY_SEEDS:
+                        config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed,
+                                             batch_size=batch_size, noise_every=NOISE_EVERY)
+                        write_run(train(config, tiny_dataset), root / default_out(config))
+    out = tmp_path_factory.mktemp("noise_aggregate")
+    aggregate.main(["--runs-dir", str(root / "results/runs"), "--config-json", json.dumps(noise_study_config()),
+                    "--out-dir", str(out)])
+    return root, out
+
+
+def test_noise_summaries_equal_the_run_files(noise_aggregate):
+    root, out = noise_aggregate
+    runs = tables.select(pd.read_parquet(out / "runs.parquet"), budget=1.0, set="grid")
+    checked = 0
+    for row in runs.itertuples():
+        frame = pd.read_parquet(root / default_out(tiny_config(
+            optimizer=row.optimizer, lr=row.lr, momentum=row.momentum, seed=row.seed,
+            batch_size=None if row.batch == "full" else int(row.batch), noise_every=NOISE_EVERY)))
+        measured = frame.dropna(subset=["noise.b_simple"])
+        assert list(measured["step"]) == list(range(0, len(frame), NOISE_EVERY))[: len(measured)]
+        size = MINIBATCH if row.batch != "full" else TINY_DATA["n_train"]
+        assert row.noise_b_simple_initial == measured["noise.b_simple"].iloc[0]
+        above = measured["noise.b_simple"] > size
+        expected_first = measured.loc[above, "step"].min() if above.any() else np.nan
+        assert row.noise_first_step_above_batch == pytest.approx(expected_first, nan_ok=True)
+        if row.diverged:
+            assert np.isnan(row.noise_b_simple_final) and np.isnan(row.noise_alpha_median)
+            continue
+        checked += 1
+        assert row.noise_b_simple_final == measured["noise.b_simple"].iloc[-1]
+        assert row.noise_b_simple_median == measured["noise.b_simple"].median()
+        assert row.noise_above_batch_frac == pytest.approx(above.mean())
+        assert row.noise_alpha_median == pytest.approx(measured["noise.alpha"].median(), nan_ok=True)
+    assert checked > 0
+
+
+def test_noise_claims_are_judged_where_they_apply(noise_aggregate):
+    _, out = noise_aggregate
+    table = pd.read_parquet(out / "verdicts.parquet")
+    rows = {claim: table[(table["id"] == claim) & (table["budget"] == 1.0)] for claim in ("8a", "8b", "8c", "8d")}
+    assert set(rows["8a"]["regime"]) == {str(MINIBATCH)}  # a claim about sampling noise: minibatch only
+    assert set(rows["8b"]["regime"]) == {"full", str(MINIBATCH)}
+    assert len(rows["8c"]) == 4  # 2 regimes x final / best val loss
+    assert len(rows["8d"]) == 1  # compares the regimes
+    for claim, found in rows.items():
+        assert not found["detail"].str.startswith("cannot be tested").any(), (claim, found["detail"].tolist())
+        assert found["verdict"].isin(verdicts.VERDICTS).all()
+
+
+def test_noise_figure_draws_both_regimes(noise_aggregate):
+    _, out = noise_aggregate
+    agg = tables.load_aggregate(out)
+    fig = figures.build_figure("noise", agg)
+    scale, alpha = fig.axes[:2]
+    labels = [line.get_label() for line in scale.get_lines()]
+    assert any("full batch" in label for label in labels) and any(f"batch {MINIBATCH}" in label for label in labels)
+    assert any(f"batch {MINIBATCH}" in label for label in [line.get_label() for line in alpha.get_lines()])

@@ -76,6 +76,15 @@ training loss on their schedule, RunConfig.is_hessian_step; see curvature.py):
       step-0 value compared with the threshold), late_sharpness_ratio_mean / _lo / _hi / _n
       (over the seeds that finished), and the means of sharpness_late_change and
       late_ratio_trend.
+  Gradient noise (runs with training.noise_every > 0; noise.py; B the run's batch size, n_train
+  at full batch), over the run's noise steps:
+      noise_b_simple_initial / _final / _median: B_simple at the first and last noise step, and
+          its median; noise_above_batch_frac: the fraction of noise steps where B_simple > B
+          (the batch in use is below the noise scale); noise_first_step_above_batch: the first
+          such step (NaN if none); noise_alpha_median, noise_norm_test_median: medians of alpha
+          and of the norm test. All but the initial value and the first step are NaN for a
+          diverged run (end-of-run summaries). curves.parquet has the noise instruments at the
+          noise steps.
   coord_eff_lr_spread_late (runs) = coord_eff_lr_p90_late / coord_eff_lr_median_late: how far
       the per-coordinate effective lrs spread (1: one lr for every coordinate); cells.parquet
       has its mean and interval like the other late means.
@@ -106,6 +115,15 @@ THRESHOLD_ARGS = ["optimizer", "lr", "momentum"]  # what stability_threshold tak
 RUN_COLUMNS = [field.name for field in run_schema_fields()]
 NULLABLE_INT_COLUMNS = ["batch_size", "diverged_step"]  # null = full batch / did not diverge
 SCOPES = ["global", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+# the noise instruments the curves keep (noise.trace_cov is B_simple's numerator)
+NOISE_CURVES = ["noise.b_simple", "noise.norm_test", "noise.alpha", "noise.gsnr_mean"]
+# per-run summaries of the noise steps (module docstring); the ones over the whole run are NaN
+# for a diverged run, like the other end-of-run summaries
+NOISE_RUN_COLUMNS = ["noise_b_simple_initial", "noise_b_simple_final", "noise_b_simple_median",
+                     "noise_above_batch_frac", "noise_first_step_above_batch", "noise_alpha_median",
+                     "noise_norm_test_median"]
+NOISE_END_COLUMNS = ["noise_b_simple_final", "noise_b_simple_median", "noise_above_batch_frac",
+                     "noise_alpha_median", "noise_norm_test_median"]
 CURVE_METRICS = [
     "batch.loss",
     "train.loss",
@@ -119,6 +137,7 @@ CURVE_METRICS = [
     "logit.mean_abs",
     "logit.max_abs",
     "logit.saturated_frac",
+    *NOISE_CURVES,
 ]
 # per-run column <- per-step column averaged over the late window
 LATE_COLUMNS = {
@@ -163,6 +182,7 @@ END_COLUMNS = [
     "final_train_loss",
     *LATE_COLUMNS,
     *CURVATURE_LATE_COLUMNS,
+    *NOISE_END_COLUMNS,
 ]
 # cells.parquet: mean, lo, hi over finished runs of these
 CELL_MEAN_COLUMNS = [*LATE_COLUMNS, "coord_eff_lr_spread_late"]
@@ -382,12 +402,31 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
         stability_threshold(*cell) for cell in runs[THRESHOLD_ARGS].itertuples(index=False, name=None)
     ]
     runs = runs.join(summarize_curvature(curvature, analysis).reindex(runs.index))
+    runs = runs.join(summarize_noise(steps).reindex(runs.index))
 
     diverged = runs["diverged"].astype(bool)
     runs.loc[diverged, END_COLUMNS] = np.nan
     runs.loc[diverged, "steps_to_target"] = pd.NA
     runs["coord_eff_lr_spread_late"] = runs["coord_eff_lr_p90_late"] / runs["coord_eff_lr_median_late"]
     return runs
+
+
+def summarize_noise(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per run with noise steps (index `run`): the NOISE_RUN_COLUMNS (module docstring)."""
+    measured = steps.loc[steps["noise.b_simple"].notna(),
+                         ["run", "step", "batch_size", "n_train", "noise.b_simple", "noise.alpha", "noise.norm_test"]]
+    batch = measured["batch_size"].fillna(measured["n_train"])
+    measured = measured.assign(above=measured["noise.b_simple"] > batch)
+    by_run = measured.groupby("run", sort=True)
+    return pd.DataFrame({
+        "noise_b_simple_initial": by_run["noise.b_simple"].first(),
+        "noise_b_simple_final": by_run["noise.b_simple"].last(),
+        "noise_b_simple_median": by_run["noise.b_simple"].median(),
+        "noise_above_batch_frac": by_run["above"].mean(),
+        "noise_first_step_above_batch": measured[measured["above"]].groupby("run")["step"].min(),
+        "noise_alpha_median": by_run["noise.alpha"].median(),
+        "noise_norm_test_median": by_run["noise.norm_test"].median(),
+    }, columns=NOISE_RUN_COLUMNS)
 
 
 def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
@@ -449,11 +488,13 @@ def summarize_curvature_cells(runs: pd.DataFrame) -> pd.DataFrame:
 def summarize_curves(steps: pd.DataFrame) -> pd.DataFrame:
     """Long table: mean and 95% interval over seeds of each metric at each eval step of each cell."""
     is_eval = ((steps["step"] + 1) % steps["eval_every"] == 0) | (steps["step"] == steps["steps"] - 1)
-    by_step = steps.loc[is_eval, [*CELL, "step", *CURVE_METRICS]].groupby([*CELL, "step"], sort=True)
+    is_noise = steps["noise.b_simple"].notna()
+    by_step = steps.loc[is_eval | is_noise, [*CELL, "step", *CURVE_METRICS]].groupby([*CELL, "step"], sort=True)
     parts = {
         name: by_step.agg(name).rename_axis(columns="metric").stack() for name in ("mean", "std", "count")
     }
     curves = pd.DataFrame(parts).reset_index()
+    curves = curves[curves["count"] > 0]  # an eval-step metric at a noise step, or the reverse
     h = half_width(curves["std"], curves["count"])
     curves["lo"], curves["hi"] = curves["mean"] - h, curves["mean"] + h
     curves = curves.rename(columns={"count": "n"}).astype({"n": "int64"})

@@ -32,7 +32,7 @@ from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, select
-from optimizer_dynamics.verdicts import EDGE_BAND
+from optimizer_dynamics.verdicts import ALPHA_BAND, EDGE_BAND
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Optimizers
 # take theirs from the registry (vermillion, blue); momentum values take the others, so the
@@ -689,6 +689,72 @@ def stability_figure(agg: Aggregate) -> Figure:
                  "late: the last curvature steps of runs that did not diverge")
     return fig
 
+def _noise_scale_panel(ax, agg: Aggregate) -> None:
+    """B_simple against step at the reference cells, per regime (line style), beside the batch
+    sizes in use (dotted): below a dotted line of its regime, the batch exceeds the noise scale."""
+    ax.set_yscale("log")
+    styles = dict(zip(study.regimes(agg.config), ["-", "--", ":", "-."]))
+    drawn = []
+    for regime, style in styles.items():
+        in_regime = agg.in_regime(regime)
+        for optimizer, lr, momentum in _references(in_regime):
+            curve = in_regime.curve(optimizer, lr, momentum, "noise.b_simple")
+            if len(curve):
+                drawn.append((curve, OPTIMIZERS[optimizer].color,
+                              f"{cell_label(optimizer, lr, momentum)}, {study.regime_label(regime)}", style))
+    if not drawn:
+        _note(ax, f"noise.b_simple: {NOT_IN_STUDY}\n(training.noise_every > 0)")
+        return
+    _bands(ax, drawn)
+    for regime in styles:
+        size = study.batch_size_of(regime) or agg.config["data"]["n_train"]
+        ax.axhline(size, color="0.35", linestyle=":", linewidth=1)
+        ax.annotate(f"batch {size}", (0, size), xycoords=("axes fraction", "data"), xytext=(3, 3),
+                    textcoords="offset points", fontsize=8, color="0.35")
+    ax.set_title("noise scale B_simple = tr(Σ) / |G|²")
+    ax.set_xlabel("step")
+    ax.set_ylabel("B_simple (points)")
+    _legend_below(ax, ncols=1)
+
+
+def _alpha_panel(ax, agg: Aggregate) -> None:
+    """Median alpha per lr at each optimizer's reference momentum, per regime, with Cockpit's band."""
+    runs = agg.runs[agg.runs["set"] == "grid"]
+    if "noise_alpha_median" not in runs or runs["noise_alpha_median"].isna().all():
+        _note(ax, f"noise.alpha: {NOT_IN_STUDY}\n(training.noise_every > 0)")
+        return
+    styles = dict(zip(study.regimes(agg.config), ["-", "--", ":", "-."]))
+    ax.axhspan(*ALPHA_BAND, color="0.85", label=f"Cockpit's best lrs: {ALPHA_BAND[0]:g} to {ALPHA_BAND[1]:g}")
+    for optimizer in agg.optimizers:
+        ref = agg.reference(optimizer)
+        if ref is None:
+            continue
+        for regime, style in styles.items():
+            rows = select(runs, batch=regime, optimizer=optimizer, momentum=ref[1])
+            alpha = rows.groupby("lr")["noise_alpha_median"].median().dropna()
+            if len(alpha):
+                ax.plot(alpha.index, alpha.to_numpy(), marker="o", markersize=3, linestyle=style,
+                        color=OPTIMIZERS[optimizer].color,
+                        label=f"{OPTIMIZERS[optimizer].label} ({OPTIMIZERS[optimizer].momentum_symbol} {ref[1]:g}), "
+                              f"{study.regime_label(regime)}")
+    ax.set_xscale("log")
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_title("Cockpit's α of the step: median over noise steps and seeds")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("α  (−1: no move, 0: to the minimum, 1: across)")
+    _legend_below(ax, ncols=1)
+
+
+def noise_figure(agg: Aggregate) -> Figure:
+    fig = Figure(figsize=(13, 6.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    _noise_scale_panel(left, agg)
+    _alpha_panel(right, agg)
+    fig.suptitle("Claims 8a-8c: gradient noise, exact over the training set at every noise step\n"
+                 "left: reference cells, mean over seeds, band: 95% CI; right: runs that did not diverge")
+    return fig
+
+
 FIGURES = {
     "loss_curves": loss_curves_figure,
     "norms": norms_figure,
@@ -699,10 +765,11 @@ FIGURES = {
     "adaptivity": adaptivity_figure,
     "sharpness": sharpness_figure,
     "stability": stability_figure,
+    "noise": noise_figure,
 }
 
 
-if set(FIGURES) != {*figure_files.REGIME_FIGURES, *figure_files.CURVATURE_FIGURES}:
+if set(FIGURES) != {*figure_files.REGIME_FIGURES, *figure_files.STUDY_FIGURES}:
     raise RuntimeError("figures.FIGURES and figure_files name different figures")
 
 

@@ -84,6 +84,25 @@ a threshold not yet reached is not refuted.
      is a fall, > TREND_TOLERANCE a rise; supported if every run fell, partly if some, refuted
      if none. Measured from mid-run, not from the maximum: the maximum of every run seen so far
      is its step-0 value, so "below its maximum" would count the early drop, not a late fall.
+
+Gradient-noise claims (the grid runs' exact noise instruments, noise.py; aggregate.py's noise_*
+run columns; every run with noise steps, diverged ones up to their divergence where the column
+allows):
+  8a the batch in use lies below the noise scale B_simple (McCandlish et al. 2018: below it a
+     step is mostly noise): minibatch regimes only; a run counts if its median B_simple over its
+     noise steps exceeds its batch size; supported if every run's does, partly if some, refuted
+     if none. The detail says when: the median fraction of noise steps above, the first step.
+  8b B_simple grows as training goes on (McCandlish et al. 2018): per finished run,
+     noise_b_simple_final / noise_b_simple_initial - 1 > TREND_TOLERANCE is growth; counted as
+     7d.
+  8c the best lr's alpha (Schneider et al. 2021, Cockpit: the best lrs of its problems had a
+     median alpha between 0 and about ALPHA_BAND[1]): per (optimizer, momentum) line, the best lr
+     by the setting's metric, the median over seeds of noise_alpha_median there; held if inside
+     ALPHA_BAND; counted over the lines.
+  8d momentum's smoothing follows the noise (this project, on claim 5b): per SGD (lr, m > 0)
+     pair finished in both regimes, the gain in late update cosine over plain SGD at the same lr,
+     at the first minibatch regime against full batch (no sampling noise); larger by more than
+     COSINE_TIE counts for, smaller against, the rest as equal; the vote as 5b's.
 """
 
 from __future__ import annotations
@@ -138,6 +157,8 @@ COSINE_TIE = 1e-3
 # Late effective-step ratios within 5% of 1 count as equal: momentum's matched control (plain SGD
 # at lr / (1 - m)) predicts exactly 1, and seeds spread a few percent around it.
 STEP_TIE = 0.05
+# Cockpit's finding for the best lrs of its four problems: a median alpha from 0 to about 0.3.
+ALPHA_BAND = (0.0, 0.3)
 # The control momentum is compared with (claims 5a, 5b): plain SGD at the same lr, or at lr / (1 - m).
 SAME_LR_CONTROL, MATCHED_CONTROL = "same lr", "equal effective lr"
 
@@ -191,10 +212,23 @@ class Study:
     what momentum is compared with (claims 5a, 5b)."""
 
     def __init__(self, runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, metric: str = "final",
-                 curvature: pd.DataFrame | None = None, control: str = SAME_LR_CONTROL):
+                 curvature: pd.DataFrame | None = None, control: str = SAME_LR_CONTROL,
+                 all_cells: pd.DataFrame | None = None, all_runs: pd.DataFrame | None = None):
         self.runs, self.cells, self.analysis, self.metric = runs, cells, analysis, metric
         self.control = control
         self.curvature = runs.iloc[:0] if curvature is None else curvature
+        # every regime's grid at the setting's budget, for the claims that compare regimes (8d)
+        self.all_cells = cells if all_cells is None else all_cells
+        self.all_runs = runs if all_runs is None else all_runs
+
+    def noise_runs(self) -> pd.DataFrame:
+        """The setting's grid runs that measured gradient noise (training.noise_every > 0)."""
+        if "noise_b_simple_initial" not in self.runs:
+            raise Missing("runs.parquet has no noise summaries; re-run the aggregation")
+        chosen = self.runs[self.runs["noise_b_simple_initial"].notna()]
+        if chosen.empty:
+            raise Missing("no run measured gradient noise (config training.noise_every > 0)")
+        return chosen
 
     @property
     def loss_columns(self) -> tuple[str, str, str]:
@@ -667,6 +701,106 @@ def sharpness_falls_late(study: Study) -> Outcome:
     return Outcome(measured, _count_verdict(fell, len(change)), detail + ".")
 
 
+def below_noise_scale(study: Study) -> Outcome:
+    """Claim 8a: the minibatch below B_simple, run by run."""
+    runs = study.noise_runs()
+    if runs["batch"].iloc[0] == "full":
+        raise Missing("full batch has no sampling noise; the claim is about minibatches")
+    size = int(runs["batch_size"].iloc[0])
+    below = runs["noise_b_simple_initial"].notna() & (
+        runs["noise_b_simple_median"].fillna(runs["noise_b_simple_initial"]) > size)
+    first = runs["noise_first_step_above_batch"].dropna()
+    measured = (
+        f"B_simple at step 0 {_median_range(runs['noise_b_simple_initial'], _plain)}, median over the run "
+        f"{_median_range(runs['noise_b_simple_median'].dropna(), _plain)} (over {len(runs)} runs), against "
+        f"batch {size}"
+    )
+    detail = (
+        f"{int(below.sum())} of {len(runs)} runs have a median B_simple above {size}; the median run spends "
+        f"{runs['noise_above_batch_frac'].median():.0%} of its noise steps above it"
+    )
+    if len(first):
+        detail += f", from step {first.median():.0f} (median over the {len(first)} runs that get there)"
+    return Outcome(measured, _count_verdict(int(below.sum()), len(runs)), detail + ".")
+
+
+def noise_scale_grows(study: Study) -> Outcome:
+    """Claim 8b: B_simple at the last noise step against the first, per finished run."""
+    finished = study.noise_runs().dropna(subset=["noise_b_simple_final"])
+    if finished.empty:
+        raise Missing("every run with noise steps diverged")
+    change = finished["noise_b_simple_final"] / finished["noise_b_simple_initial"] - 1
+    grew, fell = int((change > TREND_TOLERANCE).sum()), int((change < -TREND_TOLERANCE).sum())
+    ratio = change + 1
+    measured = (f"grew in {grew}, fell in {fell}, within ±{TREND_TOLERANCE:.0%} in {len(change) - grew - fell} of "
+                f"{len(change)} finished runs (last / step-0 B_simple: median {ratio.median():.3g}x)")
+    by_optimizer = ratio.groupby(finished["optimizer"]).median()
+    detail = "Median last / step-0 B_simple by optimizer: " + ", ".join(
+        f"{OPTIMIZER_WORDS.get(name, name)} {value:.3g}x" for name, value in by_optimizer.items()) + "."
+    return Outcome(measured, _count_verdict(grew, len(change)), detail)
+
+
+def best_lr_alpha(study: Study) -> Outcome:
+    """Claim 8c: the median alpha at each line's best lr against ALPHA_BAND."""
+    runs = study.noise_runs()
+    lo, hi = ALPHA_BAND
+    measured, held, lines = [], 0, 0
+    for (optimizer, momentum), _ in runs.groupby(["optimizer", "momentum"], sort=True):
+        try:
+            best = study.best_lr(optimizer, momentum)
+        except Missing:
+            continue
+        alpha = select(runs, optimizer=optimizer, lr=best, momentum=momentum)["noise_alpha_median"].median()
+        if not np.isfinite(alpha):
+            continue
+        lines += 1
+        held += int(lo <= alpha <= hi)
+        per_lr = runs[(runs["optimizer"] == optimizer) & (runs["momentum"] == momentum)].groupby("lr")[
+            "noise_alpha_median"].median().dropna()
+        measured.append(
+            f"{OPTIMIZER_WORDS.get(optimizer, optimizer)} {MOMENTUM_WORDS.get(optimizer, 'momentum')} {momentum:g}: "
+            f"best lr {best:g}, median α {alpha:.2f} (α from {per_lr.iloc[0]:.2f} at lr {per_lr.index[0]:g} to "
+            f"{per_lr.iloc[-1]:.2f} at lr {per_lr.index[-1]:g})")
+    if not lines:
+        raise Missing("no line has a best lr with finished noise measurements")
+    detail = (f"{held} of {lines} lines have their best lr's median α in [{lo:g}, {hi:g}]. α < 0: the step "
+              "stops short of the minimum of the local quadratic along it; α > 0: it passes the minimum.")
+    return Outcome("; ".join(measured), _count_verdict(held, lines), detail)
+
+
+def smoothing_follows_noise(study: Study) -> Outcome:
+    """Claim 8d: momentum's cosine gain over plain SGD, minibatch against full batch."""
+    cells = select(study.all_cells, optimizer="sgd")
+    regimes = sorted(cells["batch"].unique(), key=regime_order)
+    if "full" not in regimes or len(regimes) < 2:
+        raise Missing("needs a full-batch and a minibatch regime")
+    noisy = regimes[1]
+    cosine = cells.pivot_table(index=["lr", "momentum"], columns="batch", values="update_cosine_late_mean")
+    pairs = [{"full": row["full"] - cosine.loc[(lr, 0.0), "full"], noisy: row[noisy] - cosine.loc[(lr, 0.0), noisy]}
+             for (lr, momentum), row in cosine.iterrows() if momentum > 0 and (lr, 0.0) in cosine.index]
+    gains = pd.DataFrame(pairs, columns=["full", noisy]).dropna()
+    if gains.empty:
+        raise Missing("no (lr, momentum) pair finished in both regimes")
+    difference = gains[noisy] - gains["full"]
+    larger, smaller = int((difference > COSINE_TIE).sum()), int((difference < -COSINE_TIE).sum())
+    equal = len(difference) - larger - smaller
+    measured = (f"gain in late update cosine from momentum, {regime_label(noisy)} - full batch: median "
+                f"{difference.median():+.3g} (range {difference.min():+.3g} to {difference.max():+.3g}) over "
+                f"{len(difference)} (lr, momentum) pairs")
+    decided = larger + smaller
+    verdict = "refuted" if equal > len(difference) / 2 or not decided else _count_verdict(larger, decided)
+    detail = (f"Larger at {regime_label(noisy)} at {larger} pairs, smaller at {smaller}, equal within "
+              f"{COSINE_TIE:g} at {equal}.")
+    if "noise_norm_test_median" in study.all_runs:
+        plain_noise = select(study.all_runs, batch=noisy, optimizer="sgd", momentum=0.0)["noise_norm_test_median"]
+        plain_noise = plain_noise.dropna()
+        if len(plain_noise):
+            detail += (f" At full batch the step has no sampling noise; plain SGD's norm test at "
+                       f"{regime_label(noisy)} would be {plain_noise.median():.2f} (median; above 1 the "
+                       "minibatch gradient's error exceeds the gradient).")
+    return Outcome(measured, verdict, detail)
+
+
 @dataclass(frozen=True)
 class Claim:
     id: str
@@ -675,11 +809,14 @@ class Claim:
     test: str  # what is measured and when it counts as holding
     evaluate: Callable[[Study], Outcome]
     axes: tuple[str, ...] = ("regime", "budget")  # the setting axes it is judged over
+    minibatch_only: bool = False  # judged in the minibatch regimes only (a claim about sampling noise)
+    run_set: str = "grid"  # the runs it reads (study.RUN_SETS): the grid's or the curvature runs
 
 
 LOSS_AXES = ("regime", "metric", "budget")  # claims about loss: by final and by best val loss
 MOMENTUM_AXES = ("regime", "control", "budget")  # momentum against plain SGD at two control lrs
 CURVATURE_AXES = ("budget",)  # the curvature runs: full batch, their own steps
+REGIMES_COMPARED_AXES = ("budget",)  # one regime against another
 
 
 CLAIMS = [
@@ -780,6 +917,7 @@ CLAIMS = [
         f"[{EDGE_BAND[0]:g}, {EDGE_BAND[1]:g}]; supported if every cell is at the edge",
         sgd_edge_of_stability,
         axes=CURVATURE_AXES,
+        run_set="curvature",
     ),
     Claim(
         "7b",
@@ -789,6 +927,7 @@ CLAIMS = [
         "late ratio of the top eigenvalue of P^-1 H to (2+2β1)/((1-β1) lr), as 7a, per Adam curvature cell",
         adam_edge_of_stability,
         axes=CURVATURE_AXES,
+        run_set="curvature",
     ),
     Claim(
         "7c",
@@ -800,6 +939,7 @@ CLAIMS = [
         "multiples of 2(1+m)/λ0, λ0 per seed; supported if every surviving run caught",
         catapult,
         axes=CURVATURE_AXES,
+        run_set="curvature",
     ),
     Claim(
         "7d",
@@ -809,6 +949,44 @@ CLAIMS = [
         f"mid-run - 1; fell = below -{TREND_TOLERANCE:.0%}; supported if every run fell",
         sharpness_falls_late,
         axes=CURVATURE_AXES,
+        run_set="curvature",
+    ),
+    Claim(
+        "8a",
+        "A minibatch of the seed's size lies below the gradient noise scale B_simple, so its steps are mostly noise",
+        "McCandlish et al. 2018, An Empirical Model of Large-Batch Training",
+        "per grid run, the median over its noise steps of B_simple = tr(Σ) / |G|² (exact, over the training "
+        "set) against the batch size; supported if every run's is above it",
+        below_noise_scale,
+        minibatch_only=True,
+    ),
+    Claim(
+        "8b",
+        "The gradient noise scale B_simple grows as training goes on",
+        "McCandlish et al. 2018, An Empirical Model of Large-Batch Training",
+        f"per finished grid run, B_simple at the last noise step / at step 0 - 1; grew = above +{TREND_TOLERANCE:.0%}; "
+        "supported if every run grew",
+        noise_scale_grows,
+    ),
+    Claim(
+        "8c",
+        f"At the best learning rate the step lands slightly past the local minimum: median α from "
+        f"{ALPHA_BAND[0]:g} to about {ALPHA_BAND[1]:g}",
+        "Schneider, Dangel and Hennig 2021, Cockpit",
+        "per optimizer and momentum, Cockpit's α (exact, on the full-batch loss) at the best lr by the "
+        "setting's metric: median over the noise steps, then over seeds; supported if every line's is in "
+        f"[{ALPHA_BAND[0]:g}, {ALPHA_BAND[1]:g}]",
+        best_lr_alpha,
+        axes=LOSS_AXES,
+    ),
+    Claim(
+        "8d",
+        "Momentum's smoothing (claim 5b) follows the gradient noise: it gains more at minibatch than at full batch",
+        "this project, on the seed's Experiment 3",
+        "per SGD (lr, m > 0) finished in both regimes, the late update cosine minus plain SGD's at the same lr, "
+        f"minibatch minus full batch; larger beyond {COSINE_TIE:g} counts for; refuted if equal at most pairs",
+        smoothing_follows_noise,
+        axes=REGIMES_COMPARED_AXES,
     ),
 ]
 
@@ -821,8 +999,9 @@ def regime_order(regime: str) -> tuple[int, int]:
 def settings_of(claim: Claim, regimes: list[str], budgets: list[float]) -> list[dict]:
     """Every setting a claim is judged in: the product of its axes' values (the curvature
     claims: the curvature runs, full batch, at each budget)."""
-    values = {"regime": regimes, "metric": list(LOSS_METRICS), "control": [SAME_LR_CONTROL, MATCHED_CONTROL],
-              "budget": budgets}
+    minibatch = [regime for regime in regimes if regime != "full"]
+    values = {"regime": minibatch or ["full"] if claim.minibatch_only else regimes, "metric": list(LOSS_METRICS),
+              "control": [SAME_LR_CONTROL, MATCHED_CONTROL], "budget": budgets}
     fixed = {"regime": "full", "metric": None, "control": None}
     settings = [{}]
     for axis in SETTING_AXES:
@@ -864,8 +1043,9 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict) -> pd.Data
             in_grid = grid[(grid["batch"] == regime) & (grid["budget"] == budget)]
             at_budget = curvature[curvature["budget"] == budget]
             study = Study(in_grid, cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
-                          setting["metric"] or "final", at_budget, setting["control"] or SAME_LR_CONTROL)
-            source = at_budget if claim.axes == CURVATURE_AXES else in_grid
+                          setting["metric"] or "final", at_budget, setting["control"] or SAME_LR_CONTROL,
+                          all_cells=cells[cells["budget"] == budget], all_runs=grid[grid["budget"] == budget])
+            source = at_budget if claim.run_set == "curvature" else in_grid
             steps = int(source["budget_steps"].max()) if len(source) else None  # no runs to take it from
             try:
                 outcome = claim.evaluate(study)

@@ -129,7 +129,7 @@ def figure_report_items():
     caption, grouped by regime; the SVGs are outputs only."""
     items = []
     for stem, figure, regime in FIGURE_FILES:
-        group = study.regime_label(regime) if regime else "curvature runs (full batch)"
+        group = study.regime_label(regime) if regime else "the whole study"
         items.append(
             reported(
                 f"{FIGURES_DIR}/{stem}.png",
