@@ -8,7 +8,9 @@ round by round so machine noise hits both sides alike.
 2. The instrumented batched step (every per-step diagnostic) against the bare batched step
    (forward, backward, update), R = 20. Budget: <= 1.1x. Then the overhead of the optional
    groups, Cockpit-style: + evaluation on the full train and validation sets, + the exact
-   Hessian, each every 1, 10 and 100 steps.
+   Hessian, + the exact gradient-noise instruments, each every 1, 10 and 100 steps.
+2b. The noise instruments at the config's default interval (training.noise_every) against the
+   same run without them, every other diagnostic on. Budget: <= 1.2x.
 3. A training job's fixed cost: `python -m optimizer_dynamics.train --steps 1` (process
    start, imports, data load, one step, Parquet write) against `python -c "import torch"`.
    Budget: <= 1.3x.
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset, save_dataset
@@ -36,6 +39,7 @@ from optimizer_dynamics.model import StackedMLP, init_params, layer_views, with_
 from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper
 from optimizer_dynamics.train import BatchOrder, set_determinism, train_block
 
+REPO = Path(__file__).resolve().parents[1]
 DATASET = make_dataset(500, 500, 0.2, 0)
 X, Y = torch.from_numpy(DATASET.x_train), torch.from_numpy(DATASET.y_train)
 
@@ -113,6 +117,7 @@ def overhead(rounds: int, steps: int) -> None:
             "per-step diagnostics (budget 1.1x)": {1: {"eval_every": steps}},
             "+ evaluation (train and val sets)": {k: {"eval_every": k} for k in (1, 10, 100)},
             "+ exact Hessian, every run": {k: {"eval_every": steps, "curvature_every": k} for k in (10, 100)},
+            "+ exact gradient noise (noise.py)": {k: {"eval_every": steps, "noise_every": k} for k in (1, 10, 100)},
         }
         bare = block_of(runs, steps=steps, batch_size=batch_size)
         for group, by_interval in variants.items():
@@ -125,6 +130,22 @@ def overhead(rounds: int, steps: int) -> None:
                 ratios = [timed(train_block, block, DATASET) / timed(bare_block, bare) for _ in range(rounds)]
                 cells.append(f"{statistics.median(ratios):.2f}x")
             print(f"   {regime:<12}{group:<40}{cells[0]:>9}{cells[1]:>10}{cells[2]:>11}")
+
+
+def noise_budget(rounds: int, steps: int) -> None:
+    """The noise instruments at the default training.noise_every against a run with every other
+    diagnostic of the default config (eval_every) and no noise steps."""
+    training = yaml.safe_load((REPO / "config/config.yaml").read_text())["training"]
+    every, eval_every = training["noise_every"], training["eval_every"]
+    print(f"2b. exact gradient noise every {every} steps (config default) vs the same run without it, "
+          f"eval every {eval_every}, R = 20, {steps} steps (median of {rounds} interleaved rounds; budget 1.2x)")
+    for batch_size in (64, None):
+        without = block_of(20, steps=steps, batch_size=batch_size, eval_every=eval_every)
+        with_noise = block_of(20, steps=steps, batch_size=batch_size, eval_every=eval_every, noise_every=every)
+        ratios = [timed(train_block, with_noise, DATASET) / timed(train_block, without, DATASET)
+                  for _ in range(rounds)]
+        regime = "batch 64" if batch_size else "full batch"
+        print(f"   {regime:<12}{statistics.median(ratios):.2f}x")
 
 
 def fixed_cost(rounds: int) -> None:
@@ -153,6 +174,7 @@ def main() -> None:
     set_determinism(threads=1)
     per_run_step(args.rounds, args.steps)
     overhead(max(3, args.rounds // 2), args.steps)
+    noise_budget(max(3, args.rounds // 2), args.steps)
     fixed_cost(2 * args.rounds)
 
 
