@@ -216,3 +216,30 @@ def test_noise_figure_draws_both_regimes(noise_aggregate):
     labels = [line.get_label() for line in scale.get_lines()]
     assert any("full batch" in label for label in labels) and any(f"batch {MINIBATCH}" in label for label in labels)
     assert any(f"batch {MINIBATCH}" in label for label in [line.get_label() for line in alpha.get_lines()])
+
+
+def test_report_has_the_noise_section_with_the_claims_where_they_hold(noise_aggregate, tmp_path):
+    from bs4 import BeautifulSoup
+
+    from conftest import REPO
+    from optimizer_dynamics import report
+
+    _, out = noise_aggregate
+    figures.main(["--aggregate-dir", str(out), "--out-dir", str(tmp_path / "figures")])
+    html = tmp_path / "findings.html"
+    report.main(["--source", str(REPO / "report" / "findings.py"), "--aggregate-dir", str(out),
+                 "--figures-dir", str(tmp_path / "figures"), "--out-html", str(html)])
+    page = BeautifulSoup(html.read_text(encoding="utf-8"), "html.parser")
+    heading = next(h for h in page.find_all("h2") if h.get_text(strip=True) == "Gradient noise")
+    section = []
+    for node in heading.find_all_next():
+        if node.name == "h2":
+            break
+        section.append(node)
+    text = " ".join(" ".join(node.get_text(" ", strip=True).split()) for node in section if node.name in ("p", "li"))
+    assert f"Every {NOISE_EVERY} steps from step 0" in text and "McCandlish et al., 2018" in text
+    claims = pd.read_parquet(out / "verdicts.parquet").drop_duplicates("id").set_index("id")
+    for claim in ("8a", "8b", "8c", "8d"):
+        assert f"{claim} {claims.loc[claim, 'claim']}" in text and f"{claims.loc[claim, 'headline']}." in text
+    images = [node for node in section if node.name == "figure"]
+    assert len(images) == 1 and images[0].find("img")["src"].startswith("data:image/png")
