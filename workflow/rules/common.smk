@@ -252,9 +252,11 @@ def parent_dir(files):
 
 # Measured with the batched engine: ~0.6 ms per run-step full batch (n = 500) and ~0.15 ms
 # at batch 64, ~15 ms per exact Hessian and its top eigenvalues, ~0.6 GB resident (mostly torch) for a block of 65
-# runs x 1000 steps. Budgets are ~5x that, so a busy node does not kill jobs.
+# runs x 1000 steps, ~2 ms per noise step of a run (benchmarks/bench_training.py). Budgets are
+# ~5x that, so a busy node does not kill jobs.
 SECONDS_PER_RUN_STEP = 0.003
 SECONDS_PER_HESSIAN = 0.08
+SECONDS_PER_NOISE_STEP = 0.01
 MB_PER_RUN_THOUSAND_STEPS = 8
 
 
@@ -262,7 +264,13 @@ def train_runtime_minutes(block):
     settings = study.training_settings(config, block.run_set)
     steps, runs = settings["steps"], len(block.lrs) * len(SEEDS)
     hessians = runs * hessians_per_run(settings)
-    seconds = runs * steps * SECONDS_PER_RUN_STEP + hessians * SECONDS_PER_HESSIAN
+    noise_every = config["training"]["noise_every"]
+    noise_steps = runs * (math.ceil(steps / noise_every) if noise_every else 0)
+    seconds = (
+        runs * steps * SECONDS_PER_RUN_STEP
+        + hessians * SECONDS_PER_HESSIAN
+        + noise_steps * SECONDS_PER_NOISE_STEP
+    )
     return 5 + math.ceil(seconds / 60)
 
 
