@@ -249,13 +249,13 @@ show(
 # %%
 def reference_row(name: str) -> dict:
     lr, momentum = reference[name]
-    c, r = cell(name, lr, momentum), cell_runs(name, lr, momentum)
+    c = cell(name, lr, momentum)
     return {
         "Setting": setting(name, lr, momentum),
         "Diverged": f"{esc(c.n_diverged)} of {esc(c.n_runs)}",
         "Final val loss: median [q25, q75]": f"{num(c.median_final_val_loss)} "
         f"[{num(c.q25_final_val_loss)}, {num(c.q75_final_val_loss)}]",
-        "Final val accuracy: median": num(r.final_val_acc.median()),
+        "Final val accuracy: median": num(c.median_final_val_acc),
         "Steps to target: median": num(c.median_steps_to_target),
         "Reached target": f"{esc(c.n_reached_target)} of {esc(c.n_runs)}",
     }

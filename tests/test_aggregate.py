@@ -84,6 +84,11 @@ def test_cells_count_seeds_and_mark_the_best_lr_good(tiny_aggregate, files):
     assert counted.sort_index().to_dict() == {k: v for k, v in sorted(expected.items())}
     best = cells.loc[cells.groupby(["optimizer", "momentum"])["median_final_val_loss"].idxmin()]
     assert best["in_good_window"].all()
+    for row in cells.itertuples():  # the median final val accuracy over the seeds that finished
+        finished = [frame for key, frame in files.items()
+                    if key[:3] == (row.optimizer, row.lr, row.momentum) and not frame["diverged"].iloc[0]]
+        accuracy = pd.Series([frame["val.acc"].dropna().iloc[-1] for frame in finished], dtype=float)
+        assert row.median_final_val_acc == pytest.approx(accuracy.median(), nan_ok=True)
 
 
 def test_curve_mean_is_the_mean_over_seeds_of_the_files(tiny_aggregate, files):

@@ -44,6 +44,7 @@ Definitions (thresholds from the config's analysis section):
   in_good_window: median_final_val_loss <= (1 + good_window_tolerance) x the lowest finite
       median_final_val_loss among the lrs of the same (batch, optimizer, momentum);
       in_good_window_best the same of median_best_val_loss (LOSS_METRICS).
+  median_final_val_acc: the median over the cell's finished runs of final_val_acc.
   intervals (lo, hi): the Student-t 95% interval of the mean over seeds (stats.py).
 
 Curvature (the curvature runs, curvature_every > 0, log the exact Hessian of the full-batch
@@ -445,6 +446,7 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
         n_reached_target=("steps_to_target", "count"),
     )
     cells["n_finished"] = cells["n_runs"] - cells["n_diverged"]
+    cells["median_final_val_acc"] = by_cell["final_val_acc"].median()  # over the finished runs
     tolerance = analysis["good_window_tolerance"]
     for column, median, good in LOSS_METRICS.values():
         cells[median] = by_cell[f"{column}_rank"].median()
