@@ -188,6 +188,7 @@ END_COLUMNS = [
 # cells.parquet: mean, lo, hi over finished runs of these
 CELL_MEAN_COLUMNS = [*LATE_COLUMNS, "coord_eff_lr_spread_late"]
 CURVATURE_CELL = ["optimizer", "lr", "momentum"]
+RUN_COUNTS = {"n_runs": ("seed", "size"), "n_diverged": ("diverged", "sum")}  # per cell, in both cell tables
 REQUIRED_ANALYSIS = {
     "target_val_loss": "a number (val loss counted as reached)",
     "late_fraction": "a number in (0, 1]",
@@ -440,8 +441,7 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
     )
     by_cell = ranked.groupby(CELL, sort=True)
     cells = by_cell.agg(
-        n_runs=("seed", "size"),
-        n_diverged=("diverged", "sum"),
+        **RUN_COUNTS,
         median_steps_to_target=("steps_rank", "median"),
         n_reached_target=("steps_to_target", "count"),
     )
@@ -477,8 +477,7 @@ def summarize_curvature_cells(runs: pd.DataFrame) -> pd.DataFrame:
         adaptive, runs["initial_sharpness"]))
     by_cell = runs.groupby(CURVATURE_CELL, sort=True)
     cells = by_cell.agg(
-        n_runs=("seed", "size"),
-        n_diverged=("diverged", "sum"),
+        **RUN_COUNTS,
         stability_threshold=("stability_threshold", "first"),
         initial_stability_sharpness=("initial_stability_sharpness", "mean"),
         sharpness_late_change=("sharpness_late_change", "mean"),
