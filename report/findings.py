@@ -169,7 +169,7 @@ def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
         }
     )
     return "\n\n".join([
-        f"<details><summary>{esc(claim_id)}: {esc(rows['claim'].iloc[0])}, setting by setting</summary>",
+        f"<details class=\"measurements\"><summary>{esc(claim_id)}: {esc(rows['claim'].iloc[0])}, setting by setting</summary>",
         table(measured, f"Claim {esc(claim_id)}: what each setting measured ({esc(rows['test'].iloc[0])})."),
         "</details>",
     ])
@@ -578,13 +578,11 @@ else:
 
 
 # %%
-show(
-    "## Gradient noise",
-    f"Every {esc(training['noise_every'])} steps from step 0 (`training.noise_every`), each grid run computes the "
-    "gradient of every training point's loss, g_i, in closed form, and from them the instruments Cockpit "
-    "(Schneider, Dangel and Hennig, 2021, *Cockpit: A Practical Debugging Tool for the Training of Deep Neural "
-    "Networks*) estimates from a minibatch, here exactly over the whole training set: G is the full-batch "
-    "gradient and Σ the covariance of the g_i.",
+noise_definitions = [
+    "Each run computes, every `training.noise_every` steps from step 0, the gradient of every training point's "
+    "loss, g_i, in closed form, and from them the instruments Cockpit (Schneider, Dangel and Hennig, 2021, "
+    "*Cockpit: A Practical Debugging Tool for the Training of Deep Neural Networks*) estimates from a minibatch, "
+    "here exactly over the whole training set: G is the full-batch gradient and Σ the covariance of the g_i.",
     "- **Noise scale** B_simple = tr(Σ) / |G|² (McCandlish et al., 2018, *An Empirical Model of Large-Batch "
     "Training*): the batch size at which a minibatch gradient's expected error equals the gradient itself. A batch "
     "well below it takes steps that are mostly noise; well above it, more points buy little.\n"
@@ -595,13 +593,28 @@ show(
     "level on the far side (a concave fit counts as −1, as in Cockpit). Cockpit's best learning rates had a "
     "median α slightly above 0.\n"
     "- **Mean GSNR**: the mean over coordinates of G_j² / Σ_jj (Liu et al., 2020), in the run files.",
-    "Where the noise claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
-    "details at the top):",
-    verdict_list(["8a", "8b", "8c", "8d"]),
-    figure("noise", "Left: B_simple at the reference cells against step, per regime, beside the batch sizes in "
-           "use (dotted). Right: median α per learning rate at each optimizer's reference momentum, per regime; "
-           "grey: where Cockpit's best learning rates fell."),
-)
+]
+noise_claims = ["8a", "8b", "8c", "8d"]
+if training["noise_every"]:
+    show(
+        "## Gradient noise",
+        *noise_definitions,
+        f"In this study the instruments are taken every {esc(training['noise_every'])} steps.",
+        "Where the noise claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
+        "details at the top):",
+        verdict_list(noise_claims),
+        figure("noise", "Left: B_simple at the reference cells against step, per regime, beside the batch sizes "
+               "in use (dotted). Right: median α per learning rate at each optimizer's reference momentum, per "
+               "regime; grey: where Cockpit's best learning rates fell."),
+    )
+else:
+    show(
+        "## Gradient noise",
+        *noise_definitions,
+        "This study has no noise steps (the config's `training.noise_every` is 0), so the claims below cannot be "
+        "tested.",
+        verdict_list(noise_claims),
+    )
 
 
 # %%

@@ -237,7 +237,7 @@ def test_report_has_the_noise_section_with_the_claims_where_they_hold(noise_aggr
             break
         section.append(node)
     text = " ".join(" ".join(node.get_text(" ", strip=True).split()) for node in section if node.name in ("p", "li"))
-    assert f"Every {NOISE_EVERY} steps from step 0" in text and "McCandlish et al., 2018" in text
+    assert f"taken every {NOISE_EVERY} steps." in text and "McCandlish et al., 2018" in text
     claims = pd.read_parquet(out / "verdicts.parquet").drop_duplicates("id").set_index("id")
     for claim in ("8a", "8b", "8c", "8d"):
         assert f"{claim} {claims.loc[claim, 'claim']}" in text and f"{claims.loc[claim, 'headline']}." in text

@@ -954,7 +954,7 @@ CLAIMS = [
     Claim(
         "8a",
         "A minibatch of the seed's size lies below the gradient noise scale B_simple, so its steps are mostly noise",
-        "McCandlish et al. 2018, An Empirical Model of Large-Batch Training",
+        "McCandlish et al., 2018",
         "per grid run, the median over its noise steps of B_simple = tr(Σ) / |G|² (exact, over the training "
         "set) against the batch size; supported if every run's is above it",
         below_noise_scale,
@@ -963,7 +963,7 @@ CLAIMS = [
     Claim(
         "8b",
         "The gradient noise scale B_simple grows as training goes on",
-        "McCandlish et al. 2018, An Empirical Model of Large-Batch Training",
+        "McCandlish et al., 2018",
         f"per finished grid run, B_simple at the last noise step / at step 0 - 1; grew = above +{TREND_TOLERANCE:.0%}; "
         "supported if every run grew",
         noise_scale_grows,
@@ -972,7 +972,7 @@ CLAIMS = [
         "8c",
         f"At the best learning rate the step lands slightly past the local minimum: median α from "
         f"{ALPHA_BAND[0]:g} to about {ALPHA_BAND[1]:g}",
-        "Schneider, Dangel and Hennig 2021, Cockpit",
+        "Schneider, Dangel and Hennig, 2021 (Cockpit)",
         "per optimizer and momentum, Cockpit's α (exact, on the full-batch loss) at the best lr by the "
         "setting's metric: median over the noise steps, then over seeds; supported if every line's is in "
         f"[{ALPHA_BAND[0]:g}, {ALPHA_BAND[1]:g}]",
