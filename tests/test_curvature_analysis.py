@@ -194,7 +194,7 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
     row = {"set": "curvature" if curvature else "grid", "batch": "full", "budget": 1.0, "budget_steps": 1000,
            "curvature_early_steps": 50,
            "optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
-           "final_val_loss": np.nan if diverged else 0.3, "best_val_loss": np.nan if diverged else 0.3,
+           "final_val_loss": np.nan if diverged else 0.3, "final_val_acc": np.nan if diverged else 0.9, "best_val_loss": np.nan if diverged else 0.3,
            "steps_to_target": None if diverged else 10, "stability_threshold": threshold,
            "sgd_eff_step_max_rel_dev": 0.0,
            **{column: np.nan if diverged else 0.5 for column in aggregate.LATE_COLUMNS},
