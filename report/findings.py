@@ -192,8 +192,9 @@ show(
           "momentum's claims the plain-SGD control (the same lr, or lr / (1 − m)), and the budget in % of the "
           "steps. ✓ (green): supported, ◐ (yellow): partly, ✗ (red): refuted, ? (grey): inconclusive."),
     "At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read from the "
-    "same runs. The curvature claims (7a-7d) use the curvature runs, full batch. The measurements behind each "
-    "badge:",
+    "same runs. The curvature claims (7a-7d) use the curvature runs, full batch; 8a, about sampling noise, is "
+    "judged at minibatch only, and 8d compares the regimes (its badges name one budget each). The measurements "
+    "behind each badge:",
     *[claim_details(claim_id, group) for claim_id, group in verdicts.groupby("id", sort=False)],
 )
 
