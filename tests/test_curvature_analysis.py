@@ -127,6 +127,7 @@ def test_run_summaries_come_from_the_files(curvature_aggregate, files):
             continue
         direct = direct_curvature(files[key])
         assert row.initial_sharpness == direct["sharpness"].iloc[0]
+        assert row.initial_stability_sharpness == direct["compared"].iloc[0]
         # the lr at which the threshold c / lr equals the step-0 sharpness: c / sharpness
         constant = stability_threshold(row.optimizer, 1.0, row.momentum)
         assert row.predicted_critical_lr == pytest.approx(constant / direct["compared"].iloc[0], rel=1e-12)
@@ -202,6 +203,7 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
     row.update(dict.fromkeys(aggregate.CURVATURE_RUN_COLUMNS, np.nan))
     if curvature:
         row.update(initial_sharpness=initial, initial_precond_sharpness=initial if optimizer == "adam" else np.nan,
+                   initial_stability_sharpness=initial,
                    predicted_critical_lr=lr * threshold / initial, max_sharpness_ratio=initial / threshold,
                    first_stable_step=first_stable_step)
         if not diverged:

@@ -58,6 +58,7 @@ training loss on their schedule, RunConfig.is_hessian_step; see curvature.py):
       curvature would diverge).
   runs.parquet, every run: stability_threshold; runs with curvature (NaN otherwise):
       initial_sharpness, initial_precond_sharpness (at step 0; the latter Adam only),
+      initial_stability_sharpness (the one of the two compared with the threshold),
       predicted_critical_lr = the lr whose threshold equals the initial stability_sharpness,
       max_sharpness_ratio (over all measured steps, step 0 included),
       first_stable_step = the first measured step whose ratio is <= 1 (a run starting above its
@@ -169,6 +170,7 @@ CURVATURE_LATE_COLUMNS = [
 CURVATURE_RUN_COLUMNS = [
     "initial_sharpness",
     "initial_precond_sharpness",
+    "initial_stability_sharpness",
     "predicted_critical_lr",
     "max_sharpness_ratio",
     "first_stable_step",
@@ -344,6 +346,7 @@ def summarize_curvature(curvature: pd.DataFrame, analysis: dict) -> pd.DataFrame
         {
             "initial_sharpness": initial["sharpness"],
             "initial_precond_sharpness": initial["precond_sharpness"],
+            "initial_stability_sharpness": initial["stability_sharpness"],
             # threshold = c / lr, so the critical lr c / initial sharpness is lr * threshold / initial
             "predicted_critical_lr": initial["lr"] * initial["threshold"] / initial["stability_sharpness"],
             "max_sharpness_ratio": by_run["ratio"].max(),
@@ -472,9 +475,6 @@ def mean_intervals(groups, columns: list[str]) -> pd.DataFrame:
 
 def summarize_curvature_cells(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per curvature setting of the curvature runs of one budget (module docstring)."""
-    adaptive = runs["optimizer"].map(lambda name: OPTIMIZERS[name].adaptive).astype(bool)
-    runs = runs.assign(initial_stability_sharpness=runs["initial_precond_sharpness"].where(
-        adaptive, runs["initial_sharpness"]))
     by_cell = runs.groupby(CURVATURE_CELL, sort=True)
     cells = by_cell.agg(
         **RUN_COUNTS,

@@ -612,7 +612,7 @@ def _late_ratio_panel(ax, agg: Aggregate) -> None:
         _note(ax, NO_CURVATURE)
         return
     cells = [(o, lr, m) for o, m in _curvature_groups(agg)
-             for lr in sorted(select(runs, optimizer=o, lr=None, momentum=m)["lr"].unique())]
+             for lr in sorted(select(runs, optimizer=o, momentum=m)["lr"].unique())]
     ax.set_yscale("log")
     finished = runs["late_sharpness_ratio"]
     bottom = finished[finished > 0].min() / 2 if (finished > 0).any() else 0.1
@@ -689,11 +689,16 @@ def stability_figure(agg: Aggregate) -> Figure:
                  "late: the last curvature steps of runs that did not diverge")
     return fig
 
+def _regime_styles(agg: Aggregate) -> dict[str, str]:
+    """A line style per regime, the same in both noise panels."""
+    return dict(zip(study.regimes(agg.config), ["-", "--", ":", "-."]))
+
+
 def _noise_scale_panel(ax, agg: Aggregate) -> None:
     """B_simple against step at the reference cells, per regime (line style), beside the batch
     sizes in use (dotted): below a dotted line of its regime, the batch exceeds the noise scale."""
     ax.set_yscale("log")
-    styles = dict(zip(study.regimes(agg.config), ["-", "--", ":", "-."]))
+    styles = _regime_styles(agg)
     drawn = []
     for regime, style in styles.items():
         in_regime = agg.in_regime(regime)
@@ -719,11 +724,11 @@ def _noise_scale_panel(ax, agg: Aggregate) -> None:
 
 def _alpha_panel(ax, agg: Aggregate) -> None:
     """Median alpha per lr at each optimizer's reference momentum, per regime, with Cockpit's band."""
-    runs = agg.runs[agg.runs["set"] == "grid"]
+    runs = select(agg.runs, set="grid")
     if "noise_alpha_median" not in runs or runs["noise_alpha_median"].isna().all():
         _note(ax, f"noise.alpha: {NOT_IN_STUDY}\n(training.noise_every > 0)")
         return
-    styles = dict(zip(study.regimes(agg.config), ["-", "--", ":", "-."]))
+    styles = _regime_styles(agg)
     ax.axhspan(*ALPHA_BAND, color="0.85", label=f"Cockpit's best lrs: {ALPHA_BAND[0]:g} to {ALPHA_BAND[1]:g}")
     for optimizer in agg.optimizers:
         ref = agg.reference(optimizer)

@@ -549,11 +549,6 @@ def adam_adaptive(study: Study) -> Outcome:
     )
 
 
-def initial_stability_sharpness(runs: pd.DataFrame, optimizer: str) -> pd.Series:
-    """The step-0 value of the quantity compared with the threshold (preconditioned for Adam)."""
-    return runs["initial_precond_sharpness" if OPTIMIZERS[optimizer].adaptive else "initial_sharpness"]
-
-
 def edge_side(late_ratios: pd.Series, trends: pd.Series) -> tuple[str, str]:
     """A cell's place against EDGE_BAND (see the module docstring) and its 'mean [lo, hi]' text.
     A cell off the band whose ratio still moves toward it over the last quarter of the run
@@ -585,7 +580,7 @@ def edge_of_stability(study: Study, optimizer: str) -> Outcome:
         name = f"lr {lr:g}, {MOMENTUM_WORDS.get(optimizer, 'momentum')} {momentum:g}"
         sides.setdefault(side, []).append(name)
         threshold = cell["stability_threshold"].iloc[0]
-        initial = initial_stability_sharpness(cell, optimizer).mean()
+        initial = cell["initial_stability_sharpness"].mean()
         late = threshold * cell["late_sharpness_ratio"].mean()  # NaN if every seed diverged
         measured.append(
             f"{name} (threshold {_plain(threshold)}): late ratio {text}; {quantity} {_plain(initial)} at step 0, "
@@ -707,8 +702,7 @@ def below_noise_scale(study: Study) -> Outcome:
     if runs["batch"].iloc[0] == "full":
         raise Missing("full batch has no sampling noise; the claim is about minibatches")
     size = int(runs["batch_size"].iloc[0])
-    below = runs["noise_b_simple_initial"].notna() & (
-        runs["noise_b_simple_median"].fillna(runs["noise_b_simple_initial"]) > size)
+    below = runs["noise_b_simple_median"].fillna(runs["noise_b_simple_initial"]) > size
     first = runs["noise_first_step_above_batch"].dropna()
     measured = (
         f"B_simple at step 0 {_median_range(runs['noise_b_simple_initial'], _plain)}, median over the run "
@@ -729,15 +723,14 @@ def noise_scale_grows(study: Study) -> Outcome:
     finished = study.noise_runs().dropna(subset=["noise_b_simple_final"])
     if finished.empty:
         raise Missing("every run with noise steps diverged")
-    change = finished["noise_b_simple_final"] / finished["noise_b_simple_initial"] - 1
-    grew, fell = int((change > TREND_TOLERANCE).sum()), int((change < -TREND_TOLERANCE).sum())
-    ratio = change + 1
-    measured = (f"grew in {grew}, fell in {fell}, within ±{TREND_TOLERANCE:.0%} in {len(change) - grew - fell} of "
-                f"{len(change)} finished runs (last / step-0 B_simple: median {ratio.median():.3g}x)")
+    ratio = finished["noise_b_simple_final"] / finished["noise_b_simple_initial"]
+    grew, fell = int((ratio - 1 > TREND_TOLERANCE).sum()), int((ratio - 1 < -TREND_TOLERANCE).sum())
+    measured = (f"grew in {grew}, fell in {fell}, within ±{TREND_TOLERANCE:.0%} in {len(ratio) - grew - fell} of "
+                f"{len(ratio)} finished runs (last / step-0 B_simple: median {ratio.median():.3g}x)")
     by_optimizer = ratio.groupby(finished["optimizer"]).median()
     detail = "Median last / step-0 B_simple by optimizer: " + ", ".join(
         f"{OPTIMIZER_WORDS.get(name, name)} {value:.3g}x" for name, value in by_optimizer.items()) + "."
-    return Outcome(measured, _count_verdict(grew, len(change)), detail)
+    return Outcome(measured, _count_verdict(grew, len(ratio)), detail)
 
 
 def best_lr_alpha(study: Study) -> Outcome:
@@ -745,18 +738,18 @@ def best_lr_alpha(study: Study) -> Outcome:
     runs = study.noise_runs()
     lo, hi = ALPHA_BAND
     measured, held, lines = [], 0, 0
-    for (optimizer, momentum), _ in runs.groupby(["optimizer", "momentum"], sort=True):
+    for (optimizer, momentum), line in runs.groupby(["optimizer", "momentum"], sort=True):
         try:
             best = study.best_lr(optimizer, momentum)
         except Missing:
             continue
-        alpha = select(runs, optimizer=optimizer, lr=best, momentum=momentum)["noise_alpha_median"].median()
+        per_lr = line.groupby("lr")["noise_alpha_median"].median()
+        alpha = per_lr.get(best, np.nan)
         if not np.isfinite(alpha):
             continue
         lines += 1
         held += int(lo <= alpha <= hi)
-        per_lr = runs[(runs["optimizer"] == optimizer) & (runs["momentum"] == momentum)].groupby("lr")[
-            "noise_alpha_median"].median().dropna()
+        per_lr = per_lr.dropna()
         measured.append(
             f"{OPTIMIZER_WORDS.get(optimizer, optimizer)} {MOMENTUM_WORDS.get(optimizer, 'momentum')} {momentum:g}: "
             f"best lr {best:g}, median α {alpha:.2f} (α from {per_lr.iloc[0]:.2f} at lr {per_lr.index[0]:g} to "
