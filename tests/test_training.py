@@ -107,6 +107,9 @@ def reference_run(config, dataset):
         row["coord_eff_lr.median"], row["coord_eff_lr.p90"] = quantiles
         for prefix, (xs, ys) in (("train", (dataset.x_train, dataset.y_train)), ("val", (xv, yv))):
             row[f"{prefix}.loss"], row[f"{prefix}.acc"] = numpy_eval(xs, ys) if is_eval else (np.nan, np.nan)
+        half = len(xv) // 2
+        for name, part in (("val_select", slice(None, half)), ("val_report", slice(half, None))):
+            row[f"{name}.loss"] = numpy_eval(xv[part], yv[part])[0] if is_eval else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -270,6 +273,6 @@ def test_a_shorter_run_is_the_prefix_of_a_longer_one(tiny_dataset, overrides):
         short = train(tiny_config(steps=steps, **overrides), tiny_dataset).columns
         for name, values in short.items():
             # The last step differs only in being an eval step of the shorter run.
-            evaluated_last = name.startswith(("train.", "val.", "coord_eff_lr."))
+            evaluated_last = name.startswith(("train.", "val.", "val_select.", "val_report.", "coord_eff_lr."))
             length = steps - 1 if evaluated_last else steps
             np.testing.assert_array_equal(values[:length], long[name][:length], err_msg=name)

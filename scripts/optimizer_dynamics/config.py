@@ -29,9 +29,9 @@ class RunConfig:
     batch_size: int | None = None  # None: full batch
     eval_every: int = 10
     divergence_factor: float = 10.0  # loss above this x initial loss ends the run
-    curvature_every: int = 0  # exact Hessian every K steps; 0 = off
+    curvature_every: int = 0  # exact Hessians at steps s, s + 1 for s a multiple of K; 0 = off
     curvature_early_steps: int = 0  # ... and, before this step,
-    curvature_early_every: int = 1  # every this many steps (dense early, where the catapult happens)
+    curvature_early_every: int = 1  # a pair every this many steps (dense early, where the catapult happens)
     noise_every: int = 0  # exact gradient-noise instruments every K steps (noise.py); 0 = off
     # model
     hidden: int = 128
@@ -88,11 +88,15 @@ class RunConfig:
         return regime_name(self.batch_size)
 
     def is_hessian_step(self, step: int) -> bool:
-        """Whether the run takes an exact Hessian at this step (curvature_every 0: never)."""
+        """Whether the run takes an exact Hessian at this step (curvature_every 0: never).
+        Hessians come in pairs of consecutive steps, s and s + 1 for s a multiple of the period
+        (curvature_early_every before curvature_early_steps, curvature_every after): gradient
+        descent at the edge of stability oscillates with period 2, and a schedule of even steps
+        alone would see one phase of the orbit only."""
         if not self.curvature_every:
             return False
-        early = step < self.curvature_early_steps and step % self.curvature_early_every == 0
-        return early or step % self.curvature_every == 0
+        period = self.curvature_early_every if step < self.curvature_early_steps else self.curvature_every
+        return step % period in (0, 1)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -29,6 +29,10 @@ COLUMN_DOCS = {
     "train.acc": "accuracy on the full train set at theta_t+1 (eval steps only)",
     "val.loss": "BCE on the validation set at theta_t+1 (eval steps only)",
     "val.acc": "accuracy on the validation set at theta_t+1 (eval steps only)",
+    "val_select.loss": "BCE on the validation set's first half at theta_t+1 (eval steps only): the half "
+    "that selects a run's best step",
+    "val_report.loss": "BCE on the validation set's second half at theta_t+1 (eval steps only): the half "
+    "the selected step's loss is reported on, so the selection is not judged on the data that made it",
     "grad.<scope>": "L2 norm of the batch-loss gradient at theta_t",
     "param.<scope>": "L2 norm of theta_t (before the update)",
     "update.<scope>": "L2 norm of theta_t+1 - theta_t",
@@ -129,13 +133,20 @@ def nan_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
     return out
 
 
-def evaluate(thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss and accuracy of each parameter vector in thetas (k, P) on the set (x, y)."""
-    losses, accs = [], []
+def evaluate(thetas: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int,
+             halves: bool = False) -> tuple[torch.Tensor, ...]:
+    """Loss and accuracy of each parameter vector in thetas (k, P) on the set (x, y); with
+    halves, also the loss on the set's first and on its second half (the points are shuffled)."""
+    losses, accs, firsts, seconds = [], [], [], []
+    half = x.shape[0] // 2
     for batch in thetas.split(max(1, PASS_DOUBLES // (x.shape[0] * hidden))):  # cache-sized passes
         logits = forward_batched(batch, x, hidden)  # (k, n)
         target = y.expand_as(logits)
         bce = lanewise(lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction="none"), logits, target)
         losses.append(bce.mean(dim=1))
         accs.append(((logits > 0) == (target > 0.5)).double().mean(dim=1))
+        firsts.append(bce[:, :half].mean(dim=1))
+        seconds.append(bce[:, half:].mean(dim=1))
+    if halves:
+        return torch.cat(losses), torch.cat(accs), torch.cat(firsts), torch.cat(seconds)
     return torch.cat(losses), torch.cat(accs)

@@ -245,25 +245,30 @@ def _noise_columns(params, step_index, config: RunConfig, train_set, batch: int)
 
 
 def _add_eval_columns(cols, config: RunConfig, thetas_after, is_eval, train_set, val_set) -> None:
-    """Loss and accuracy on the full train and validation sets at the eval steps, every run.
-    thetas_after: (R, n, P), theta_t+1 of each row; is_eval: (n,)."""
+    """Loss and accuracy on the full train and validation sets at the eval steps, every run, and
+    the loss on each half of the validation set (val_select, val_report: one half picks a run's
+    best step, the other reports its loss). thetas_after: (R, n, P), theta_t+1 of each row;
+    is_eval: (n,)."""
     runs, n, p = thetas_after.shape
     for prefix, (x, y) in (("train", train_set), ("val", val_set)):
-        loss = torch.full((runs, n), float("nan"), dtype=torch.float64)
-        acc = loss.clone()
+        names = [f"{prefix}.loss", f"{prefix}.acc"] + (["val_select.loss", "val_report.loss"] if prefix == "val" else [])
+        values = {name: torch.full((runs, n), float("nan"), dtype=torch.float64) for name in names}
         compute = is_eval.clone()
         if prefix == "train" and config.full_batch:
             # The train-set loss at theta_t+1 is the next step's batch loss, already computed;
             # only the stretch's last row needs a forward pass of its own.
             reuse = is_eval.nonzero().squeeze(1)
             reuse = reuse[reuse < n - 1]
-            loss[:, reuse], acc[:, reuse] = cols["batch.loss"][:, reuse + 1], cols["batch.acc"][:, reuse + 1]
+            values["train.loss"][:, reuse] = cols["batch.loss"][:, reuse + 1]
+            values["train.acc"][:, reuse] = cols["batch.acc"][:, reuse + 1]
             compute[reuse] = False
         if compute.any():
             k = int(compute.sum())
-            values = evaluate(thetas_after[:, compute].reshape(runs * k, p), x, y, config.hidden)
-            loss[:, compute], acc[:, compute] = (v.view(runs, k) for v in values)
-        cols[f"{prefix}.loss"], cols[f"{prefix}.acc"] = loss, acc
+            measured = evaluate(thetas_after[:, compute].reshape(runs * k, p), x, y, config.hidden,
+                                halves=prefix == "val")
+            for name, value in zip(names, measured):
+                values[name][:, compute] = value.view(runs, k)
+        cols.update(values)
 
 
 # --- command line -----------------------------------------------------------------------

@@ -277,10 +277,11 @@ def train_runtime_minutes(block):
 def hessians_per_run(settings):
     if not settings["curvature_every"]:
         return 0
+    # Hessians come in pairs of consecutive steps (RunConfig.is_hessian_step).
     early = math.ceil(
         settings["curvature_early_steps"] / settings["curvature_early_every"]
     )
-    return early + math.ceil(settings["steps"] / settings["curvature_every"])
+    return 2 * (early + math.ceil(settings["steps"] / settings["curvature_every"]))
 
 
 def train_mem_mb(block):
