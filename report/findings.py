@@ -36,7 +36,8 @@ from optimizer_dynamics.config import format_number
 from optimizer_dynamics import figure_files, interactive, tables
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
-from optimizer_dynamics.verdicts import EDGE_BAND, VERDICTS, Missing, Study
+from optimizer_dynamics.claims import gradient_noise, stability
+from optimizer_dynamics.claims.base import VERDICTS, Missing, Study
 
 figures = Path(figures_dir)
 agg = tables.load_aggregate(aggregate_dir)  # the one reader of the aggregate tables
@@ -126,9 +127,9 @@ def show(*blocks: str) -> None:
     display(Markdown("\n\n".join(blocks)))
 
 
-def verdict_list(claim_ids: list[str]) -> str:
-    """The section's claims, each with its headline; the measurements are in the Verdicts' details."""
-    claims = verdicts[verdicts["id"].isin(claim_ids)].drop_duplicates("id")
+def verdict_list(family) -> str:
+    """A family's claims, each with its headline; the measurements are in the Verdicts' details."""
+    claims = verdicts[verdicts["family"] == family.name].drop_duplicates("id")
     return "\n".join(f"- **{esc(row.id)}** *{esc(row.claim)}* ({esc(row.source)}): {esc(row.headline)}."
                      for row in claims.itertuples())
 
@@ -144,16 +145,17 @@ if len(all_runs) != study["n_runs"] or int(all_runs.diverged.sum()) != study["n_
     raise ValueError("runs.parquet and study.json disagree on the run counts: re-run the aggregation")
 
 # %%
-VERDICT_MARKS = {"supported": "✓", "partly supported": "◐", "refuted": "✗", "inconclusive": "?"}
+VERDICT_MARKS = {"supported": "✓", "mixed": "◐", "refuted": "✗", "no difference": "=", "not reached": "…",
+                 "inconclusive": "?"}
 
 
 def setting_badge(row) -> str:
     """One setting's verdict as a small coloured badge: "64 best 50%", its full name on hover."""
     regime = "full" if row.regime == "full" else f"b{row.regime}"
-    control = {"same lr": "same lr", "equal effective lr": "lr/(1−m)"}.get(row.control, "")
+    comparison = row.comparison.split()[0] if isinstance(row.comparison, str) else ""  # "usual", "tuned"
     metric = row.metric if isinstance(row.metric, str) else ""  # no metric axis: null
     mark = VERDICT_MARKS[row.verdict]  # the verdict without colour (PDF, colour-blind readers)
-    text = " ".join(part for part in (mark, regime, metric, control, f"{row.budget:.0%}") if part)
+    text = " ".join(part for part in (mark, regime, metric, comparison, f"{row.budget:.0%}") if part)
     title = html.escape(f"{row.setting}: {row.verdict}", quote=True)
     return f"[{esc(text)}]{{.verdict .verdict-{row.verdict.replace(' ', '-')} title=\"{title}\"}}"
 
@@ -164,6 +166,7 @@ def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
         {
             "Setting": rows["setting"].map(esc),
             "Verdict": rows["verdict"].map(verdict_badge),
+            "Key number": rows["key"].map(esc),
             "Measured": rows["measured"].map(esc),
             "Why": rows["detail"].map(esc),
         }
@@ -179,7 +182,7 @@ claims = verdicts.drop_duplicates("id")
 summary_table = pd.DataFrame(
     {
         "#": claims["id"].map(esc),
-        "Claim": [f"{esc(c.claim)} *({esc(c.source)})*" for c in claims.itertuples()],
+        "Claim": [f"{esc(c.claim)} *({esc(c.source)}; prediction: {esc(c.prediction)})*" for c in claims.itertuples()],
         "Where it holds": claims["headline"].map(esc),
         "Each setting": [" ".join(setting_badge(r) for r in group.itertuples())
                          for _, group in verdicts.groupby("id", sort=False)],
@@ -187,10 +190,13 @@ summary_table = pd.DataFrame(
 )
 show(
     "## Verdicts",
-    table(summary_table, "Each claim, who makes it, where it holds, and one badge per setting: the regime (full "
-          "batch, or b and the size of the minibatches), for claims about loss the final or best validation loss, for "
-          "momentum's claims the plain-SGD control (the same lr, or lr / (1 − m)), and the budget in % of the "
-          "steps. ✓ (green): supported, ◐ (yellow): partly, ✗ (red): refuted, ? (grey): inconclusive."),
+    table(summary_table, "Each claim, who makes it and its stated prediction, its key number and where it holds, "
+          "and one badge per setting: the regime (full batch, or b and the size of the minibatches), for claims "
+          "about loss the final or the selected validation loss (at the step picked on the other half of the "
+          "validation set), for comparisons of the optimizers the usual or the tuned (best) learning rates, and "
+          "the budget in % of the steps. ✓ (green): supported, ◐ (yellow): mixed (the count is in the "
+          "headline), ✗ (red): refuted, = (blue): no difference (within the tie band), … (grey): not reached "
+          "within the run, ? (grey): undecided."),
     "At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read from the "
     "same runs. The curvature claims (7a-7d) use the curvature runs, full batch; 8a, about sampling noise, is "
     "judged at minibatch only, and 8d compares the regimes (its badges name one budget each). The measurements "
@@ -262,19 +268,22 @@ def reference_row(name: str) -> dict:
     }
 
 
-sgd_ref, adam_ref = cell("sgd", *reference["sgd"]), cell("adam", *reference["adam"])
-lower = "Adam" if adam_ref.median_final_val_loss < sgd_ref.median_final_val_loss else "SGD"
-sooner = "Adam" if adam_ref.median_steps_to_target < sgd_ref.median_steps_to_target else "SGD"
+def claim_key(claim_id: str, **setting) -> str:
+    """A claim's key number in one setting (an axis the claim is not judged over is null)."""
+    rows = verdicts[verdicts["id"] == claim_id]
+    for axis, value in setting.items():
+        rows = rows[rows[axis].isna() | (rows[axis] == value)]
+    return esc(rows["key"].iloc[0]) if len(rows) else "not judged"
+
+
+usual = {"regime": shown_regime, "budget": 1.0, "comparison": "usual lrs", "metric": "final"}
 show(
     "## Experiment 1: SGD vs Adam at their usual learning rates",
     f"The seed compares {setting('sgd', *reference['sgd'])} with {setting('adam', *reference['adam'])}.",
     table(pd.DataFrame([reference_row(name) for name in reference]),
           "The reference pair. A diverged run counts as infinite loss and as never reaching the target; "
           "∞ in a median means at least half the seeds did."),
-    f"At these settings {lower} ends with the lower median final validation loss "
-    f"({num(adam_ref.median_final_val_loss)} for Adam, {num(sgd_ref.median_final_val_loss)} for SGD), and "
-    f"{sooner} reaches the target loss {esc(analysis['target_val_loss'])} sooner "
-    f"(median {num(adam_ref.median_steps_to_target)} steps for Adam, {num(sgd_ref.median_steps_to_target)} for SGD). "
+    f"At these settings, seed by seed (claims 1b and 1a): {claim_key('1b', **usual)}; {claim_key('1a', **usual)}. "
     "One learning rate each decides little; Experiment 2 compares each optimizer at its best.",
     figure("loss_curves", "Training and validation loss of the reference pair against step "
            "(mean over seeds, shaded: 95 % interval)."),
@@ -329,32 +338,6 @@ show(
            "range over seeds; filled markers: good learning rates; crosses: diverged runs."),
     interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(agg.cells_by_budget)}),
 )
-
-
-# %%
-def tolerance_row(name: str, momentum: float) -> dict:
-    row = {"Optimizer": f"{esc(name)} ({OPTIMIZERS[name].momentum_symbol} {lr_text(momentum)})"}
-    for level in sorted({0.05, tolerance, 0.25, 0.5}):
-        try:
-            window = study_tables.window(name, momentum, tolerance=level)
-            row[f"within {percent(level)}"] = (
-                f"{lr_text(window.lo)} to {lr_text(window.hi)} ({num(window.width, 2)} decades)"
-            )
-        except Missing as reason:
-            row[f"within {percent(level)}"] = f"n/a: {esc(reason)}"
-    return row
-
-
-reference_rows = [(name, reference[name][1]) for name in sorted(reference) if name in config["optimizers"]]
-if reference_rows:
-    widths = pd.DataFrame([tolerance_row(name, momentum) for name, momentum in reference_rows])
-    show(
-        "How much the windows depend on the tolerance: the same rule at other tolerances, for each "
-        f"optimizer at its reference momentum, after {esc(training['steps'])} steps (a longer run lets "
-        "small learning rates catch up and widens the windows on the small side).",
-        table(widths, "Good windows at several tolerances (the verdicts use "
-              f"{percent(tolerance)})."),
-    )
 
 
 # %%
@@ -521,13 +504,13 @@ definitions = (
     "The **ratio** is the (preconditioned) sharpness divided by that threshold; above 1 a quadratic of that "
     f"curvature would diverge. **Late** is the last {percent(analysis['late_fraction'])} of a run's curvature "
     "steps; a setting is *at the edge* when the 95 % interval of its mean late ratio over seeds lies within "
-    f"{EDGE_BAND[0]:g} to {EDGE_BAND[1]:g}. The **step-0 critical learning rate** 2 (1 + m) / λ₀ is where "
+    f"{stability.EDGE_BAND[0]:g} to {stability.EDGE_BAND[1]:g}. The **step-0 critical learning rate** 2 (1 + m) / λ₀ is where "
     "the step-0 sharpness λ₀ would meet the threshold; above it, Lewkowycz et al. (2020, *The large learning "
     "rate phase of deep learning: the catapult mechanism*) find that gradient descent survives by cutting its "
     "sharpness below 2 / lr in the first steps. The **change from mid-run** compares the mean sharpness "
     "over the late curvature steps with the mean over as many steps ending half-way through the run.",
 )
-verdict_lines = verdict_list(["7a", "7b", "7c", "7d"])
+verdict_lines = verdict_list(stability.FAMILY)
 
 
 def plain(value) -> str:
@@ -595,7 +578,6 @@ noise_definitions = [
     "median α slightly above 0.\n"
     "- **Mean GSNR**: the mean over coordinates of G_j² / Σ_jj (Liu et al., 2020), in the run files.",
 ]
-noise_claims = ["8a", "8b", "8c", "8d"]
 if training["noise_every"]:
     show(
         "## Gradient noise",
@@ -603,7 +585,7 @@ if training["noise_every"]:
         f"In this study the instruments are taken every {esc(training['noise_every'])} steps.",
         "Where the noise claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
         "details at the top):",
-        verdict_list(noise_claims),
+        verdict_list(gradient_noise.FAMILY),
         figure("noise", "Left: B_simple at the reference cells against step, per regime, beside the batch sizes "
                "in use (dotted). Right: median α per learning rate at each optimizer's reference momentum, per "
                "regime; grey: where Cockpit's best learning rates fell."),
@@ -614,7 +596,7 @@ else:
         *noise_definitions,
         "This study has no noise steps (the config's `training.noise_every` is 0), so the claims below cannot be "
         "tested.",
-        verdict_list(noise_claims),
+        verdict_list(gradient_noise.FAMILY),
     )
 
 

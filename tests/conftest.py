@@ -93,21 +93,25 @@ def tiny_study_config() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_aggregate(tmp_path_factory, tiny_study) -> Path:
-    """results/aggregate/ of the tiny study, made by the real aggregation entry point."""
-    from optimizer_dynamics import aggregate
+    """results/aggregate/ of the tiny study, made by the real aggregation and claims entry points."""
+    return aggregate_and_judge(tmp_path_factory.mktemp("aggregate"), runs_dir(tiny_study), tiny_study_config())
 
-    out = tmp_path_factory.mktemp("aggregate")
-    argv = ["--runs-dir", str(runs_dir(tiny_study)), "--config-json", json.dumps(tiny_study_config()), "--out-dir", str(out)]
-    aggregate.main(argv)
+
+def aggregate_and_judge(out: Path, runs: Path, config: dict) -> Path:
+    """The aggregate tables of `runs` and the claims' verdicts beside them, as the workflow makes them."""
+    from optimizer_dynamics import aggregate, claims
+
+    aggregate.main(["--runs-dir", str(runs), "--config-json", json.dumps(config), "--out-dir", str(out)])
+    claims.main(["--aggregate-dir", str(out)])
     return out
 
 
-def in_setting(table: pd.DataFrame, regime="full", metric="final", control="same lr", budget=1.0) -> pd.DataFrame:
+def in_setting(table: pd.DataFrame, regime="full", metric="final", comparison="usual lrs", budget=1.0) -> pd.DataFrame:
     """verdicts.parquet's rows of one setting, indexed by claim id (an axis a claim is not judged
     over is empty in its rows)."""
     keep = (table["regime"] == regime) & (table["budget"] == budget)
     keep &= table["metric"].isna() | (table["metric"] == metric)
-    keep &= table["control"].isna() | (table["control"] == control)
+    keep &= table["comparison"].isna() | (table["comparison"] == comparison)
     return table[keep].set_index("id")
 
 

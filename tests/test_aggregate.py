@@ -44,7 +44,7 @@ def test_a_budget_is_the_summary_of_the_shorter_run(tiny_aggregate, tiny_dataset
         frames.append(frame)
     steps = pd.concat(frames, ignore_index=True).astype({"diverged_step": "Int64", "batch_size": "Int64"})
     expected = aggregate.summarize_runs(steps, config["analysis"], aggregate.curvature_rows(steps))
-    columns = ["diverged", "steps_completed", "final_val_loss", "best_val_loss", "final_train_loss",
+    columns = ["diverged", "steps_completed", "final_val_loss", "selected_val_loss", "final_train_loss",
                "eff_step_late", "update_cosine_late", "coord_eff_lr_median_late"]
     pd.testing.assert_frame_equal(runs[columns].reset_index(drop=True), expected[columns].reset_index(drop=True))
     assert (runs["steps_to_target"].fillna(-1).to_numpy() == expected["steps_to_target"].fillna(-1).to_numpy()).all()
@@ -57,10 +57,17 @@ def test_one_run_row_per_file_with_final_val_loss_from_the_file(tiny_aggregate, 
         frame = files[(row.optimizer, row.lr, row.momentum, row.seed)]
         assert row.steps_completed == len(frame)
         if row.diverged:
-            assert np.isnan(row.final_val_loss) and np.isnan(row.best_val_loss)
+            assert np.isnan(row.final_val_loss) and np.isnan(row.selected_val_loss)
         else:
             assert row.final_val_loss == frame["val.loss"].dropna().iloc[-1]
-            assert row.best_val_loss == frame["val.loss"].min()
+            # the step is chosen on the first half of the validation set, its loss read on the second
+            evaluated = frame.dropna(subset=["val_select.loss"]).reset_index(drop=True)
+            chosen = int(np.argmin(evaluated["val_select.loss"].to_numpy()))
+            assert row.selected_step == evaluated["step"][chosen]
+            assert row.selected_val_loss == evaluated["val_report.loss"][chosen]
+            assert row.overfit_gap == pytest.approx(evaluated["val_report.loss"].iloc[-1] / row.selected_val_loss - 1)
+            assert row.final_train_loss_ratio == pytest.approx(frame["train.loss"].dropna().iloc[-1] /
+                                                               frame["batch.loss"].iloc[0])
 
 
 def test_diverged_runs_are_kept_and_counted(tiny_aggregate, files):
@@ -182,7 +189,8 @@ def test_a_run_trained_with_other_settings_than_the_config_is_named(tmp_path, ti
 
 def test_outputs_are_complete_and_no_temporary_file_is_left(tiny_aggregate):
     names = sorted(path.name for path in tiny_aggregate.iterdir())
-    assert names == sorted(tables.AGGREGATE_FILES)
+    assert names == sorted([*tables.AGGREGATE_FILES, tables.VERDICTS_FILE])  # the aggregation's and the claims'
+
     assert "curvature_cells.parquet" in names
 
 

@@ -12,5 +12,5 @@ Modules, one job each:
     curvature   the exact Hessian and its spectrum
     train       the block training loop and its command line
     runfile     atomic Parquet output with the run config as columns and metadata
-    aggregate, stats, verdicts, figures, report: the analysis and its presentation
+    aggregate, stats, claims, figures, report: the analysis and its presentation
 """

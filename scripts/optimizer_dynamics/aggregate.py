@@ -10,8 +10,8 @@ Writes runs.parquet (one row per run and budget), cells.parquet (one row per bat
 optimizer, lr, momentum and budget, over the grid's runs), curves.parquet (seed-summarized
 curves of the grid at eval steps, long format), curvature.parquet (the measured sharpness of
 the curvature runs, one row per run and Hessian step), curvature_cells.parquet (one row per
-curvature setting and budget, over its seeds), verdicts.parquet (the claims tested in every
-setting, see verdicts.py) and study.json.
+curvature setting and budget, over its seeds) and study.json. The claims are judged from these
+tables in a stage of their own (optimizer_dynamics.claims, verdicts.parquet).
 
 Budgets. Every summary is computed at each budget of analysis.budgets: from the runs cut to
 their first ceil(budget x steps) steps (budget_prefix), as if trained that long. At a constant
@@ -39,11 +39,19 @@ shown, never dropped and never imputed:
 Definitions (thresholds from the config's analysis section):
   steps_to_target: number of updates taken (step + 1) at the first eval step whose val.loss
       <= analysis.target_val_loss; null if never reached or diverged.
+  selected_val_loss: the best step picked without hindsight: the eval step with the lowest loss
+      on the validation set's first half (val_select.loss), its loss reported on the second half
+      (val_report.loss); selected_step is that step. final_report_val_loss: the last eval step's
+      loss on the second half; overfit_gap = final_report_val_loss / selected_val_loss - 1 (how
+      much the run lost by training on past its selected step, on the same half).
+  initial_loss: the batch loss at step 0 (full batch: the training loss at the initial weights);
+      final_train_loss_ratio = final_train_loss / initial_loss (below 1: the run trained).
   late window: the last ceil(late_fraction x steps_completed) steps (at least one);
       *_late = mean of the per-step column over it.
   in_good_window: median_final_val_loss <= (1 + good_window_tolerance) x the lowest finite
       median_final_val_loss among the lrs of the same (batch, optimizer, momentum);
-      in_good_window_best the same of median_best_val_loss (LOSS_METRICS).
+      in_good_window_selected the same of median_selected_val_loss (tables.LOSS_METRICS).
+  median_overfit_gap: the median over the cell's finished runs of overfit_gap.
   median_final_val_acc: the median over the cell's finished runs of final_val_acc.
   intervals (lo, hi): the Student-t 95% interval of the mean over seeds (stats.py).
 
@@ -63,13 +71,18 @@ training loss on their schedule, RunConfig.is_hessian_step; see curvature.py):
       max_sharpness_ratio (over all measured steps, step 0 included),
       first_stable_step = the first measured step whose ratio is <= 1 (a run starting above its
           threshold that gets there has catapulted; NaN if never),
-      late_sharpness_ratio = mean ratio over the late curvature steps: the last
-          ceil(late_fraction x number of measured steps) of them (at least one),
+      loss_rise_before_stable = the largest batch loss from step 0 to first_stable_step / the
+          step-0 loss - 1 (above 0: the loss rose before the sharpness came down: a catapult's
+          signature; NaN if the run never got below its threshold),
+      The late summaries below average over pairs of consecutive Hessian steps first
+      (RunConfig.is_hessian_step takes them in pairs), so a period-2 orbit counts at both phases:
+      late_sharpness_ratio = mean ratio over the late curvature pairs: the last
+          ceil(late_fraction x number of measured pairs) of them (at least one),
       sharpness_late_change = mean sharpness over the late curvature steps / mean sharpness
           over as many measured steps ending at the middle one, minus 1 (how the sharpness
           moved from mid-run to the end); stability_sharpness_late_change the same of
           stability_sharpness (equal to it for SGD).
-      late_ratio_trend = over the last quarter of the measured steps (at least two), the mean
+      late_ratio_trend = over the last quarter of the measured pairs (at least two), the mean
           ratio over its second half / over its first half, minus 1: whether the run ends still
           moving toward (or away from) its threshold.
       The last four are NaN for a diverged run (late summaries, see the divergence policy).
@@ -105,12 +118,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from optimizer_dynamics import study, verdicts
+from optimizer_dynamics import study
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.optimizers import OPTIMIZERS, stability_threshold
 from optimizer_dynamics.runfile import run_schema_fields, schema_metadata
 from optimizer_dynamics.stats import half_width
-from optimizer_dynamics.verdicts import LOSS_METRICS
+from optimizer_dynamics.tables import LOSS_METRICS
 
 CELL = ["batch", "optimizer", "lr", "momentum"]  # a cell of one regime (study.CELL_COLUMNS)
 THRESHOLD_ARGS = ["optimizer", "lr", "momentum"]  # what stability_threshold takes
@@ -174,15 +187,19 @@ CURVATURE_RUN_COLUMNS = [
     "predicted_critical_lr",
     "max_sharpness_ratio",
     "first_stable_step",
+    "loss_rise_before_stable",
     *CURVATURE_LATE_COLUMNS,
 ]
 # end-of-run summaries that are NaN for a diverged run
 END_COLUMNS = [
     "final_val_loss",
     "final_val_acc",
-    "best_val_loss",
-    "best_val_acc",
+    "selected_val_loss",
+    "selected_step",
+    "final_report_val_loss",
+    "overfit_gap",
     "final_train_loss",
+    "final_train_loss_ratio",
     *LATE_COLUMNS,
     *CURVATURE_LATE_COLUMNS,
     *NOISE_END_COLUMNS,
@@ -220,7 +237,8 @@ EXPECTED_RUN_SETTINGS = {
        for key in ("every", "early_steps", "early_every")},
 }
 # what the summaries read; other per-step columns (per-layer ratios, other eigenvalues) stay on disk
-READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, *SHARPNESS_COLUMNS.values()]
+READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, "val_select.loss", "val_report.loss",
+                *SHARPNESS_COLUMNS.values()]
 FIX_HINT = "delete it and rerun snakemake to retrain it"
 
 
@@ -338,8 +356,20 @@ def curvature_rows(steps: pd.DataFrame) -> pd.DataFrame:
     return measured.sort_values(["run", "step"]).reset_index(drop=True)
 
 
-def summarize_curvature(curvature: pd.DataFrame, analysis: dict) -> pd.DataFrame:
-    """Per curvature run (index `run`): the CURVATURE_RUN_COLUMNS (see the module docstring)."""
+def hessian_pairs(curvature: pd.DataFrame) -> pd.DataFrame:
+    """curvature_rows averaged over each pair of consecutive Hessian steps (a step whose
+    predecessor was measured joins it): one row per run and pair, `step` its first step."""
+    previous = curvature.groupby("run")["step"].shift()
+    starts = curvature["step"].where(curvature["step"] - previous != 1)
+    pair = starts.groupby(curvature["run"]).ffill()
+    columns = ["ratio", "sharpness", "stability_sharpness"]
+    return (curvature.assign(step=pair)[["run", "step", *columns]].groupby(["run", "step"], sort=True)
+            .mean().reset_index())
+
+
+def summarize_curvature(curvature: pd.DataFrame, analysis: dict, batch_loss: pd.DataFrame) -> pd.DataFrame:
+    """Per curvature run (index `run`): the CURVATURE_RUN_COLUMNS (see the module docstring).
+    batch_loss: run, step and batch.loss of every step."""
     by_run = curvature.groupby("run", sort=True)
     initial = by_run.nth(0).set_index("run")
     summary = pd.DataFrame(
@@ -353,12 +383,17 @@ def summarize_curvature(curvature: pd.DataFrame, analysis: dict) -> pd.DataFrame
             "first_stable_step": curvature[curvature["ratio"] <= 1].groupby("run")["step"].min(),
         }
     )
+    stable_step = batch_loss["run"].map(summary["first_stable_step"])
+    before_stable = batch_loss[batch_loss["step"] <= stable_step].groupby("run")["batch.loss"]
+    summary["loss_rise_before_stable"] = before_stable.max() / before_stable.first() - 1
+    pairs = hessian_pairs(curvature)
+    by_run = pairs.groupby("run", sort=True)
     position = by_run.cumcount()
     count = by_run["step"].transform("size")
     n_late = np.maximum(1, np.ceil(analysis["late_fraction"] * count))
     middle = (count - 1) // 2
-    late = curvature[position >= count - n_late].groupby("run")
-    mid = curvature[(position <= middle) & (position > middle - n_late)].groupby("run")
+    late = pairs[position >= count - n_late].groupby("run")
+    mid = pairs[(position <= middle) & (position > middle - n_late)].groupby("run")
     summary["late_sharpness_ratio"] = late["ratio"].mean()
     for column in ("sharpness", "stability_sharpness"):
         summary[f"{column}_late_change"] = late[column].mean() / mid[column].mean() - 1
@@ -366,8 +401,8 @@ def summarize_curvature(curvature: pd.DataFrame, analysis: dict) -> pd.DataFrame
     last_quarter = position >= count - quarter
     second_half = position >= count - quarter // 2
     halves = (
-        curvature[last_quarter]
-        .groupby([curvature["run"], second_half[last_quarter]])["ratio"]
+        pairs[last_quarter]
+        .groupby([pairs["run"], second_half[last_quarter]])["ratio"]
         .mean()
         .unstack()
         .reindex(columns=[False, True])
@@ -382,14 +417,20 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
     by_run = steps.groupby("run", sort=True)
     runs = by_run[RUN_COLUMNS].first()
     runs["steps_completed"] = by_run.size()
-    last = by_run[["val.loss", "val.acc", "train.loss"]].last()  # last non-NaN: the last eval step
-    runs["final_val_loss"], runs["final_val_acc"], runs["final_train_loss"] = (
+    last = by_run[["val.loss", "val.acc", "train.loss", "val_report.loss"]].last()  # last non-NaN: the last eval step
+    runs["final_val_loss"], runs["final_val_acc"], runs["final_train_loss"], runs["final_report_val_loss"] = (
         last["val.loss"],
         last["val.acc"],
         last["train.loss"],
+        last["val_report.loss"],
     )
-    runs["best_val_loss"] = by_run["val.loss"].min()
-    runs["best_val_acc"] = by_run["val.acc"].max()
+    runs["initial_loss"] = by_run["batch.loss"].first()
+    runs["final_train_loss_ratio"] = runs["final_train_loss"] / runs["initial_loss"]
+    evaluated = steps[steps["val_select.loss"].notna()]
+    chosen = evaluated.loc[evaluated.groupby("run")["val_select.loss"].idxmin()].set_index("run")
+    runs["selected_step"] = chosen["step"]
+    runs["selected_val_loss"] = chosen["val_report.loss"]
+    runs["overfit_gap"] = runs["final_report_val_loss"] / runs["selected_val_loss"] - 1
     reached = steps[steps["val.loss"] <= analysis["target_val_loss"]]
     runs["steps_to_target"] = (reached.groupby("run")["step"].min() + 1).reindex(runs.index).astype("Int64")
 
@@ -406,7 +447,7 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
     runs["stability_threshold"] = [
         stability_threshold(*cell) for cell in runs[THRESHOLD_ARGS].itertuples(index=False, name=None)
     ]
-    runs = runs.join(summarize_curvature(curvature, analysis).reindex(runs.index))
+    runs = runs.join(summarize_curvature(curvature, analysis, steps[["run", "step", "batch.loss"]]).reindex(runs.index))
     runs = runs.join(summarize_noise(steps).reindex(runs.index))
 
     diverged = runs["diverged"].astype(bool)
@@ -450,6 +491,7 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
     )
     cells["n_finished"] = cells["n_runs"] - cells["n_diverged"]
     cells["median_final_val_acc"] = by_cell["final_val_acc"].median()  # over the finished runs
+    cells["median_overfit_gap"] = by_cell["overfit_gap"].median()
     tolerance = analysis["good_window_tolerance"]
     for column, median, good in LOSS_METRICS.values():
         cells[median] = by_cell[f"{column}_rank"].median()
@@ -568,7 +610,6 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
         "curves.parquet": summarize_curves(grid_steps),
         "curvature.parquet": curvature.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
         "curvature_cells.parquet": pd.concat(curvature_cells_per_budget, ignore_index=True),
-        "verdicts.parquet": verdicts.evaluate(runs, cells, analysis),
         "study.json": study_summary(config, runs[runs["budget"] == 1], metadata),
     }
 
@@ -600,9 +641,7 @@ def summary_text(outputs: dict) -> str:
         f"{name}: {n} runs, {study['n_diverged_per_optimizer'][name]} diverged"
         for name, n in study["n_runs_per_optimizer"].items()
     )
-    counts = outputs["verdicts.parquet"]["verdict"].value_counts()
-    verdict_text = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
-    return f"aggregated {study['n_runs']} runs ({per_optimizer}); claims: {verdict_text}"
+    return f"aggregated {study['n_runs']} runs ({per_optimizer})"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,7 +32,8 @@ from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, select
-from optimizer_dynamics.verdicts import ALPHA_BAND, EDGE_BAND
+from optimizer_dynamics.claims.gradient_noise import ALPHA_BAND
+from optimizer_dynamics.claims.stability import EDGE_BAND
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Optimizers
 # take theirs from the registry (vermillion, blue); momentum values take the others, so the
@@ -848,7 +849,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        agg = load_aggregate(args.aggregate_dir)
+        agg = load_aggregate(args.aggregate_dir, with_verdicts=False)
     except AggregateError as error:
         parser.error(str(error))
     render_all(agg, args.out_dir, args.only)

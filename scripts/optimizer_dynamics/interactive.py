@@ -2,7 +2,7 @@
 tables, for the HTML page only (the PDF keeps the static figures).
 
     lr_sensitivity_chart(cells): median validation loss against lr per optimizer, with selectors
-        for the regime, the metric (final or best val loss) and the budget; clicking a momentum
+        for the regime, the metric (final or selected val loss) and the budget; clicking a momentum
         in the legend picks it out.
     curve_explorer_chart(curves, curvature): one cell's curves against step (val loss, effective
         step, update cosine, and the sharpness where a curvature run measured it), chosen by
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer_dynamics.study import regime_label
-from optimizer_dynamics.verdicts import LOSS_METRICS
+from optimizer_dynamics.tables import LOSS_METRICS
 
 CURVE_POINTS = 30  # steps kept per curve, log-spaced
 # The curves shown, in panel order, by short labels (the CSV repeats them on every row).

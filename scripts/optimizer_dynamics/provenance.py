@@ -1,6 +1,6 @@
 """The package modules a command executes: its own module and, transitively, every module of
 this package it imports. The workflow lists them as each rule's inputs, so that editing the
-code that made an output (the verdicts, the figures, the engine) makes that output and
+code that made an output (the claims, the figures, the engine) makes that output and
 everything after it stale. Read with ast, without importing anything (torch-free, fast).
 """
 
@@ -13,18 +13,36 @@ PACKAGE = "optimizer_dynamics"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def package_imports(source: Path) -> set[str]:
-    """Names of the package's modules that `source` imports directly."""
+def module_path(dotted: str) -> Path | None:
+    """The file of a module of this package ("optimizer_dynamics.claims.base"), if it is one."""
+    parts = dotted.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = PACKAGE_DIR.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if len(parts) > 1 and path.is_file():
+            return path
+    return None
+
+
+def package_imports(source: Path) -> set[Path]:
+    """Files of the package's modules that `source` imports directly, with the __init__.py of
+    each subpackage they sit in (importing a submodule runs its package first)."""
     names = set()
     for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == PACKAGE:
-                names.update(alias.name for alias in node.names)
-            elif node.module.startswith(PACKAGE + "."):
-                names.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
-            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith(PACKAGE + "."))
-    return {name for name in names if (PACKAGE_DIR / f"{name}.py").exists()}
+            names.update(alias.name for alias in node.names)
+    paths = set()
+    for name in names:
+        parts = name.split(".")
+        for depth in range(2, len(parts) + 1):  # the subpackages on the way, then the module
+            path = module_path(".".join(parts[:depth]))
+            if path is not None:
+                paths.add(path)
+    return paths
 
 
 def module_closure(*sources: Path) -> list[Path]:
@@ -37,9 +55,13 @@ def module_closure(*sources: Path) -> list[Path]:
         if path in seen:
             continue
         seen.add(path)
-        pending.extend(PACKAGE_DIR / f"{name}.py" for name in package_imports(path))
+        pending.extend(package_imports(path))
     return sorted(seen)
 
 
 def module_file(name: str) -> Path:
-    return PACKAGE_DIR / f"{name}.py"
+    """The file of a module ("aggregate") or subpackage ("claims") of this package."""
+    path = module_path(f"{PACKAGE}.{name}")
+    if path is None:
+        raise FileNotFoundError(f"{PACKAGE}.{name} is not a module of this package")
+    return path

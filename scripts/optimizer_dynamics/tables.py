@@ -1,5 +1,5 @@
-"""The one reader of the aggregate tables (results/aggregate/): the figures, the verdicts and the
-report look cells and runs up here, on exact keys.
+"""The one reader of the aggregate tables (results/aggregate/): the figures, the claims and the
+report look cells and runs up here, on exact keys; and the tables' column contract.
 
 Exact equality is right for lr and momentum: the config checks admit only numbers that
 format_number prints exactly, the run paths carry them in that form, and float(repr) round
@@ -18,6 +18,14 @@ import pandas as pd
 from optimizer_dynamics.optimizers import OPTIMIZERS
 
 KEY_COLUMNS = ("set", "batch", "budget", "optimizer", "lr", "momentum", "seed")
+# The validation-loss metrics of the runs and cells tables: per-run column, cells' median over
+# seeds and good-window flag. final: at the last step, the seed's measure; selected: at the step
+# with the lowest loss on the validation set's first half, reported on its second half (no
+# step is picked in hindsight on the data its loss is reported on).
+LOSS_METRICS = {
+    "final": ("final_val_loss", "median_final_val_loss", "in_good_window"),
+    "selected": ("selected_val_loss", "median_selected_val_loss", "in_good_window_selected"),
+}
 # what each table must have (at least), for the figures and the report
 REQUIRED_COLUMNS = {
     "cells.parquet": [
@@ -32,9 +40,12 @@ REQUIRED_COLUMNS = {
                      "late_sharpness_ratio"],
     "curvature_cells.parquet": ["budget", "optimizer", "lr", "momentum", "n_runs", "n_diverged",
                                 "stability_threshold", "late_sharpness_ratio_mean"],
-    "verdicts.parquet": ["id", "claim", "source", "headline", "setting", "verdict", "measured", "detail"],
 }
 AGGREGATE_FILES = (*REQUIRED_COLUMNS, "study.json")  # what the aggregation writes, every file
+# what the claims stage (optimizer_dynamics.claims) writes beside them, and what it must hold
+VERDICTS_FILE = "verdicts.parquet"
+VERDICTS_COLUMNS = ["id", "family", "claim", "source", "headline", "setting", "prediction", "effect", "effect_lo",
+                    "effect_hi", "n_held", "n_tested", "verdict", "measured", "detail"]
 AGGREGATE_HINT = "run python -m optimizer_dynamics.aggregate first"
 
 
@@ -66,7 +77,8 @@ def one(frame: pd.DataFrame, **keys) -> pd.Series:
 @dataclass(frozen=True)
 class Aggregate:
     """The study's aggregate tables. cells, runs and curvature_cells hold the whole runs
-    (budget 1); cells_by_budget and verdicts every budget (analysis.budgets)."""
+    (budget 1); cells_by_budget, runs_by_budget and verdicts every budget (analysis.budgets).
+    verdicts is None where the claims were not judged yet (the claims stage reads the rest)."""
 
     cells: pd.DataFrame  # one row per (batch, optimizer, lr, momentum)
     curves: pd.DataFrame  # long: per cell, step and metric: mean, lo, hi over seeds
@@ -75,7 +87,8 @@ class Aggregate:
     runs: pd.DataFrame  # one row per run: the grid's and the curvature runs
     curvature_cells: pd.DataFrame  # one row per curvature setting (optimizer, lr, momentum)
     cells_by_budget: pd.DataFrame
-    verdicts: pd.DataFrame
+    runs_by_budget: pd.DataFrame
+    verdicts: pd.DataFrame | None
     study: dict  # study.json: the config, run counts and library versions
 
     def in_regime(self, regime: str) -> Aggregate:
@@ -118,7 +131,8 @@ class Aggregate:
         return rows[rows["metric"] == metric].sort_values("step")
 
 
-def load_aggregate(directory: str | Path) -> Aggregate:
+def load_aggregate(directory: str | Path, with_verdicts: bool = True) -> Aggregate:
+    """The tables of `directory`; with_verdicts: verdicts.parquet too (the claims stage's)."""
     directory = Path(directory)
     frames = {name: read_table(directory / name, columns) for name, columns in REQUIRED_COLUMNS.items()}
     study_path = directory / "study.json"
@@ -135,7 +149,8 @@ def load_aggregate(directory: str | Path) -> Aggregate:
     return Aggregate(cells=whole["cells.parquet"], curves=frames["curves.parquet"], config=study["config"],
                      curvature=frames["curvature.parquet"], runs=whole["runs.parquet"],
                      curvature_cells=whole["curvature_cells.parquet"], cells_by_budget=frames["cells.parquet"],
-                     verdicts=frames["verdicts.parquet"], study=study)
+                     runs_by_budget=frames["runs.parquet"], study=study,
+                     verdicts=read_table(directory / VERDICTS_FILE, VERDICTS_COLUMNS) if with_verdicts else None)
 
 
 def read_table(path: Path, columns: list[str]) -> pd.DataFrame:

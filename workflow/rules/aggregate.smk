@@ -1,5 +1,5 @@
 rule aggregate:
-    """Per-run summaries, per-cell statistics, curves and the claims' verdicts."""
+    """Per-run summaries, per-cell statistics and curves."""
     input:
         runs=run_files(),
         code=CODE["aggregate"],
@@ -20,3 +20,27 @@ rule aggregate:
     shell:
         '"$PYTHON" -m optimizer_dynamics.aggregate --runs-dir {params.runs_dir:q}'
         " --out-dir {params.out_dir:q} {params.args:q} > {log:q} 2>&1"
+
+
+rule claims:
+    """Each claim judged in each setting: prediction, effect, interval, verdict, headline."""
+    input:
+        aggregates=AGGREGATES,
+        code=CODE["claims"],
+    output:
+        reported(
+            VERDICTS,
+            caption="../report/verdicts.rst",
+            category="Tables",
+            labels={"table": "verdicts.parquet"},
+        ),
+    log:
+        "results/logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims.tsv"
+    conda:
+        "../envs/optimizer_dynamics.yaml"
+    params:
+        aggregate_dir=AGGREGATE_DIR,
+    shell:
+        '"$PYTHON" -m optimizer_dynamics.claims --aggregate-dir {params.aggregate_dir:q} > {log:q} 2>&1'

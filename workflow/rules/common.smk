@@ -63,6 +63,7 @@ SEEDS = [str(seed) for seed in config["seeds"]]
 DATASET = "results/data/moons.npz"
 AGGREGATE_DIR = "results/aggregate"
 AGGREGATES = [f"{AGGREGATE_DIR}/{name}" for name in tables.AGGREGATE_FILES]
+VERDICTS = f"{AGGREGATE_DIR}/{tables.VERDICTS_FILE}"
 FIGURES_DIR = "results/figures"
 FIGURE_FILES = figure_files.figure_files(config)  # (file stem, figure, regime)
 FIGURES = [
@@ -93,6 +94,7 @@ CODE = {
     "dataset": code_inputs(provenance.module_file("data")),
     "train": code_inputs(provenance.module_file("train")),
     "aggregate": code_inputs(provenance.module_file("aggregate")),
+    "claims": code_inputs(provenance.module_file("claims")),
     "figures": code_inputs(provenance.module_file("figures")),
     # The rendering, and what the report's source runs in its cells.
     "report": code_inputs(provenance.module_file("report"), REPO / REPORT_SOURCE),
@@ -101,7 +103,6 @@ CODE = {
 
 # The aggregate tables Snakemake's report lists (as downloads), with their captions.
 REPORTED_TABLES = (
-    "verdicts.parquet",
     "cells.parquet",
     "runs.parquet",
     "curvature.parquet",

@@ -1,0 +1,115 @@
+"""The claims, judged from the aggregate tables: one module per claim family (its claims'
+predictions, constants, judges and texts, and the report section and figures that show them),
+the registry FAMILIES, and the stage that writes verdicts.parquet.
+
+    python -m optimizer_dynamics.claims --aggregate-dir results/aggregate
+
+reads the aggregate tables (tables.load_aggregate) and writes verdicts.parquet beside them: one
+row per claim and setting (base.settings_of) with the prediction, the measured effect and its
+interval, the units that held, the verdict and the claim's headline. A claim is added as one
+file with a FAMILY (or one Claim in a family) and an entry in FAMILIES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from optimizer_dynamics.atomic import atomic_path
+from optimizer_dynamics.claims import experiment1, experiment2, experiment3, gradient_noise, stability
+from optimizer_dynamics.claims.base import (
+    SETTING_AXES,
+    Claim,
+    Family,
+    Missing,
+    Outcome,
+    Study,
+    headline,
+    regime_order,
+    setting_label,
+    settings_of,
+)
+from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
+
+FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, stability.FAMILY,
+                          gradient_noise.FAMILY]
+CLAIMS: list[Claim] = [claim for family in FAMILIES for claim in family.claims]
+COLUMNS = ["id", "family", "claim", "source", "prediction", "headline", *SETTING_AXES, "budget_steps", "setting",
+           "test", "effect", "effect_lo", "effect_hi", "n_held", "n_tested", "verdict", "key", "measured", "detail"]
+
+
+def family_of(claim_id: str) -> Family:
+    return next(family for family in FAMILIES if any(claim.id == claim_id for claim in family.claims))
+
+
+def claim_texts(analysis: dict) -> dict[str, str]:
+    """What a claim's text may name from the config: the seed's claimed windows."""
+    texts = {}
+    for optimizer in ("sgd", "adam"):
+        window = (analysis.get("claimed_windows") or {}).get(optimizer)
+        texts[f"{optimizer}_window"] = f"~{window[0]:g}-{window[1]:g}" if window else "(no claimed window in the config)"
+    return texts
+
+
+def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: list[Claim] | None = None) -> pd.DataFrame:
+    """One row per claim and setting. runs and cells as the aggregation writes them: every
+    budget, runs of both sets."""
+    grid, curvature = runs[runs["set"] == "grid"], runs[runs["set"] == "curvature"]
+    regimes = sorted(grid["batch"].unique(), key=regime_order) or ["full"]  # no runs: inconclusive rows
+    budgets = sorted(runs["budget"].unique()) or [1.0]
+    texts = claim_texts(analysis)
+    rows = []
+    for claim in CLAIMS if claims is None else claims:
+        settings, outcomes, claim_rows = settings_of(claim, regimes, budgets), [], []
+        for setting in settings:
+            regime, budget = setting["regime"], setting["budget"]
+            in_grid = grid[(grid["batch"] == regime) & (grid["budget"] == budget)]
+            at_budget = curvature[curvature["budget"] == budget]
+            study = Study(in_grid, cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
+                          setting["metric"] or "final", at_budget, setting["comparison"] or "usual lrs",
+                          all_cells=cells[cells["budget"] == budget], all_runs=grid[grid["budget"] == budget])
+            source = at_budget if claim.run_set == "curvature" else in_grid
+            steps = int(source["budget_steps"].max()) if len(source) else None
+            try:
+                outcome = claim.judge(study)
+            except Missing as missing:
+                outcome = Outcome("inconclusive", f"cannot be tested: {missing}", "", f"cannot be tested: {missing}.")
+            outcomes.append(outcome)
+            claim_rows.append({
+                "id": claim.id, "family": family_of(claim.id).name, "claim": claim.claim.format(**texts),
+                "source": claim.source, "prediction": claim.prediction, **setting, "budget_steps": steps,
+                "setting": setting_label(setting, steps), "test": claim.test, "effect": outcome.effect,
+                "effect_lo": outcome.effect_lo, "effect_hi": outcome.effect_hi, "n_held": outcome.n_held,
+                "n_tested": outcome.n_tested, "verdict": outcome.verdict, "key": outcome.key,
+                "measured": outcome.measured, "detail": outcome.detail,
+            })
+        summary = headline(outcomes, settings)
+        rows += [{**row, "headline": summary} for row in claim_rows]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table.astype({"budget_steps": "Int64", "n_held": "Int64", "n_tested": "Int64", "effect": float,
+                         "effect_lo": float, "effect_hi": float})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--aggregate-dir", default="results/aggregate",
+                        help="the aggregate tables; verdicts.parquet is written here (default results/aggregate)")
+    args = parser.parse_args(argv)
+    try:
+        tables = load_aggregate(args.aggregate_dir, with_verdicts=False)
+    except AggregateError as error:
+        sys.exit(f"claims: {error}")
+    verdicts = evaluate(tables.runs_by_budget, tables.cells_by_budget, tables.analysis)
+    with atomic_path(Path(args.aggregate_dir) / VERDICTS_FILE) as tmp:
+        verdicts.to_parquet(tmp, index=False)
+    counts = verdicts["verdict"].value_counts()
+    print(f"judged {verdicts['id'].nunique()} claims in {len(verdicts)} settings: "
+          + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from optimizer_dynamics.claims import main
+
+main()
