@@ -490,9 +490,11 @@ show(
 schedule = config["curvature"]
 definitions = (
     f"**Sharpness** λmax(H) is the largest eigenvalue of the exact Hessian H of the full-batch training loss at "
-    f"the current weights, computed in closed form in the curvature runs of the settings below: every "
-    f"{esc(schedule['early_every'])} steps up to step {esc(schedule['early_steps'])}, then every "
-    f"{esc(schedule['every'])} steps, for {esc(schedule['steps'])} steps of full-batch training. Gradient descent on a quadratic of curvature λ is stable "
+    f"the current weights, computed in closed form in the curvature runs of the settings below, in pairs of "
+    f"consecutive steps (so an oscillation of period 2 is seen at both its phases, and the late ratio averages "
+    f"each pair): a pair every {esc(schedule['early_every'])} steps up to step {esc(schedule['early_steps'])}, "
+    f"then every {esc(schedule['every'])} steps, for {esc(schedule['steps'])} steps of full-batch training. "
+    "Gradient descent on a quadratic of curvature λ is stable "
     "only while λ < 2 / lr; heavy-ball momentum m (torch's form: v ← m v + g, weights ← weights − lr v) moves "
     "the bound to 2 (1 + m) / lr. Cohen "
     "et al. (2021, *Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability*) found that "

@@ -13,8 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_STEPS, REPO, in_setting, frames_by_run, runs_dir, tiny_config, tiny_study_config
-from optimizer_dynamics import aggregate, stats, tables, verdicts
+from conftest import (TINY_STEPS, REPO, aggregate_and_judge, in_setting, frames_by_run, runs_dir, tiny_config,
+                      tiny_study_config)
+from optimizer_dynamics import aggregate, claims, stats, tables
+from optimizer_dynamics.claims import stability
+from optimizer_dynamics.claims.base import VERDICTS
 from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import write_run
 from optimizer_dynamics.train import default_out, train
@@ -23,12 +26,13 @@ from optimizer_dynamics.train import default_out, train
 # diverges, two that start above their threshold) and one Adam lr, a dense early schedule.
 GRID = {"sgd": {"lr": [0.3, 3.0, 10.0, 30.0], "momentum": [0.0]}, "adam": {"lr": [0.01, 0.1], "momentum": [0.9]}}
 CURVATURE = {
-    "every": 10, "steps": TINY_STEPS, "early_steps": 6, "early_every": 2,
+    "every": 10, "steps": TINY_STEPS, "early_steps": 6, "early_every": 4,
     "cells": {"sgd": {"lr": [0.3, 3.0, 10.0], "momentum": [0.0]}, "adam": {"lr": [0.01], "momentum": [0.9]}},
 }
 SEEDS = [0, 1, 2]
 CURVATURE_IDS = ["7a", "7b", "7c", "7d"]
-HESSIAN_STEPS = sorted(set(range(0, 6, 2)) | set(range(0, TINY_STEPS, 10)))
+# pairs of consecutive steps: every 4 steps before step 6, then every 10
+HESSIAN_STEPS = sorted({s + d for s in [0, 4, *range(10, TINY_STEPS, 10)] for d in (0, 1)})
 
 
 def study_config(curvature=CURVATURE) -> dict:
@@ -60,10 +64,8 @@ def curvature_study(tmp_path_factory, tiny_dataset) -> list:
 
 @pytest.fixture(scope="module")
 def curvature_aggregate(tmp_path_factory, curvature_study):
-    out = tmp_path_factory.mktemp("curvature_aggregate")
-    aggregate.main(["--runs-dir", str(runs_dir(curvature_study)), "--config-json", json.dumps(study_config()),
-                    "--out-dir", str(out)])
-    return out
+    return aggregate_and_judge(tmp_path_factory.mktemp("curvature_aggregate"), runs_dir(curvature_study),
+                               study_config())
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +91,34 @@ def direct_curvature(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"step": measured["step"].to_numpy(), "sharpness": measured["hessian.top1"].to_numpy(),
                          "compared": compared.to_numpy(), "ratio": (compared / threshold).to_numpy(),
                          "threshold": threshold})
+
+
+def pairs_of(direct: pd.DataFrame) -> pd.DataFrame:
+    """The measured steps averaged over each pair of consecutive steps, here by a loop."""
+    rows, current = [], []
+    for row in direct.to_dict("records"):
+        if current and row["step"] != current[-1]["step"] + 1:
+            rows.append(pd.DataFrame(current).mean())
+            current = []
+        current.append(row)
+    rows.append(pd.DataFrame(current).mean())
+    return pd.DataFrame(rows)
+
+
+def test_a_period_2_orbit_sampled_at_both_phases_gives_its_mean():
+    # GD at the edge of stability: the sharpness alternates 0.7 and 1.3 times the threshold between
+    # consecutive steps; sampled on even steps alone it would read 0.7
+    steps = [0, 1, *[s + d for s in range(100, 1000, 100) for d in (0, 1)]]
+    ratio = [1.5, 1.5] + [0.7 if step % 2 == 0 else 1.3 for step in steps[2:]]
+    curvature = pd.DataFrame({"run": 0, "step": steps, "ratio": ratio, "sharpness": ratio, "precond_sharpness": np.nan,
+                              "stability_sharpness": ratio, "lr": 0.1, "threshold": 1.0})
+    batch_loss = pd.DataFrame({"run": 0, "step": range(1000), "batch.loss": 1.0})
+    summary = aggregate.summarize_curvature(curvature, {"late_fraction": 0.2}, batch_loss).loc[0]
+    assert summary["late_sharpness_ratio"] == pytest.approx(1.0, rel=1e-12)
+    assert summary["late_ratio_trend"] == pytest.approx(0.0, abs=1e-12)
+    even_only = aggregate.summarize_curvature(curvature[curvature["step"] % 2 == 0], {"late_fraction": 0.2},
+                                              batch_loss).loc[0]
+    assert even_only["late_sharpness_ratio"] == pytest.approx(0.7)  # the artefact the pairs remove
 
 
 def test_study_has_what_the_tests_need(files, grid_files):
@@ -137,16 +167,20 @@ def test_run_summaries_come_from_the_files(curvature_aggregate, files):
         if row.diverged:
             assert math.isnan(row.late_sharpness_ratio) and math.isnan(row.sharpness_late_change)
             continue
-        n_late = max(1, math.ceil(late_fraction * len(direct)))
-        middle = (len(direct) - 1) // 2
-        mid = direct.iloc[middle - n_late + 1 : middle + 1]
-        assert row.late_sharpness_ratio == pytest.approx(direct["ratio"].iloc[-n_late:].mean(), rel=1e-12)
+        pairs = pairs_of(direct)
+        n_late = max(1, math.ceil(late_fraction * len(pairs)))
+        middle = (len(pairs) - 1) // 2
+        mid = pairs.iloc[middle - n_late + 1 : middle + 1]
+        assert row.late_sharpness_ratio == pytest.approx(pairs["ratio"].iloc[-n_late:].mean(), rel=1e-12)
         assert row.sharpness_late_change == pytest.approx(
-            direct["sharpness"].iloc[-n_late:].mean() / mid["sharpness"].mean() - 1, rel=1e-12)
+            pairs["sharpness"].iloc[-n_late:].mean() / mid["sharpness"].mean() - 1, rel=1e-12)
         assert row.stability_sharpness_late_change == pytest.approx(
-            direct["compared"].iloc[-n_late:].mean() / mid["compared"].mean() - 1, rel=1e-12)
-        quarter = max(2, math.ceil(len(direct) / 4))
-        last = direct["ratio"].iloc[-quarter:]
+            pairs["compared"].iloc[-n_late:].mean() / mid["compared"].mean() - 1, rel=1e-12)
+        if len(stable):  # the loss from step 0 to the first stable step, here from the file
+            losses = files[key]["batch.loss"].iloc[: int(stable.iloc[0]) + 1]
+            assert row.loss_rise_before_stable == pytest.approx(losses.max() / losses.iloc[0] - 1, rel=1e-12)
+        quarter = max(2, math.ceil(len(pairs) / 4))
+        last = pairs["ratio"].iloc[-quarter:]
         half = quarter // 2
         assert row.late_ratio_trend == pytest.approx(last.iloc[-half:].mean() / last.iloc[:-half].mean() - 1, rel=1e-12)
         checked_late += 1
@@ -156,7 +190,7 @@ def test_run_summaries_come_from_the_files(curvature_aggregate, files):
 def test_run_with_another_curvature_setting_than_the_config_is_stale(curvature_study):
     root = str(runs_dir(curvature_study))
     for key, value, says in (("every", 11, "curvature_every = 10 but the config asks 11"),
-                             ("early_every", 3, "curvature_early_every = 2 but the config asks 3"),
+                             ("early_every", 3, "curvature_early_every = 4 but the config asks 3"),
                              ("steps", TINY_STEPS + 1, f"steps = {TINY_STEPS} but the config asks {TINY_STEPS + 1}")):
         with pytest.raises(aggregate.AggregationError, match=rf"/curvature/.*{says}.* stale"):
             aggregate.aggregate(study_config({**CURVATURE, key: value}), root)
@@ -175,27 +209,28 @@ def test_study_without_curvature_writes_an_empty_table_and_inconclusive_rows(tin
 
 def test_curvature_study_verdict_rows(curvature_aggregate):
     table = in_setting(pd.read_parquet(curvature_aggregate / "verdicts.parquet"))
-    assert table.loc[CURVATURE_IDS, "verdict"].isin(verdicts.VERDICTS).all()
+    assert table.loc[CURVATURE_IDS, "verdict"].isin(VERDICTS).all()
     assert not table.loc[CURVATURE_IDS, "detail"].str.startswith("cannot be tested").any()
     runs = pd.read_parquet(curvature_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
     finished = runs.dropna(subset=["sharpness_late_change"])
     median = finished["sharpness_late_change"].median()
-    assert table.loc["7d", "measured"].endswith(
-        f"of {len(finished)} finished curvature runs (median change {median:+.1%})")
+    assert table.loc["7d", "measured"] == f"late / mid-run sharpness - 1: median {median:+.1%} over {len(finished)} runs"
+    assert table.loc["7d", "n_tested"] == len(finished)
 
 
 # --- verdict logic on hand-built runs ----------------------------------------------------------
 
 
 def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvature=True, late_ratio=0.5,
-        change=0.0, initial=10.0, trend=0.0, first_stable_step=0) -> dict:
+        change=0.0, initial=10.0, trend=0.0, first_stable_step=0, rise=0.5, trained=True) -> dict:
     """One runs.parquet row; curvature summaries consistent with a step-0 (preconditioned) sharpness
     `initial`, a late ratio, a mid-to-late change and a last-quarter trend of the ratio."""
     threshold = stability_threshold(optimizer, lr, momentum)
     row = {"set": "curvature" if curvature else "grid", "batch": "full", "budget": 1.0, "budget_steps": 1000,
            "curvature_early_steps": 50,
            "optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
-           "final_val_loss": np.nan if diverged else 0.3, "final_val_acc": np.nan if diverged else 0.9, "best_val_loss": np.nan if diverged else 0.3,
+           "final_val_loss": np.nan if diverged else 0.3, "final_val_acc": np.nan if diverged else 0.9, "selected_val_loss": np.nan if diverged else 0.3, "overfit_gap": np.nan if diverged else 0.0,
+           "final_train_loss_ratio": np.nan if diverged else (0.2 if trained else 1.5),
            "steps_to_target": None if diverged else 10, "stability_threshold": threshold,
            "sgd_eff_step_max_rel_dev": 0.0,
            **{column: np.nan if diverged else 0.5 for column in aggregate.LATE_COLUMNS},
@@ -205,7 +240,8 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
         row.update(initial_sharpness=initial, initial_precond_sharpness=initial if optimizer == "adam" else np.nan,
                    initial_stability_sharpness=initial,
                    predicted_critical_lr=lr * threshold / initial, max_sharpness_ratio=initial / threshold,
-                   first_stable_step=first_stable_step)
+                   first_stable_step=first_stable_step,
+                   loss_rise_before_stable=rise if np.isfinite(first_stable_step) else np.nan)
         if not diverged:
             row.update(late_sharpness_ratio=late_ratio, sharpness_late_change=change,
                        stability_sharpness_late_change=change, late_ratio_trend=trend)
@@ -216,7 +252,7 @@ def evaluate(rows) -> pd.DataFrame:
     runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
     analysis = tiny_study_config()["analysis"]
     cells = aggregate.summarize_cells(runs[runs["set"] == "grid"], analysis).assign(budget=1.0)
-    return in_setting(verdicts.evaluate(runs, cells, analysis))
+    return in_setting(claims.evaluate(runs, cells, analysis))
 
 
 def cell(optimizer, lr, momentum, ratios, **kwargs) -> list[dict]:
@@ -226,7 +262,7 @@ def cell(optimizer, lr, momentum, ratios, **kwargs) -> list[dict]:
 AT_EDGE, BELOW, ABOVE, STRADDLING = [0.95, 1.0, 1.05], [0.1, 0.12, 0.14], [2.0, 2.1, 2.2], [0.5, 0.9, 1.3]
 EDGE_CASES = [
     ([AT_EDGE, AT_EDGE], "supported"),
-    ([AT_EDGE, BELOW], "partly supported"),
+    ([AT_EDGE, BELOW], "mixed"),
     ([BELOW, ABOVE], "refuted"),
     ([BELOW, STRADDLING], "inconclusive"),  # no cell at the edge, but one could be
 ]
@@ -238,58 +274,83 @@ def test_edge_of_stability_verdict_follows_the_late_ratio_intervals(optimizer, c
     rows = [row for lr, r in zip([0.01, 0.1], ratios) for row in cell(optimizer, lr, momentum, r)]
     row = evaluate(rows).loc[claim]
     assert row["verdict"] == expected
-    if BELOW in ratios:
-        assert "below it: lr 0.01" in row["detail"] or "below it: lr 0.1" in row["detail"]
-    # initial 10 and late ratio x threshold: the late sharpness is lower than at step 0 only when below 10
-    late = [np.mean(r) * stability_threshold(optimizer, lr, momentum) for lr, r in zip([0.01, 0.1], ratios)]
-    assert f"is below its step-0 value in {sum(x < 10 for x in late)} of 2 cells" in row["detail"]
+    at_edge = sum(r is AT_EDGE for r in ratios)
+    assert row["key"].startswith(f"at the edge in {at_edge} of 2 cells")
+    assert (row["n_held"], row["n_tested"]) == (at_edge, 2)
+    # below the band: with step-0 sharpness 10, "no progressive sharpening" where the late sharpness fell below it
+    for lr, r in zip([0.01, 0.1], ratios):
+        if r is BELOW:
+            late = np.mean(r) * stability_threshold(optimizer, lr, momentum)
+            place = "no progressive sharpening" if late < 10 else "below"
+            assert f"{place} in 1: lr {lr:g}" in row["key"]
+
+
+def test_cells_settled_below_with_a_falling_sharpness_are_no_progressive_sharpening():
+    # SGD at lr 0.1, m 0: threshold 20; step-0 sharpness 10, late 0.12 x 20 = 2.4: it fell, never rose
+    rows = cell("sgd", 0.1, 0.0, BELOW) + cell("sgd", 0.05, 0.0, BELOW)
+    row = evaluate(rows).loc["7a"]
+    assert row["verdict"] == "refuted"
+    assert "no progressive sharpening in 2: lr 0.05 m 0, lr 0.1 m 0" in row["key"]
 
 
 @pytest.mark.parametrize("optimizer, claim", [("sgd", "7a"), ("adam", "7b")])
 def test_a_threshold_still_approached_at_the_end_is_not_reached_not_refuted(optimizer, claim):
-    # Both cells settled below (above) the band: refuted. One still rising toward it: inconclusive.
+    # Both cells settled below (above) the band: refuted. One still rising toward it: not reached.
     settled = cell(optimizer, 0.01, 0.9, BELOW) + cell(optimizer, 0.1, 0.9, ABOVE)
     assert evaluate(settled).loc[claim, "verdict"] == "refuted"
-    rising = cell(optimizer, 0.01, 0.9, BELOW, trend=2 * verdicts.TREND_TOLERANCE) + cell(optimizer, 0.1, 0.9, ABOVE)
+    rising = cell(optimizer, 0.01, 0.9, BELOW, trend=2 * stability.TREND_TOLERANCE) + cell(optimizer, 0.1, 0.9, ABOVE)
     row = evaluate(rising).loc[claim]
-    assert row["verdict"] == "inconclusive"
-    assert "not reached within 1000 steps (still moving toward it): lr 0.01" in row["detail"]
+    assert row["verdict"] == "not reached"
+    assert "not reached in 1: lr 0.01" in row["key"]
     assert "still rising +20%" in row["measured"]
     # Moving away from the band is no excuse: a falling cell below it stays below.
     falling = cell(optimizer, 0.01, 0.9, BELOW, trend=-0.5) + cell(optimizer, 0.1, 0.9, ABOVE)
     assert evaluate(falling).loc[claim, "verdict"] == "refuted"
 
 
-def test_a_cell_whose_seeds_all_diverged_is_named_and_not_at_the_edge():
+def test_a_cell_whose_seeds_all_diverged_is_named_and_not_tested():
     rows = cell("sgd", 0.1, 0.0, AT_EDGE) + cell("sgd", 5.0, 0.0, AT_EDGE, diverged=True)
     row = evaluate(rows).loc["7a"]
-    assert row["verdict"] == "partly supported" and "diverged: lr 5, momentum 0" in row["detail"]
+    assert row["verdict"] == "supported" and "diverged in 1: lr 5 m 0" in row["key"]
+    assert (row["n_held"], row["n_tested"]) == (1, 1)
 
 
-def catapult_rows(first_stable: list, diverged: list, grid: dict[float, bool]) -> list[dict]:
+def catapult_rows(first_stable: list, grid: dict[float, tuple[bool, bool]], rise: float = 0.5) -> list[dict]:
     """SGD curvature runs at lr 0.5 (threshold 4, step-0 sharpness 10: they start above it), seed i
-    first stable at first_stable[i] (NaN: never) or diverged; plus full-batch grid runs lr -> diverged."""
-    rows = [run("sgd", 0.5, 0.0, seed, initial=10.0, diverged=gone, first_stable_step=np.nan if gone else step)
-            for seed, (step, gone) in enumerate(zip(first_stable, diverged))]
-    rows += [run("sgd", lr, 0.0, seed, curvature=False, diverged=gone) for lr, gone in grid.items()
-             for seed in range(len(first_stable))]
+    first stable at first_stable[i] (NaN: never) with a loss rise `rise` before it; plus full-batch
+    grid runs: lr -> (diverged, trained)."""
+    rows = [run("sgd", 0.5, 0.0, seed, initial=10.0, first_stable_step=step, rise=rise)
+            for seed, step in enumerate(first_stable)]
+    rows += [run("sgd", lr, 0.0, seed, curvature=False, diverged=gone, trained=trained)
+             for lr, (gone, trained) in grid.items() for seed in range(len(first_stable))]
     return rows
 
 
-# lambda_0 = 10: the step-0 critical lr is 0.2, so grid lr 1 is 5x it and lr 4 is 20x
-@pytest.mark.parametrize("first_stable, diverged, grid, expected", [
-    ([2, 4, 2], [False] * 3, {1.0: False, 4.0: True}, "supported"),
-    ([2, np.nan, 2], [False] * 3, {1.0: False, 4.0: True}, "partly supported"),  # one stayed above
-    ([np.nan] * 3, [False] * 3, {1.0: False}, "refuted"),  # survived above the threshold: no catapult
-    ([2, 80, 2], [False] * 3, {1.0: False}, "partly supported"),  # stable only after the dense early steps
-    ([np.nan] * 3, [True] * 3, {1.0: True}, "refuted"),  # every run above the threshold diverged
+# lambda_0 = 10: the step-0 critical lr is 0.2, so lr 0.6 is 3x it, 2 is 10x
+TRAINS, DIVERGES, STALLS = (False, True), (True, False), (False, False)
+
+
+@pytest.mark.parametrize("first_stable, grid, rise, expected, catapults", [
+    ([2, 4, 2], {0.6: TRAINS, 2.0: DIVERGES}, 0.5, "supported", 3),
+    ([2, np.nan, 2], {0.6: TRAINS, 2.0: DIVERGES}, 0.5, "mixed", 2),  # one stayed above its threshold
+    ([2, 80, 2], {0.6: TRAINS, 2.0: DIVERGES}, 0.5, "mixed", 2),  # stable only after the dense early steps
+    ([2, 4, 2], {0.6: TRAINS, 2.0: DIVERGES}, 0.0, "mixed", 0),  # no loss rise: not a catapult
+    ([2, 4, 2], {0.6: TRAINS, 2.0: STALLS}, 0.5, "supported", 3),  # lr 2 survives but does not train
+    ([2, 4, 2], {2.0: TRAINS, 6.0: DIVERGES}, 0.5, "mixed", 3),  # trains at 10x: no small multiple
 ])
-def test_catapult_verdict(first_stable, diverged, grid, expected):
-    row = evaluate(catapult_rows(first_stable, diverged, grid)).loc["7c"]
+def test_catapult_verdict_judges_both_halves(first_stable, grid, rise, expected, catapults):
+    row = evaluate(catapult_rows(first_stable, grid, rise)).loc["7c"]
     assert row["verdict"] == expected
     assert row["source"] == "Lewkowycz et al., 2020"
-    if grid == {1.0: False, 4.0: True}:
-        assert "survived up to 5, diverged from 20 (x the step-0 critical lr" in row["measured"]
+    assert row["key"].startswith(f"catapult in {catapults} of 3 trained runs above the threshold")
+    largest = max(lr for lr, (gone, trained) in grid.items() if trained and not gone)
+    assert f"m 0: trains up to lr {largest:g} ({largest / 0.2:.3g}x), fails from lr" in row["key"]
+
+
+def test_the_largest_lr_that_trains_is_not_reached_when_no_lr_fails():
+    row = evaluate(catapult_rows([2, 4, 2], {0.6: TRAINS, 2.0: TRAINS})).loc["7c"]
+    assert "fails at no larger lr (not reached)" in row["key"]
+    assert row["verdict"] == "mixed"  # the catapults hold, the bracket is not reached
 
 
 def test_catapult_is_inconclusive_without_a_run_above_the_threshold():
@@ -300,15 +361,15 @@ def test_catapult_is_inconclusive_without_a_run_above_the_threshold():
 
 @pytest.mark.parametrize("changes, expected", [
     ([-0.5, -0.2, -0.11], "supported"),
-    ([-0.5, 0.0, 0.3], "partly supported"),
+    ([-0.5, 0.0, 0.3], "mixed"),
     ([-0.09, 0.0, 0.3], "refuted"),  # -9% is within the tolerance: flat, not a fall
 ])
 def test_late_fall_verdict_counts_runs_beyond_the_tolerance(changes, expected):
     rows = [run("sgd", 0.1, 0.0, seed, change=c) for seed, c in enumerate(changes)]
     row = evaluate(rows + [run("sgd", 0.1, 0.9, 0, diverged=True)]).loc["7d"]  # diverged: not counted
     assert row["verdict"] == expected
-    fell = sum(c < -verdicts.TREND_TOLERANCE for c in changes)
-    assert row["measured"].startswith(f"fell in {fell}, ") and f"of {len(changes)} finished" in row["measured"]
+    fell = sum(c < -stability.TREND_TOLERANCE for c in changes)
+    assert row["key"].startswith(f"falls in {fell} of {len(changes)} finished curvature runs")
 
 
 def test_runs_without_curvature_columns_give_inconclusive_rows():
@@ -451,7 +512,7 @@ def test_report_has_the_curvature_section_with_numbers_from_the_runs(curvature_a
     for claim in CURVATURE_IDS:  # each claim with where it holds
         assert f"{claim} {verdict_table.loc[claim, 'claim']}" in text
         assert f"{verdict_table.loc[claim, 'headline']}." in text
-    assert f"every {CURVATURE['early_every']} steps up to step {CURVATURE['early_steps']}, then every " \
+    assert f"a pair every {CURVATURE['early_every']} steps up to step {CURVATURE['early_steps']}, then every " \
         f"{CURVATURE['every']} steps" in text
     images = [node for node in section if node.name == "figure"]
     assert len(images) == 2 and all(node.find("img")["src"].startswith("data:image/png") for node in images)

@@ -12,8 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import TINY_DATA, TINY_GRID, TINY_SEEDS, tiny_config, tiny_study_config
-from optimizer_dynamics import aggregate, figures, noise, tables, verdicts
+from conftest import TINY_DATA, TINY_GRID, TINY_SEEDS, aggregate_and_judge, tiny_config, tiny_study_config
+from optimizer_dynamics import aggregate, figures, noise, tables
+from optimizer_dynamics.claims.base import VERDICTS
 from optimizer_dynamics.model import layer_views, n_params
 from optimizer_dynamics.runfile import write_run
 from optimizer_dynamics.train import default_out, train
@@ -163,9 +164,7 @@ def noise_aggregate(tmp_path_factory, tiny_dataset):
                         config = tiny_config(optimizer=optimizer, lr=lr, momentum=momentum, seed=seed,
                                              batch_size=batch_size, noise_every=NOISE_EVERY)
                         write_run(train(config, tiny_dataset), root / default_out(config))
-    out = tmp_path_factory.mktemp("noise_aggregate")
-    aggregate.main(["--runs-dir", str(root / "results/runs"), "--config-json", json.dumps(noise_study_config()),
-                    "--out-dir", str(out)])
+    out = aggregate_and_judge(tmp_path_factory.mktemp("noise_aggregate"), root / "results/runs", noise_study_config())
     return root, out
 
 
@@ -205,7 +204,7 @@ def test_noise_claims_are_judged_where_they_apply(noise_aggregate):
     assert len(rows["8d"]) == 1  # compares the regimes
     for claim, found in rows.items():
         assert not found["detail"].str.startswith("cannot be tested").any(), (claim, found["detail"].tolist())
-        assert found["verdict"].isin(verdicts.VERDICTS).all()
+        assert found["verdict"].isin(VERDICTS).all()
 
 
 def test_noise_figure_draws_both_regimes(noise_aggregate):

@@ -95,7 +95,8 @@ def test_the_page_opens_on_the_verdicts_one_line_per_claim_with_a_badge_per_sett
     verdicts = pd.read_parquet(tiny_aggregate / "verdicts.parquet")
     claims = verdicts.drop_duplicates("id")
     shown = table_with_header(page, "Claim", "Where it holds", "Each setting")
-    assert list(shown["Claim"]) == [" ".join(f"{c.claim} ({c.source})".split()) for c in claims.itertuples()]
+    assert list(shown["Claim"]) == [" ".join(f"{c.claim} ({c.source}; prediction: {c.prediction})".split())
+                                    for c in claims.itertuples()]
     assert list(shown["Where it holds"]) == [" ".join(h.split()) for h in claims["headline"]]
     summary = next(t for t in page.find_all("table") if "Where it holds" in t.get_text())
     rows = summary.find("tbody").find_all("tr")
@@ -110,6 +111,8 @@ def test_the_page_opens_on_the_verdicts_one_line_per_claim_with_a_badge_per_sett
         cells = [tr.find_all("td") for tr in fold.find("tbody").find_all("tr")]
         assert [c[0].get_text(" ", strip=True) for c in cells] == list(group["setting"])
         assert [" ".join(c[2].get_text(" ", strip=True).split()) for c in cells] == [
+            " ".join(k.split()) for k in group["key"]]
+        assert [" ".join(c[3].get_text(" ", strip=True).split()) for c in cells] == [
             " ".join(m.split()) for m in group["measured"]]
     # The verdicts come first, before the set-up and every experiment section.
     headings = [h.get_text(strip=True) for h in page.find_all("h2")]

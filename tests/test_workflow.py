@@ -261,7 +261,7 @@ def test_tiny_study_end_to_end(repo_copy):
     assert "Nothing to be done" in again.stdout + again.stderr
 
     # A changed setting reruns exactly the jobs that use it, and what follows from them.
-    downstream = dict.fromkeys(("aggregate", "figures", "report", "all"), 1)
+    downstream = dict.fromkeys(("aggregate", "claims", "figures", "report", "all"), 1)
     grid_jobs = {name: n for name, n in line_jobs(config).items() if name.startswith("train_grid_")}
     curvature_jobs = {name: n for name, n in line_jobs(config).items() if name.startswith("train_curvature_")}
     assert grid_jobs and curvature_jobs
@@ -276,12 +276,15 @@ def test_tiny_study_end_to_end(repo_copy):
         assert plan.returncode == 0, plan.stderr
         assert job_counts(plan.stdout + plan.stderr) == expected, f"{section}.{key}"
 
-    # An edited module makes stale what it made, and what follows: the verdicts' code reruns
-    # the aggregation and after; the model's reruns the training too; the figures' only those.
+    # An edited module makes stale what it made, and what follows: the aggregation's code reruns
+    # the aggregation and after; a claim's reruns the judging and what shows it (the figures draw
+    # the claims' bands), not the aggregation; the model's reruns the training too; the figures'
+    # only those.
     package = repo_copy / "scripts/optimizer_dynamics"
     for module, expected in [
         ("figures", dict.fromkeys(("figures", "report", "all"), 1)),
-        ("verdicts", downstream),
+        ("aggregate", downstream),
+        ("claims/experiment1", dict.fromkeys(("claims", "figures", "report", "all"), 1)),
         ("model", {**line_jobs(config), **downstream}),
     ]:
         source = package / f"{module}.py"

@@ -73,6 +73,8 @@ def ratio_outcome(adam: pd.Series, sgd: pd.Series, where: str, *, quantity: str,
 
 
 def faster(study: Study) -> Outcome:
+    if study.runs.empty:
+        raise Missing("no grid runs in this regime")
     budget = int(study.runs["budget_steps"].max())
     adam, sgd, where = compared_values(study, "steps_to_target", missing=budget + 1)
     target = study.analysis["target_val_loss"]

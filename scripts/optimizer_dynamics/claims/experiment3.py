@@ -68,6 +68,8 @@ def momentum_pairs(study: Study) -> pd.DataFrame:
     step_ratio (geometric mean over seeds), cosine_gain (mean), seeds, and plain SGD's late
     update cosine and median norm test there (medians over seeds)."""
     finished = study.runs[(study.runs["optimizer"] == "sgd") & ~study.runs["diverged"].astype(bool)]
+    if finished.empty:
+        raise Missing("no finished SGD runs")
     table = finished.pivot_table(index=["lr", "seed"], columns="momentum",
                                  values=["eff_step_late", "update_cosine_late"])
     momenta = sorted(m for m in table["eff_step_late"].columns if m > 0)
@@ -116,7 +118,7 @@ def count_outcome(pairs: pd.DataFrame, held: pd.Series, what: str, measured: str
         return Outcome("no difference", f"no difference at any of {len(pairs)} (m, lr) pairs", measured, detail,
                        n_held=0, n_tested=len(pairs), unit="(m, lr) pairs")
     key = count_phrase(held, pair_names(pairs), "(m, lr) pairs", holds=what)
-    if 0 < held.sum() < len(held):
+    if 0 < held.sum() < len(held) and key.count(";") == 0:  # the pairs were too many to name: their lr ranges
         key += f"; where: {lr_ranges(pairs, held)}"
     share = held.mean()
     return Outcome(judge_count(int(held.sum()), len(held)), key, measured, detail, effect=share,
@@ -160,12 +162,16 @@ def law_outcome(study: Study, law, name: str) -> Outcome:
     fits = (np.log(pairs["step_ratio"] / correlated)).abs() <= math.log1p(LAW_TIE)
     detail = (f"Held: the step ratio within {LAW_TIE:.0%} of {name}. The lag-one law with ρ = plain SGD's late update "
               f"cosine fits {int(fits.sum())} of {len(pairs)} pairs.")
-    noise = pairs["plain_norm_test"]
-    if noise.notna().any():
-        inside, outside = noise[held].median(), noise[~held].median()
-        detail += (f" Plain SGD's median norm test (above 1: noise-dominated) where it holds "
-                   f"{inside:.2g}, elsewhere {outside:.2g}; its update cosine there {pairs['plain_cosine'][held].median():.2g}, "
-                   f"elsewhere {pairs['plain_cosine'][~held].median():.2g}.")
+    def median_text(values: pd.Series) -> str:
+        return f"{values.median():.2g}" if values.notna().any() else "no pair"
+
+    detail += (f" Plain SGD at those lrs, where the law holds and elsewhere: late update cosine (1: a persistent "
+               f"gradient, 0: independent steps, -1: an oscillation) {median_text(pairs['plain_cosine'][held])} and "
+               f"{median_text(pairs['plain_cosine'][~held])}")
+    if pairs["plain_norm_test"].notna().any():
+        detail += (f"; median norm test (above 1: the minibatch gradient's error exceeds the gradient) "
+                   f"{median_text(pairs['plain_norm_test'][held])} and {median_text(pairs['plain_norm_test'][~held])}")
+    detail += "."
     return count_outcome(pairs, held, f"follows {name}", ratio_summary(pairs), detail)
 
 
