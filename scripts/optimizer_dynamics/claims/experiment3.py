@@ -207,6 +207,14 @@ def closer_to_adam(study: Study) -> Outcome:
            f"plain SGD {medians['sgd']:.2f}, Adam β₁ 0 {medians['adam0']:.2f}")
     measured = (f"gap to Adam's cosine closed by heavy ball {interval_text(effect, lo, hi, n, lambda x: f'{x:+.3f}')}; "
                 f"Adam β₁ {beta1:g} - β₁ 0: {interval_text(b_effect, b_lo, b_hi, n, lambda x: f'{x:+.3f}')}")
+    cells = {f"Adam β₁ {beta1:g}": ("adam", adam_lr, beta1), "Adam β₁ 0": ("adam", adam_lr, 0.0),
+             "plain SGD": ("sgd", sgd_lr, 0.0), f"heavy ball m {beta1:g}": ("sgd", sgd_lr, beta1)}
+    profiles = []
+    for name, (optimizer, lr, momentum) in cells.items():
+        step = study.seed_values(optimizer, lr, momentum, "eff_step_late", missing=np.nan).median() / lr
+        spread = study.seed_values(optimizer, lr, momentum, "coord_eff_lr_spread_late", missing=np.nan).median()
+        profiles.append(f"{name} {step:.3g}x lr, spread {spread:.3g}")
+    measured += "; late effective step and per-coordinate spread (medians): " + ", ".join(profiles)
     detail = (f"Closer: {halves[0]}; smoothness from β₁: {halves[1]} (each at least {CLOSER_MIN:g}, mean over seeds, "
               f"t 95 % interval). SGD at lr {sgd_lr:g}, Adam at lr {adam_lr:g}. That heavy ball has no per-coordinate "
               "step is claim 6b's test.")
