@@ -126,3 +126,12 @@ def test_curvature_follows_its_schedule_and_changes_nothing_else(tiny_dataset, e
     for name, values in plain.columns.items():
         if name not in CURVATURE_COLUMNS:
             np.testing.assert_array_equal(values, measured.columns[name], err_msg=name)
+
+
+def test_a_hessian_that_annihilates_the_start_vector_falls_back_to_the_full_spectrum():
+    # after a huge step every unit can be dead: H = 0, and ARPACK refuses its start vector
+    assert top_eigenvalues(torch.zeros(30, 30, dtype=torch.float64), 3) == [0.0, 0.0, 0.0]
+    blocks = torch.zeros(4, 4, dtype=torch.float64)
+    blocks[:2, :2] = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])  # (1, 1) is in its null space
+    blocks[2:, 2:] = torch.tensor([[2.0, -2.0], [-2.0, 2.0]])
+    assert top_eigenvalues(blocks, 2) == pytest.approx([4.0, 2.0])

@@ -24,7 +24,7 @@ from conftest import REPO, SNAKEMAKE_ENV, copy_repo, snakemake
 from optimizer_dynamics import figure_files
 from optimizer_dynamics.config import format_number
 
-ONE_OF_EACH = ("dataset", "aggregate", "figures", "report", "all")
+ONE_OF_EACH = ("dataset", "aggregate", "claims", "figures", "report", "all")
 
 
 def load_yaml(path: Path) -> dict:

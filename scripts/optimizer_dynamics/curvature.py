@@ -74,8 +74,14 @@ def top_eigenvalues(matrix: torch.Tensor, k: int) -> list[float]:
     fixed, so the result is the same every time."""
     from scipy.sparse.linalg import eigsh
 
+    from scipy.sparse.linalg import ArpackError
+
     size = matrix.shape[0]
-    values = eigsh(matrix.numpy(), k=k, which="LA", v0=np.ones(size), return_eigenvectors=False)
+    try:
+        values = eigsh(matrix.numpy(), k=k, which="LA", v0=np.ones(size), return_eigenvectors=False)
+    except ArpackError:
+        # H v0 = 0 (every unit dead after a huge step: H = 0): the full spectrum, exactly
+        values = torch.linalg.eigvalsh(matrix)[-k:].numpy()
     return sorted(values.tolist(), reverse=True)
 
 

@@ -41,6 +41,6 @@ rule claims:
     conda:
         "../envs/optimizer_dynamics.yaml"
     params:
-        aggregate_dir=AGGREGATE_DIR,
+        aggregate_dir=output_dir,
     shell:
         '"$PYTHON" -m optimizer_dynamics.claims --aggregate-dir {params.aggregate_dir:q} > {log:q} 2>&1'
