@@ -50,7 +50,7 @@ def torch_optim_loop(config: RunConfig) -> None:
     net = torch.nn.Sequential(torch.nn.Linear(2, config.hidden), torch.nn.ReLU(), torch.nn.Linear(config.hidden, 1))
     net = net.double()
     net.load_state_dict({k.replace("fc1", "0").replace("fc2", "2"): v for k, v in init.items()})
-    optimizer = OPTIMIZERS[config.optimizer].torch_oracle(list(net.parameters()), config)
+    optimizer = OPTIMIZERS[config.optimizer].reference(list(net.parameters()), config)
     generator = torch.Generator().manual_seed(config.seed)
     order = None if config.full_batch else BatchOrder(config.n_train, config.batch_size, generator).take(config.steps)
     for step in range(config.steps):

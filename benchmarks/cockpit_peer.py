@@ -61,7 +61,7 @@ def cockpit_run(config: RunConfig, dataset, names: list[str]) -> tuple[dict, flo
     net = extend(network(config, generator))
     loss_fn = extend(torch.nn.BCEWithLogitsLoss())
     individual_loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-    optimizer = OPTIMIZERS[config.optimizer].torch_oracle(list(net.parameters()), config)
+    optimizer = OPTIMIZERS[config.optimizer].reference(list(net.parameters()), config)
     order = BatchOrder(config.n_train, config.batch_size, generator).take(config.steps)
     x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     cockpit = Cockpit(net.parameters(), quantities=[QUANTITIES[n](track_schedule=linear(1)) for n in names])

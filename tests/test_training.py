@@ -50,11 +50,11 @@ def reference_net(config):
 
 def reference_run(config, dataset):
     """The same training written the textbook way: nn.Sequential with autograd, the registry
-    entry's torch.optim oracle, numpy over parameter snapshots for every diagnostic. Shares no
+    entry's reference implementation, numpy over parameter snapshots for every diagnostic. Shares no
     code with metrics.py or the batched model."""
     net, generator = reference_net(config)
     params = list(net.parameters())
-    opt = OPTIMIZERS[config.optimizer].torch_oracle(params, config)
+    opt = OPTIMIZERS[config.optimizer].reference(params, config)
     x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     xv, yv = dataset.x_val, dataset.y_val
     batches = reference_batches(config, generator, x, y)

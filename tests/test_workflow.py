@@ -297,33 +297,37 @@ def test_tiny_study_end_to_end(repo_copy):
         os.utime(source, (0, 0))  # back to older than every output
 
 
-# --- an optimizer added as one registry entry ----------------------------------------------
+# --- an optimizer added as one file ----------------------------------------------
 
-# RMSprop as a new entry, appended to optimizers.py of a copy of the repository: nothing else
-# in the copy is edited. (alpha, torch's second-moment decay, is the config's adam_beta2.)
-TOY_ENTRY = '''
+# RMSprop as a new optimizer: one new file in the registry's folder of a copy of the repository,
+# nothing else in the copy edited. (alpha, torch's second-moment decay, is the config's adam_beta2.)
+TOY_MODULE = '''"""RMSprop, torch's form, without momentum."""
 
-def _rmsprop_state(thetas):
+from optimizer_dynamics.optimizers.base import Optimizer, library_optimizer
+
+
+def rmsprop_state(thetas):
     import torch
 
     return {"square_avg": torch.zeros_like(thetas)}
 
 
-def _rmsprop(thetas, grads, state, hyper, t):
+def rmsprop(thetas, grads, state, hyper, t):
     square_avg = state["square_avg"]
     square_avg.mul_(hyper.beta2).add_((1 - hyper.beta2) * grads * grads)
     thetas.sub_(hyper.lr * grads / (square_avg.sqrt() + hyper.eps))
 
 
-OPTIMIZERS["rmsprop"] = Optimizer(
+OPTIMIZER = Optimizer(
     name="rmsprop",
     label="RMSprop",
     momentum_label="unused (0)",
     momentum_symbol="m",
     description="without momentum; alpha is adam_beta2",
-    init_state=_rmsprop_state,
-    update=_rmsprop,
-    torch_oracle=lambda params, c: _torch_optim("RMSprop")(params, lr=c.lr, alpha=c.adam_beta2, eps=c.adam_eps),
+    init_state=rmsprop_state,
+    update=rmsprop,
+    reference=lambda params, c: library_optimizer("torch.optim", "RMSprop")(params, lr=c.lr, alpha=c.adam_beta2,
+                                                                           eps=c.adam_eps),
     stability_threshold=lambda lr, m: 2 / lr,
     preconditioner=lambda state, hyper, t: state["square_avg"].sqrt() + hyper.eps,
     color="#999999",
@@ -332,9 +336,8 @@ OPTIMIZERS["rmsprop"] = Optimizer(
 
 
 @pytest.mark.slow
-def test_an_optimizer_registered_in_one_entry_runs_through_to_the_report(repo_copy):
-    registry = repo_copy / "scripts/optimizer_dynamics/optimizers.py"
-    registry.write_text(registry.read_text() + TOY_ENTRY)
+def test_an_optimizer_added_as_one_file_runs_through_to_the_report(repo_copy):
+    (repo_copy / "scripts/optimizer_dynamics/optimizers/rmsprop.py").write_text(TOY_MODULE)
     config = load_yaml(repo_copy / "config/test.yaml")
     config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0]}
     config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
@@ -351,26 +354,26 @@ def test_an_optimizer_registered_in_one_entry_runs_through_to_the_report(repo_co
     assert len(toy_curvature) and toy_curvature["precond_sharpness"].notna().all()  # adaptive: P^-1 H
     page = (repo_copy / "results/report/findings.html").read_text()
     assert "RMSprop" in page
-    # The copy's new entry reproduces torch.optim.RMSprop, like every entry of the registry.
+    # The copy's new module reproduces torch.optim.RMSprop, like every entry of the registry.
     check = subprocess.run(
-        [sys.executable, "-c", ORACLE_CHECK.format(tests=REPO / "tests")], cwd=repo_copy, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", REFERENCE_CHECK.format(tests=REPO / "tests")], cwd=repo_copy, capture_output=True, text=True, timeout=300,
         env={**SNAKEMAKE_ENV, "PYTHONPATH": str(repo_copy / "scripts")},
     )
     assert check.returncode == 0 and float(check.stdout) < 1e-12, check.stdout + check.stderr
 
 
-ORACLE_CHECK = """
+REFERENCE_CHECK = """
 import sys
 sys.path.insert(0, "{tests}")
 import numpy as np
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset
 from optimizer_dynamics.train import train
-from test_engine import oracle_trajectory
+from test_engine import reference_trajectory
 dataset = make_dataset(60, 60, 0.2, 0)
 config = RunConfig(optimizer="rmsprop", lr=1e-2, n_train=60, n_val=60, hidden=16, steps=300)
 got = train(config, dataset, record_trajectory=True).trajectory["params"]
-expected = oracle_trajectory(config, dataset, len(got) - 1)
+expected = reference_trajectory(config, dataset, len(got) - 1)
 print((np.abs(got - expected).max(axis=1) / np.abs(expected).max(axis=1)).max())
 """
 

@@ -7,7 +7,7 @@ Modules, one job each:
     provenance  the package modules a command executes (rules list them as inputs)
     data        make_moons, standardized, saved once for every training job
     model       the MLP over flat parameter vectors, R runs stacked, closed-form backward
-    optimizers  the registry: batched updates, torch.optim oracles, thresholds, labels
+    optimizers  the registry, one module per optimizer: batched update, reference, threshold, labels
     metrics     per-step diagnostics computed in bulk over (runs, steps, parameters)
     curvature   the exact Hessian and its spectrum
     train       the block training loop and its command line

@@ -13,7 +13,7 @@ Edge of Stability", Section 2 / Appendix on Adam)
 t the number of steps taken including this one and v_t the second-moment state after this
 step's gradient (the bias correction of the first moment folded into P), whose threshold is
 (2 + 2 beta1) / ((1 - beta1) lr), i.e. 38 / lr for beta1 = 0.9. Each optimizer's threshold and
-preconditioner live with its registry entry (optimizers.py).
+preconditioner live with its registry entry (optimizers/).
 
 The model has 2 * hidden + 2 * hidden + 1 = 513 parameters, so the Hessian is formed
 exactly, in closed form: torch.func.hessian takes seconds per call here, this a few
@@ -71,14 +71,15 @@ def top_eigenvalues(matrix: torch.Tensor, k: int) -> list[float]:
     """The k largest eigenvalues of a symmetric matrix, largest first, by Lanczos iteration
     (scipy's eigsh, ARPACK) to machine precision: ~4x faster here than the full spectrum
     (tests/test_curvature.py checks it against torch.linalg.eigvalsh). The start vector is
-    fixed, so the result is the same every time."""
-    from scipy.sparse.linalg import eigsh
-
-    from scipy.sparse.linalg import ArpackError
+    fixed, and so is the generator ARPACK draws a new start vector from when it restarts:
+    without it, repeated calls on one matrix differed in the last bits (tests/test_curvature.py),
+    and so did a run's file trained alone and in a block. The result is the same every time."""
+    from scipy.sparse.linalg import ArpackError, eigsh
 
     size = matrix.shape[0]
     try:
-        values = eigsh(matrix.numpy(), k=k, which="LA", v0=np.ones(size), return_eigenvectors=False)
+        values = eigsh(matrix.numpy(), k=k, which="LA", v0=np.ones(size), return_eigenvectors=False,
+                       rng=np.random.default_rng(0))
     except ArpackError:
         # H v0 = 0 (every unit dead after a huge step: H = 0): the full spectrum, exactly
         values = torch.linalg.eigvalsh(matrix)[-k:].numpy()

@@ -56,6 +56,9 @@ def module_closure(*sources: Path) -> list[Path]:
             continue
         seen.add(path)
         pending.extend(package_imports(path))
+        if path.name == "__init__.py" and path.parent != PACKAGE_DIR:
+            # a registry subpackage imports every module of its folder (optimizers, claims)
+            pending.extend(path.parent.glob("*.py"))
     return sorted(seen)
 
 

@@ -5,7 +5,7 @@ The runs of a block (e.g. every lr and seed of one optimizer x momentum line) ar
 a leading run axis: parameters (R, P), per-run hyperparameters as (R, 1) tensors, one
 generator per run for its init and its batch order, so every run starts and samples exactly
 as it would alone. One batched forward and closed-form backward serves all runs (model.py),
-one batched update moves them (optimizers.py), and the diagnostics are computed in bulk over
+one batched update moves them (optimizers/), and the diagnostics are computed in bulk over
 (runs, steps, parameters) every CHUNK steps (metrics.py). A run that diverges stops there:
 its record ends at the diverging step and it leaves the stack while the others go on.
 
