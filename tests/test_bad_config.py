@@ -150,7 +150,8 @@ CASES = [
     Case(
         "unknown-optimizer",
         changed(optimizers__rmsprop={"lr": [0.1], "momentum": [0.0]}),
-        ("optimizers.rmsprop", "rmsprop is not a registered optimizer", "allowed: sgd, nesterov, adam"),
+        ("optimizers.rmsprop", "rmsprop is not a registered optimizer",
+         "allowed: sgd, nesterov, adam, sign, normalized, lion"),
     ),
     Case(
         "nesterov-without-momentum",
@@ -216,8 +217,14 @@ CASES = [
     # --- cells named outside the grid (curvature cells are runs of their own: any registered optimizer)
     Case(
         "curvature-optimizer-not-registered",
-        changed(curvature__cells__lion={"lr": [0.1], "momentum": [0.0]}),
-        ("curvature.cells.lion", "lion is not a registered optimizer", "allowed: sgd, nesterov, adam"),
+        changed(curvature__cells__rmsprop={"lr": [0.1], "momentum": [0.0]}),
+        ("curvature.cells.rmsprop", "rmsprop is not a registered optimizer",
+         "allowed: sgd, nesterov, adam, sign, normalized, lion"),
+    ),
+    Case(
+        "curvature-optimizer-without-threshold",
+        changed(curvature__cells__sign={"lr": [0.1], "momentum": [0.0]}),
+        ("curvature.cells.sign", "sign has no stability threshold", "allowed: sgd, nesterov, adam"),
     ),
     Case(
         "reference-cell-not-in-grid",

@@ -15,7 +15,7 @@ BAD_VALUES = [
     ({"lr": "0.1"}, "lr", "type float"),
     ({"momentum": 1.0}, "momentum", "[0, 1)"),
     ({"momentum": -0.1}, "momentum", "[0, 1)"),
-    ({"optimizer": "rmsprop"}, "optimizer", "'adam', 'nesterov', 'sgd'"),
+    ({"optimizer": "rmsprop"}, "optimizer", "'adam', 'lion', 'nesterov', 'normalized', 'sgd', 'sign'"),
     ({"steps": 0}, "steps", "[1, "),
     ({"steps": 10**9}, "steps", "[1, "),
     ({"steps": 10.5}, "steps", "type int"),

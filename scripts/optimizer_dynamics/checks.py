@@ -239,6 +239,13 @@ def check_analysis_cells(config):
 def check_curvature_cells(config):
     for optimizer, axes in config["curvature"]["cells"].items():
         check_optimizer(optimizer, axes, f"curvature.cells.{optimizer}")
+        if OPTIMIZERS[optimizer].stability_threshold is None:
+            # the curvature runs compare the sharpness with the threshold; a fixed-size step has none
+            with_threshold = [name for name, entry in OPTIMIZERS.items() if entry.stability_threshold is not None]
+            raise ConfigError(
+                f"invalid config: curvature.cells.{optimizer}: {optimizer} has no stability threshold (its "
+                f"step has a fixed size); allowed: {', '.join(with_threshold)}"
+            )
 
 
 def check_job_count(config):
