@@ -32,6 +32,7 @@ from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, select
+from optimizer_dynamics.claims.base import regime_order
 from optimizer_dynamics.claims.gradient_noise import ALPHA_BAND
 from optimizer_dynamics.claims.stability import EDGE_BAND
 
@@ -254,11 +255,22 @@ def _effective_step_cells(agg: Aggregate, optimizer: str) -> tuple[float, list[f
     return momentum, lrs
 
 
+def _optimizer_panels(optimizers: list[str], width: float, height: float, **kwargs) -> tuple[Figure, list]:
+    """A figure with one panel per optimizer, at most two side by side (more wrap to new rows,
+    so a panel keeps its size at the report's column width); unused panels hidden."""
+    columns = min(2, len(optimizers))
+    rows = -(-len(optimizers) // columns)
+    fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
+    axes = list(fig.subplots(rows, columns, squeeze=False, **kwargs).ravel())
+    for ax in axes[len(optimizers):]:
+        ax.set_visible(False)
+    return fig, axes[: len(optimizers)]
+
+
 def effective_step_figure(agg: Aggregate) -> Figure:
     """eff_step.global over steps; measured lines carry gid "measured", y = lr lines "lr"."""
     optimizers = agg.optimizers
-    fig = Figure(figsize=(5.5 * len(optimizers), 4.8), layout="constrained")
-    axes = fig.subplots(1, len(optimizers), sharey=True, squeeze=False)[0]
+    fig, axes = _optimizer_panels(optimizers, 5.5, 4.8, sharey=True)
     for ax, optimizer in zip(axes, optimizers):
         name = OPTIMIZERS[optimizer].label
         ax.set_yscale("log")
@@ -286,7 +298,8 @@ def effective_step_figure(agg: Aggregate) -> Figure:
         handles, _ = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="y = lr (plain SGD's step)"))
         _legend_below(ax, handles, ncols=3)
-    axes[0].set_ylabel("update / grad (effective lr)")
+    for ax in axes[:: min(2, len(axes))]:
+        ax.set_ylabel("update / grad (effective lr)")
     fig.suptitle("Claims 2 and 6: effective step ‖update‖ / ‖grad‖ of the whole network\n"
                  "solid: seed mean of the measurement; dashed: y = lr in the same colour")
     return fig
@@ -309,8 +322,7 @@ def _window_spans(rows: pd.DataFrame) -> list[tuple[float, float]]:
 
 def lr_sensitivity_figure(agg: Aggregate) -> Figure:
     optimizers = agg.optimizers
-    fig = Figure(figsize=(6.0 * len(optimizers), 5.2), layout="constrained")
-    axes = fig.subplots(1, len(optimizers), squeeze=False)[0]
+    fig, axes = _optimizer_panels(optimizers, 6.0, 5.2)
     tolerance = agg.analysis.get("good_window_tolerance")
     claimed = agg.analysis.get("claimed_windows") or {}
     for ax, optimizer in zip(axes, optimizers):
@@ -761,6 +773,51 @@ def noise_figure(agg: Aggregate) -> Figure:
     return fig
 
 
+# The ablation ladder's rungs, SGD to Adam (claims 9a-9c), and the averaging betas drawn.
+LADDER = ("sgd", "normalized", "sign", "adam")
+
+
+def ladder_figure(agg: Aggregate) -> Figure:
+    """Each rung's median final val loss at its best lr (bars: quartiles over seeds), per regime,
+    with averaging (β = Adam's β₁) and without (β = 0); points carry gid "rung"."""
+    regimes = sorted(agg.cells["batch"].unique(), key=regime_order)
+    fig = Figure(figsize=(6.0 * max(1, len(regimes)), 4.8), layout="constrained")
+    axes = fig.subplots(1, max(1, len(regimes)), sharey=True, squeeze=False)[0]
+    ref = agg.reference("adam")
+    betas = sorted({ref[1] if ref else 0.9, 0.0}, reverse=True)
+    for ax, regime in zip(axes, regimes or ["full"]):
+        ax.set_title(study.regime_label(regime))
+        cells = select(agg.cells, batch=regime)
+        drawn = False
+        for beta, style in zip(betas, ("-", "--")):
+            x, y, lo, hi = [], [], [], []
+            for rung, optimizer in enumerate(LADDER):
+                line = select(cells, optimizer=optimizer, momentum=beta)
+                finite = line[np.isfinite(line["median_final_val_loss"])]
+                if finite.empty:
+                    continue
+                best = finite.loc[finite["median_final_val_loss"].idxmin()]
+                x.append(rung)
+                y.append(best["median_final_val_loss"])
+                lo.append(best["q25_final_val_loss"])
+                hi.append(best["q75_final_val_loss"])
+            if not x:
+                continue
+            drawn = True
+            y, lo, hi = (np.asarray(v, float) for v in (y, lo, hi))
+            ax.errorbar(x, y, yerr=np.vstack([y - lo, np.where(np.isfinite(hi), hi - y, 0)]), color="0.2",
+                        linestyle=style, marker="o", capsize=3, label=f"β {format_number(beta)}", gid="rung")
+        ax.set_xticks(range(len(LADDER)), [OPTIMIZERS[name].label for name in LADDER])
+        if not drawn:
+            _note(ax, f"the ladder's optimizers: {NOT_IN_STUDY}")
+            continue
+        ax.set_xlabel("rung: SGD → step normalized → per coordinate → Adam")
+        _legend_below(ax)
+    axes[0].set_ylabel("final validation loss at the best lr\n(median over seeds, bars: quartiles)")
+    fig.suptitle("Claims 9a-9c: the ablation ladder from SGD to Adam, each rung at its best learning rate")
+    return fig
+
+
 FIGURES = {
     "loss_curves": loss_curves_figure,
     "norms": norms_figure,
@@ -772,6 +829,7 @@ FIGURES = {
     "sharpness": sharpness_figure,
     "stability": stability_figure,
     "noise": noise_figure,
+    "ladder": ladder_figure,
 }
 
 

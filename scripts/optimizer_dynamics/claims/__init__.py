@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from optimizer_dynamics.atomic import atomic_path
-from optimizer_dynamics.claims import experiment1, experiment2, experiment3, gradient_noise, stability
+from optimizer_dynamics.claims import experiment1, experiment2, experiment3, gradient_noise, ladder, stability
 from optimizer_dynamics.claims.base import (
     SETTING_AXES,
     Claim,
@@ -34,7 +34,7 @@ from optimizer_dynamics.claims.base import (
 )
 from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
 
-FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, stability.FAMILY,
+FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY, stability.FAMILY,
                           gradient_noise.FAMILY]
 CLAIMS: list[Claim] = [claim for family in FAMILIES for claim in family.claims]
 COLUMNS = ["id", "family", "claim", "source", "prediction", "headline", *SETTING_AXES, "budget_steps", "setting",

@@ -122,6 +122,20 @@ def judge_effect(effect: float, lo: float, hi: float, *, neutral: float, tie: fl
     return "inconclusive"
 
 
+def judge_equal(ratio: float, lo: float, hi: float, *, tie: float) -> str:
+    """A prediction of equality (a ratio of 1): "supported" where the ratio's whole interval lies
+    inside the tie band [1/(1 + tie), 1 + tie], "refuted" where it lies wholly outside it,
+    "inconclusive" where it straddles an edge (equal within the band, but not shown to be)."""
+    if not all(np.isfinite([ratio, lo, hi])):
+        return "inconclusive"
+    band = (1 / (1 + tie), 1 + tie)
+    if band[0] <= lo and hi <= band[1]:
+        return "supported"
+    if hi < band[0] or lo > band[1]:
+        return "refuted"
+    return "inconclusive"
+
+
 def combine_halves(verdicts: list[str]) -> str:
     """A claim made of halves, each judged: "supported" only if every half is; "mixed" if some
     half holds (or holds in part) and another does not; with no half holding, the weakest

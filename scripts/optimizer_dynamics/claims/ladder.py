@@ -1,0 +1,143 @@
+"""Why Adam differs: the ablation ladder from SGD to Adam, one ingredient at a time. Adam is
+momentum (beta1), a normalized step (division by a second-moment estimate), per coordinate. The
+rungs are optimizer lines of the grid with the same averaging beta (0.9: heavy ball's m,
+Signum's and normalized GD's averages, Adam's beta1; or 0: none):
+
+  SGD -> normalized GD (the step's length fixed at lr: normalization, not per coordinate)
+      -> sign descent (every coordinate steps by lr: normalization per coordinate, with no
+         second-moment estimate) -> Adam.
+
+Each rung is taken at its best lr by the setting's metric (a tuned comparison, as claim 1b's)
+and compared seed by seed (the same seed gives the same initial weights and batches).
+
+  9a Signum tracks Adam (beta1 = 0.9) and 9b signSGD tracks Adam with beta1 = 0 (Kunstner et al.
+     2023: sign descent with momentum behaves like Adam). Two halves: (i) the best-lr val losses
+     are equal: the seed-paired ratio sign / Adam (geometric mean, t 95 % interval) lies inside
+     the tie band TRACK_TIE, interval and all (judge_equal); (ii) their good windows overlap.
+  9c normalization alone does not make SGD Adam: normalized GD's place between SGD (0) and Adam
+     (1) on the log of the best-lr val loss, log(L_SGD / L_normalized) / log(L_SGD / L_Adam),
+     is below one half (closer to SGD), with a 95 % interval from resampling the seeds. Where
+     SGD and Adam tie within TRACK_TIE there is no gap to place it in: "no difference".
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from optimizer_dynamics.claims.base import (
+    Claim,
+    Family,
+    Missing,
+    Outcome,
+    Study,
+    combine_halves,
+    interval_text,
+    judge_effect,
+    judge_equal,
+    line_name,
+    paired_ratio,
+)
+from optimizer_dynamics.claims.experiment2 import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+TRACK_TIE = 0.05  # best-lr val losses within 5 % count as equal
+HALFWAY = 0.5  # normalized GD's place: below 0.5 it is closer to SGD than to Adam
+
+
+def best_losses(study: Study, optimizer: str, beta: float) -> tuple[float, pd.Series]:
+    """A rung's best lr by the setting's metric and its per-seed loss there (+inf: diverged)."""
+    best = study.best_lr(optimizer, beta)
+    return best, study.seed_values(optimizer, best, beta, study.loss_columns[0])
+
+
+def tracks_adam(study: Study, beta: float) -> Outcome:
+    sign_lr, sign = best_losses(study, "sign", beta)
+    adam_lr, adam = best_losses(study, "adam", beta)
+    ratio, lo, hi, n = paired_ratio(sign, adam)
+    if n < 2:
+        raise Missing(f"{n} seeds where both best lrs finished; need 2")
+    equal = judge_equal(ratio, lo, hi, tie=TRACK_TIE)
+    sign_window, adam_window = study.window("sign", beta), study.window("adam", beta)
+    overlap = max(sign_window.lo, adam_window.lo) <= min(sign_window.hi, adam_window.hi)
+    halves = [equal, "supported" if overlap else "refuted"]
+    name = "Signum" if beta > 0 else "signSGD"
+    key = (f"{name}'s best-lr {study.metric} val loss is {ratio:.3f}x Adam's [{lo:.3f}, {hi:.3f}]; good windows "
+           f"{sign_window.span()} and {adam_window.span()} {'overlap' if overlap else 'do not overlap'}")
+    measured = (f"{line_name('sign', beta)} at lr {sign_lr:g} against {line_name('adam', beta)} at lr {adam_lr:g}: "
+                f"ratio {interval_text(ratio, lo, hi, n, lambda x: f'{x:.3f}')}; windows {sign_window.describe()} "
+                f"and {adam_window.describe()}")
+    detail = (f"Equal: the interval of the ratio inside [{1 / (1 + TRACK_TIE):.3f}, {1 + TRACK_TIE:.3f}]: {equal}; "
+              f"windows overlap: {halves[1]}.")
+    return Outcome(combine_halves(halves), key, measured, detail, ratio, lo, hi,
+                   n_held=sum(h == "supported" for h in halves), n_tested=2, unit="halves of the claim")
+
+
+def signum_tracks_adam(study: Study) -> Outcome:
+    return tracks_adam(study, study.reference("adam")[1])
+
+
+def signsgd_tracks_adam(study: Study) -> Outcome:
+    return tracks_adam(study, 0.0)
+
+
+def normalized_place(study: Study) -> Outcome:
+    beta = study.reference("adam")[1]
+    losses = {name: best_losses(study, name, beta) for name in ("sgd", "normalized", "sign", "adam")}
+    frame = pd.concat({name: values for name, (_, values) in losses.items()}, axis=1, join="inner")
+    frame = frame[np.isfinite(frame).all(axis=1)]
+    if len(frame) < 2:
+        raise Missing(f"{len(frame)} seeds where every rung's best lr finished; need 2")
+    logs = np.log(frame.to_numpy(float))  # seeds x (sgd, normalized, sign, adam)
+
+    def places(rows: np.ndarray) -> tuple[float, float, float]:
+        mean = rows.mean(axis=0)
+        gap = mean[0] - mean[3]
+        return gap, (mean[0] - mean[1]) / gap, (mean[0] - mean[2]) / gap
+
+    gap = logs[:, 0].mean() - logs[:, 3].mean()
+    rungs = ", ".join(f"{line_name(name, beta)} {values.median():.3g} at lr {lr:g}"
+                      for name, (lr, values) in losses.items())
+    measured = f"median best-lr {study.metric} val loss: {rungs}"
+    if abs(gap) <= math.log1p(TRACK_TIE):
+        return Outcome("no difference", f"no difference: SGD and Adam tie at their best lrs (Adam / SGD "
+                       f"{math.exp(-gap):.3f}, within {TRACK_TIE:.0%}): no gap to place normalized GD in",
+                       measured, "The place is defined only where SGD and Adam differ.")
+    _, normalized, sign = places(logs)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    picks = rng.integers(0, len(logs), size=(BOOTSTRAP_RESAMPLES, len(logs)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample whose gap vanishes has no place
+        resampled = np.array([places(logs[pick])[1] for pick in picks])
+    lo, hi = np.nanpercentile(resampled, [2.5, 97.5])
+    # the prediction is a place below HALFWAY: judged as an effect toward SGD from the halfway mark
+    verdict = judge_effect(normalized, lo, hi, neutral=HALFWAY, tie=0.0, minimum=0.0, higher=False)
+    key = (f"normalized GD sits at {normalized:.2f} [{lo:.2f}, {hi:.2f}] of the way from SGD (0) to Adam (1), sign "
+           f"descent at {sign:.2f} (best-lr {study.metric} val loss, β {beta:g})")
+    return Outcome(verdict, key, measured, f"Places on the mean log loss over seeds; interval from {BOOTSTRAP_RESAMPLES} "
+                   "resamples of the seeds.", normalized, lo, hi)
+
+
+FAMILY = Family(
+    name="Why Adam differs: the ablation ladder",
+    figures=("ladder",),
+    claims=[
+        Claim("9a", "Sign descent with momentum (Signum) behaves like Adam: the same best loss, overlapping lr windows",
+              "Kunstner et al., 2023",
+              f"Signum / Adam (β₁ as configured) best-lr val loss = 1 within {TRACK_TIE:.0%}, interval and all; "
+              "their good windows overlap",
+              "Signum and Adam at each one's best lr, seed-paired; their good windows",
+              signum_tracks_adam, axes=("regime", "metric", "budget")),
+        Claim("9b", "Without momentum, sign descent (signSGD) behaves like Adam with β₁ = 0", "Kunstner et al., 2023",
+              f"signSGD / Adam β₁ 0 best-lr val loss = 1 within {TRACK_TIE:.0%}, interval and all; their good windows "
+              "overlap",
+              "signSGD and Adam β₁ = 0 at each one's best lr, seed-paired; their good windows",
+              signsgd_tracks_adam, axes=("regime", "metric", "budget")),
+        Claim("9c", "Normalizing the step as a whole does not make SGD into Adam: normalized GD stays closer to SGD",
+              "this project, on Kunstner et al., 2023",
+              f"normalized GD's place from SGD (0) to Adam (1) on the log best-lr val loss < {HALFWAY:g}",
+              "heavy ball, normalized GD, Signum and Adam (β = Adam's β₁) at their best lrs: the mean log loss over "
+              "seeds",
+              normalized_place, axes=("regime", "metric", "budget")),
+    ],
+)
