@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.study import regime_label
 from optimizer_dynamics.tables import LOSS_METRICS, select
@@ -49,8 +50,6 @@ MAX_NAMED_EXCEPTIONS = 6
 MIN_PAIRED_SEEDS = 2  # an interval over seeds needs at least two of them
 # Seed-paired comparisons of optimizers: at the lrs the seed names, or each at its best lr.
 COMPARISONS = ("usual lrs", "tuned lrs")
-OPTIMIZER_WORDS = {"sgd": "SGD", "adam": "Adam", "nesterov": "Nesterov"}
-MOMENTUM_WORDS = {"sgd": "m", "nesterov": "m", "adam": "β₁"}
 
 
 class Missing(Exception):
@@ -223,7 +222,8 @@ def lrs_text(lrs) -> str:
 
 def line_name(optimizer: str, momentum: float) -> str:
     """"SGD m 0.9", "Adam β₁ 0"."""
-    return f"{OPTIMIZER_WORDS.get(optimizer, optimizer)} {MOMENTUM_WORDS.get(optimizer, 'm')} {momentum:g}"
+    entry = OPTIMIZERS[optimizer]  # the registry's labels
+    return f"{entry.label} {entry.momentum_symbol} {momentum:g}"
 
 
 def cell_name(optimizer: str, lr: float, momentum: float) -> str:

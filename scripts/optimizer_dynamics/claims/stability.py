@@ -103,7 +103,7 @@ def edge_of_stability(study: Study, optimizer: str) -> Outcome:
     else:
         verdict = "refuted"
     lo, hi = EDGE_BAND
-    parts = [f"at the edge in {at_edge} of {tested} cells"]
+    parts = [f"at the edge in {at_edge} of {tested} cells" + (f": {', '.join(places['at the edge'])}" if at_edge else "")]
     parts += [f"{place} in {len(places[place])}: {', '.join(places[place])}" for place in PLACES[1:] if place in places]
     detail = (f"At the edge: the late ratio's interval inside [{lo:g}, {hi:g}]. No progressive sharpening: settled below "
               f"the band while the {quantity} fell from its step-0 value. Not reached: still moving toward the band "
