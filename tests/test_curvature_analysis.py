@@ -6,7 +6,6 @@ the verdict logic (claims 7a-7d)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np

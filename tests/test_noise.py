@@ -4,7 +4,6 @@ known and Cockpit's fit redone with numpy, and the training loop's columns at it
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import TINY_DATA, TINY_GRID, TINY_SEEDS, aggregate_and_judge, tiny_config, tiny_study_config
-from optimizer_dynamics import aggregate, figures, noise, tables
+from optimizer_dynamics import figures, noise, tables
 from optimizer_dynamics.claims.base import VERDICTS
 from optimizer_dynamics.model import layer_views, n_params
 from optimizer_dynamics.runfile import write_run

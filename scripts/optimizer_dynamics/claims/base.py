@@ -146,6 +146,13 @@ def combine_halves(verdicts: list[str]) -> str:
     return next(v for v in ("refuted", "not reached", "no difference", "inconclusive") if v in verdicts)
 
 
+def halves_outcome(halves: list[str], key: str, measured: str, detail: str, effect: float = math.nan,
+                   effect_lo: float = math.nan, effect_hi: float = math.nan) -> Outcome:
+    """The Outcome of a claim made of halves: combine_halves' verdict, the halves that held counted."""
+    return Outcome(combine_halves(halves), key, measured, detail, effect, effect_lo, effect_hi,
+                   n_held=sum(half == "supported" for half in halves), n_tested=len(halves), unit="halves of the claim")
+
+
 def judge_count(held: int, tested: int) -> str:
     if tested == 0:
         return "inconclusive"

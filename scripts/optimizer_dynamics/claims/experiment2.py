@@ -26,9 +26,9 @@ from optimizer_dynamics.claims.base import (
     Outcome,
     Study,
     Window,
-    combine_halves,
     count_phrase,
     good_window_index,
+    halves_outcome,
     judge_count,
     judge_effect,
 )
@@ -133,7 +133,6 @@ def adam_more_robust(study: Study) -> Outcome:
     adam_lo, adam_hi = np.nanpercentile(widths["adam"], [2.5, 97.5])
     over_decade = judge_effect(adam.width, adam_lo, adam_hi, neutral=ROBUST_WIDTH_DECADES, tie=0, minimum=0)
     halves = [wider, over_decade]
-    verdict = combine_halves(halves)
     key = (f"Adam's good window is {adam.width:.2f} decades ({adam.span()}), SGD's {sgd.width:.2f} ({sgd.span()}): "
            + ("no difference" if wider == "no difference" else f"{effect:+.2f} decades")
            + f" [{lo:+.2f}, {hi:+.2f}]")
@@ -148,8 +147,7 @@ def adam_more_robust(study: Study) -> Outcome:
     if gaps:
         detail += (" Overfitting at each best lr (final over selected val loss on the report half, median): "
                    + ", ".join(gaps) + ".")
-    return Outcome(verdict, key, f"SGD {sgd.describe()}; Adam {adam.describe()}", detail, effect, lo, hi,
-                   n_held=sum(h == "supported" for h in halves), n_tested=2, unit="halves of the claim")
+    return halves_outcome(halves, key, f"SGD {sgd.describe()}; Adam {adam.describe()}", detail, effect, lo, hi)
 
 
 FAMILY = Family(

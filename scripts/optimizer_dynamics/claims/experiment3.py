@@ -36,8 +36,8 @@ from optimizer_dynamics.claims.base import (
     Missing,
     Outcome,
     Study,
-    combine_halves,
     count_phrase,
+    halves_outcome,
     interval_text,
     judge_count,
     judge_effect,
@@ -201,7 +201,6 @@ def closer_to_adam(study: Study) -> Outcome:
     b_effect, b_lo, b_hi, _ = mean_interval(from_beta1)
     halves = [judge_effect(effect, lo, hi, neutral=0, tie=COSINE_TIE, minimum=CLOSER_MIN),
               judge_effect(b_effect, b_lo, b_hi, neutral=0, tie=COSINE_TIE, minimum=CLOSER_MIN)]
-    verdict = combine_halves(halves)
     medians = seeds.median()
     key = (f"late update cosine: Adam β₁ {beta1:g} {medians['adam']:.2f}, heavy ball m {beta1:g} {medians['hb']:.2f}, "
            f"plain SGD {medians['sgd']:.2f}, Adam β₁ 0 {medians['adam0']:.2f}")
@@ -218,8 +217,7 @@ def closer_to_adam(study: Study) -> Outcome:
     detail = (f"Closer: {halves[0]}; smoothness from β₁: {halves[1]} (each at least {CLOSER_MIN:g}, mean over seeds, "
               f"t 95 % interval). SGD at lr {sgd_lr:g}, Adam at lr {adam_lr:g}. That heavy ball has no per-coordinate "
               "step is claim 6b's test.")
-    return Outcome(verdict, key, measured, detail, effect, lo, hi,
-                   n_held=sum(h == "supported" for h in halves), n_tested=2, unit="halves of the claim")
+    return halves_outcome(halves, key, measured, detail, effect, lo, hi)
 
 
 FAMILY = Family(

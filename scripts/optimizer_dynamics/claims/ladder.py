@@ -33,7 +33,7 @@ from optimizer_dynamics.claims.base import (
     Missing,
     Outcome,
     Study,
-    combine_halves,
+    halves_outcome,
     interval_text,
     judge_effect,
     judge_equal,
@@ -70,8 +70,7 @@ def tracks_adam(study: Study, beta: float) -> Outcome:
                 f"and {adam_window.describe()}")
     detail = (f"Equal: the interval of the ratio inside [{1 / (1 + TRACK_TIE):.3f}, {1 + TRACK_TIE:.3f}]: {equal}; "
               f"windows overlap: {halves[1]}.")
-    return Outcome(combine_halves(halves), key, measured, detail, ratio, lo, hi,
-                   n_held=sum(h == "supported" for h in halves), n_tested=2, unit="halves of the claim")
+    return halves_outcome(halves, key, measured, detail, ratio, lo, hi)
 
 
 def signum_tracks_adam(study: Study) -> Outcome:

@@ -9,7 +9,6 @@ must stay fast and torch-free.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
