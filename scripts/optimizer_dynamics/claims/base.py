@@ -194,17 +194,6 @@ def paired_ratio(a: pd.Series, b: pd.Series) -> tuple[float, float, float, int]:
         math.exp(hi) if n > 1 else math.nan, n
 
 
-def compare(name_a: str, a: float, name_b: str, b: float, *, tie: float, lower_wins: bool,
-            show: Callable[[float], str]) -> str:
-    """A sentence comparing two numbers that says "tie" when they are within `tie` (relative):
-    "Adam lower (0.10 against SGD's 0.13)", "a tie (Adam 0.13, SGD 0.13, within 5 %)"."""
-    if np.isfinite(a) and np.isfinite(b) and max(a, b) <= (1 + tie) * min(a, b):
-        return f"a tie ({name_a} {show(a)}, {name_b} {show(b)}, within {tie:.0%})"
-    a_wins = (a < b) == lower_wins
-    winner, loser = ((name_a, a), (name_b, b)) if a_wins else ((name_b, b), (name_a, a))
-    return f"{winner[0]} {'lower' if lower_wins else 'higher'} ({show(winner[1])} against {loser[0]}'s {show(loser[1])})"
-
-
 # --- texts ----------------------------------------------------------------------------------
 
 
@@ -271,17 +260,22 @@ class Window:
         return f"[{self.lo:g}, {self.hi:g}], {self.width:.2f} decades, best lr {self.best:g}{note}"
 
 
+def contiguous_span(good: np.ndarray, best: int) -> tuple[int, int]:
+    """(lo, hi) indices of the unbroken run of good lrs around the best one."""
+    lo = hi = best
+    while lo > 0 and good[lo - 1]:
+        lo -= 1
+    while hi < len(good) - 1 and good[hi + 1]:
+        hi += 1
+    return lo, hi
+
+
 def good_window_index(losses: np.ndarray, tolerance: float) -> tuple[int, int, int]:
     """(lo, hi, best) indices of the contiguous window of lrs around the lowest loss whose
     losses are within (1 + tolerance) of it; losses may hold +inf (diverged)."""
     best = int(np.argmin(losses))
     good = np.isfinite(losses) & (losses <= (1 + tolerance) * losses[best])
-    lo = hi = best
-    while lo > 0 and good[lo - 1]:
-        lo -= 1
-    while hi < len(losses) - 1 and good[hi + 1]:
-        hi += 1
-    return lo, hi, best
+    return (*contiguous_span(good, best), best)
 
 
 class Study:
@@ -383,12 +377,7 @@ class Study:
         _, median, in_window = self.loss_columns
         cells = self.lr_cells(optimizer, momentum)
         best = int(cells[median].idxmin())
-        good = cells[in_window].to_numpy(dtype=bool)
-        lo = hi = best
-        while lo > 0 and good[lo - 1]:
-            lo -= 1
-        while hi < len(cells) - 1 and good[hi + 1]:
-            hi += 1
+        lo, hi = contiguous_span(cells[in_window].to_numpy(dtype=bool), best)
         lrs = tuple(cells["lr"].astype(float))
         return Window(optimizer, momentum, lrs, lrs[lo], lrs[hi], lrs[best], tuple(cells[median]), self.metric)
 
