@@ -148,7 +148,7 @@ def main() -> None:
     set_determinism(1)
     config = RunConfig(optimizer="sgd", lr=args.lr, momentum=0.0, seed=args.seed, steps=args.steps,
                        batch_size=args.batch_size, eval_every=args.steps, noise_every=1)
-    dataset = make_dataset(config.n_train, config.n_val, config.noise, config.data_seed)
+    dataset = make_dataset(config.n_train, config.n_val, config.noise, config.data_seed, config.problem)
 
     output, _ = cockpit_run(config, dataset, list(QUANTITIES))
     project = project_run(config, dataset)

@@ -87,6 +87,8 @@ def tiny_study_config() -> dict:
             "claimed_windows": {"sgd": [0.1, 0.3], "adam": [7e-4, 1e-2]},
         },
         "curvature": {"every": 0, "steps": TINY_STEPS, "early_steps": 0, "early_every": 1, "cells": {}},
+        "problem": "moons",
+        "conditioning": {"problems": [], "batch_size": [64], "optimizers": {}},
         "max_jobs": 2000,
     }
 

@@ -15,7 +15,7 @@ from optimizer_dynamics.claims.base import VERDICTS, Outcome, Study
 
 ANALYSIS = tiny_study_config()["analysis"]
 SEEDS = [0, 1, 2]
-GRID_RUN = {"set": "grid", "batch": "full", "budget": 1.0, "budget_steps": 100}
+GRID_RUN = {"set": "grid", "problem": "moons", "batch": "full", "budget": 1.0, "budget_steps": 100}
 
 
 def run(optimizer="sgd", lr=0.1, momentum=0.0, seed=0, *, loss=0.3, steps=100, diverged=False, **late):

@@ -6,8 +6,9 @@
 reads every run file of the config (the grid in each regime and the curvature runs,
 optimizer_dynamics.study.expected_runs) under --runs-dir.
 
-Writes runs.parquet (one row per run and budget), cells.parquet (one row per batch regime,
-optimizer, lr, momentum and budget, over the grid's runs), curves.parquet (seed-summarized
+Writes runs.parquet (one row per run and budget), cells.parquet (one row per problem, batch
+regime, optimizer, lr, momentum and budget, over the grid's runs), conditioning.parquet (the
+same of the conditioning runs, study.py), curves.parquet (seed-summarized
 curves of the grid at eval steps, long format), curvature.parquet (the measured sharpness of
 the curvature runs, one row per run and Hessian step), curvature_cells.parquet (one row per
 curvature setting and budget, over its seeds) and study.json. The claims are judged from these
@@ -125,7 +126,8 @@ from optimizer_dynamics.runfile import run_schema_fields, schema_metadata
 from optimizer_dynamics.stats import half_width
 from optimizer_dynamics.tables import LOSS_METRICS
 
-CELL = ["batch", "optimizer", "lr", "momentum"]  # a cell of one regime (study.CELL_COLUMNS)
+CELL = study.CELL_COLUMNS  # a cell: problem, batch regime, optimizer, lr, momentum
+LINE = [column for column in CELL if column != "lr"]  # the lrs of a line share a good window
 THRESHOLD_ARGS = ["optimizer", "lr", "momentum"]  # what stability_threshold takes
 RUN_COLUMNS = [field.name for field in run_schema_fields()]
 NULLABLE_INT_COLUMNS = ["batch_size", "diverged_step"]  # null = full batch / did not diverge
@@ -230,12 +232,18 @@ CONFIG_RUN_SETTINGS = {
 }
 # run column <- the config key that decides it, per set of runs (the cell's keys: its path)
 EXPECTED_RUN_SETTINGS = {
-    **dict.fromkeys(["batch", "optimizer", "lr", "momentum", "seed"], {"grid": "its path", "curvature": "its path"}),
-    "steps": {"grid": "training.steps", "curvature": "curvature.steps"},
-    "batch_size": {"grid": "training.batch_size", "curvature": "full batch"},
-    **{f"curvature_{key}": {"grid": "0 on grid runs", "curvature": f"curvature.{key}"}
+    **dict.fromkeys([*CELL, "seed"], dict.fromkeys(study.RUN_SETS, "its path")),
+    "steps": {"grid": "training.steps", "curvature": "curvature.steps", "conditioning": "training.steps"},
+    "batch_size": {"grid": "training.batch_size", "curvature": "full batch",
+                   "conditioning": "conditioning.batch_size"},
+    **{f"curvature_{key}": {"grid": "0 on grid runs", "curvature": f"curvature.{key}",
+                            "conditioning": "the step-0 Hessian pair"}
        for key in ("every", "early_steps", "early_every")},
 }
+# curvature summaries that need a Hessian schedule past step 1: NaN for the conditioning runs,
+# whose one Hessian pair is steps 0 and 1
+SCHEDULE_CURVATURE_COLUMNS = ["max_sharpness_ratio", "first_stable_step", "loss_rise_before_stable",
+                              *CURVATURE_LATE_COLUMNS]
 # what the summaries read; other per-step columns (per-layer ratios, other eigenvalues) stay on disk
 READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, "val_select.loss", "val_report.loss",
                 *SHARPNESS_COLUMNS.values()]
@@ -499,7 +507,7 @@ def summarize_cells(runs: pd.DataFrame, analysis: dict) -> pd.DataFrame:
         # towards a diverged run's +inf would give NaN.
         cells[f"q25_{column}"] = by_cell[f"{column}_rank"].quantile(0.25, interpolation="lower")
         cells[f"q75_{column}"] = by_cell[f"{column}_rank"].quantile(0.75, interpolation="higher")
-        best = cells.groupby(["batch", "optimizer", "momentum"])[median].transform("min")
+        best = cells.groupby(LINE)[median].transform("min")
         cells[good] = np.isfinite(best) & (cells[median] <= (1 + tolerance) * best)
     return cells.join(mean_intervals(by_cell, CELL_MEAN_COLUMNS)).reset_index()
 
@@ -591,24 +599,29 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
     expected = study.expected_runs(config, root)
     steps, metadata = read_runs(list(expected["path"]))
     curvature = curvature_rows(steps)
-    runs_per_budget, cells_per_budget, curvature_cells_per_budget = [], [], []
+    run_set = steps["run"].map(expected["set"])
+    runs_per_budget, cells_per_budget, conditioning_per_budget, curvature_cells_per_budget = [], [], [], []
     for budget in sorted(analysis["budgets"]):
         prefix = steps if budget == 1 else budget_prefix(steps, budget)
         runs = summarize_runs(prefix, analysis, curvature if budget == 1 else curvature_rows(prefix))
         if budget == 1:
             check_runs(runs, expected, config)
         runs = runs.assign(set=expected["set"].to_numpy(), budget=budget, budget_steps=runs["steps"])
+        runs.loc[runs["set"] == "conditioning", SCHEDULE_CURVATURE_COLUMNS] = np.nan
         runs_per_budget.append(runs.reset_index(drop=True))
         cells_per_budget.append(summarize_cells(runs[runs["set"] == "grid"], analysis).assign(budget=budget))
+        conditioning_per_budget.append(
+            summarize_cells(runs[runs["set"] == "conditioning"], analysis).assign(budget=budget))
         curvature_cells_per_budget.append(
             summarize_curvature_cells(runs[runs["set"] == "curvature"]).assign(budget=budget))
     runs, cells = pd.concat(runs_per_budget, ignore_index=True), pd.concat(cells_per_budget, ignore_index=True)
-    grid_steps = steps[steps["run"].map(expected["set"]) == "grid"]
+    curvature_set = curvature[curvature["run"].map(expected["set"]) == "curvature"]
     return {
         "runs.parquet": runs,
         "cells.parquet": cells,
-        "curves.parquet": summarize_curves(grid_steps),
-        "curvature.parquet": curvature.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
+        "conditioning.parquet": pd.concat(conditioning_per_budget, ignore_index=True),
+        "curves.parquet": summarize_curves(steps[run_set == "grid"]),
+        "curvature.parquet": curvature_set.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
         "curvature_cells.parquet": pd.concat(curvature_cells_per_budget, ignore_index=True),
         "study.json": study_summary(config, runs[runs["budget"] == 1], metadata),
     }

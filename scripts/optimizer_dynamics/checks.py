@@ -15,6 +15,7 @@ import math
 from optimizer_dynamics import study
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
+from optimizer_dynamics.problems import PROBLEMS
 
 
 class ConfigError(ValueError):
@@ -25,7 +26,8 @@ def check_config(config: dict) -> None:
     """Every check beyond the schema, on a config whose defaults are filled in."""
     check_optimizer_names(config)
     check_unique(config["seeds"], "seeds", str)
-    check_batch_sizes(config)
+    check_batch_sizes(config, "training.batch_size", config["training"]["batch_size"])
+    check_problems(config)
     check_budgets(config)
     check_analysis_cells(config)
     if config["curvature"]["every"]:  # every: 0 turns curvature off, whatever cells it names
@@ -190,17 +192,34 @@ def check_unique(values, key, label):
         seen.add(label(value))
 
 
-def check_batch_sizes(config):
-    sizes, n_train = config["training"]["batch_size"], config["data"]["n_train"]
+def check_batch_sizes(config, key, sizes):
+    n_train = config["data"]["n_train"]
     allowed = f"allowed: null (full batch) or an integer in [1, {n_train - 1}]"
     for size in sizes:
         if size is not None and size >= n_train:
             problem = "is larger than" if size > n_train else "is all of"
             raise ConfigError(
-                f"invalid config: training.batch_size: {size} {problem} data.n_train = "
+                f"invalid config: {key}: {size} {problem} data.n_train = "
                 f"{n_train}; {allowed} (a batch of every training point is full batch: null)"
             )
-    check_unique(sizes, "training.batch_size", lambda size: "null" if size is None else str(size))
+    check_unique(sizes, key, lambda size: "null" if size is None else str(size))
+
+
+def check_problems(config):
+    """Registered problems, each once; the conditioning runs' regimes and optimizers."""
+    conditioning = config["conditioning"]
+    named = [("problem", config["problem"])]
+    named += [("conditioning.problems", problem) for problem in conditioning["problems"]]
+    for key, problem in named:
+        if problem not in PROBLEMS:
+            raise ConfigError(
+                f"invalid config: {key}: {problem} is not a registered problem; allowed: {', '.join(PROBLEMS)}"
+            )
+    check_unique(conditioning["problems"], "conditioning.problems", str)
+    if conditioning["problems"]:
+        check_batch_sizes(config, "conditioning.batch_size", conditioning["batch_size"])
+        for optimizer, axes in conditioning["optimizers"].items():
+            check_optimizer(optimizer, axes, f"conditioning.optimizers.{optimizer}")
 
 
 def check_budgets(config):

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from optimizer_dynamics.optimizers import OPTIMIZERS
+from optimizer_dynamics.problems import PROBLEMS
 
 MAX_STEPS = 1_000_000
 
@@ -36,6 +37,7 @@ class RunConfig:
     # model
     hidden: int = 128
     # data
+    problem: str = "moons"  # a name of the problem registry (optimizer_dynamics.problems)
     n_train: int = 500
     n_val: int = 500
     noise: float = 0.2
@@ -69,6 +71,7 @@ class RunConfig:
             ("curvature_early_every", self.curvature_early_every >= 1, "an integer >= 1"),
             ("noise_every", self.noise_every >= 0, "an integer >= 0 (0 = off)"),
             ("hidden", self.hidden >= 1, "an integer >= 1"),
+            ("problem", self.problem in PROBLEMS, f"one of {list(PROBLEMS)}"),
             ("n_train", self.n_train >= 2, "an integer >= 2"),
             ("n_val", self.n_val >= 2, "an integer >= 2"),
             ("noise", self.noise >= 0, "a number >= 0"),
@@ -100,6 +103,9 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+RUN_DEFAULTS = {field.name: field.default for field in dataclasses.fields(RunConfig)}
 
 
 def _check_type(name: str, value, annotation: str) -> None:

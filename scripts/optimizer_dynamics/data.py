@@ -1,7 +1,8 @@
-"""make_moons, split and standardized with train statistics, saved once as .npz.
+"""A problem's data set: make_moons, split, standardized with train statistics, then the
+problem's transform (optimizer_dynamics.problems), saved once as .npz.
 
 Training jobs load the file with numpy alone, so they never import scikit-learn.
-Run by hand: python -m optimizer_dynamics.data --out results/data/moons.npz
+Run by hand: python -m optimizer_dynamics.data --problem moons --out results/data/moons.npz
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from optimizer_dynamics.atomic import atomic_path
+from optimizer_dynamics.config import RUN_DEFAULTS
+from optimizer_dynamics.problems import PROBLEMS
 
-DATA_KEYS = ("n_train", "n_val", "noise", "data_seed")
+DATA_KEYS = ("problem", "n_train", "n_val", "noise", "data_seed")
 
 
 @dataclass(frozen=True)
@@ -23,21 +26,23 @@ class Dataset:
     y_train: np.ndarray  # (n_train,) float64 in {0, 1}
     x_val: np.ndarray
     y_val: np.ndarray
-    settings: dict  # n_train, n_val, noise, data_seed
+    settings: dict  # problem, n_train, n_val, noise, data_seed
 
 
-def make_dataset(n_train: int, n_val: int, noise: float, data_seed: int) -> Dataset:
+def make_dataset(n_train: int, n_val: int, noise: float, data_seed: int,
+                 problem: str = RUN_DEFAULTS["problem"]) -> Dataset:
     from sklearn.datasets import make_moons
 
     x, y = make_moons(n_samples=n_train + n_val, noise=noise, random_state=data_seed)
     x_train, x_val = x[:n_train], x[n_train:]
     # Standardize with train statistics only, so nothing of the validation set leaks in.
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-    settings = {"n_train": n_train, "n_val": n_val, "noise": noise, "data_seed": data_seed}
+    transform = PROBLEMS[problem].transform
+    settings = {"problem": problem, "n_train": n_train, "n_val": n_val, "noise": noise, "data_seed": data_seed}
     return Dataset(
-        x_train=(x_train - mean) / std,
+        x_train=transform((x_train - mean) / std),
         y_train=y[:n_train].astype(np.float64),
-        x_val=(x_val - mean) / std,
+        x_val=transform((x_val - mean) / std),
         y_val=y[n_train:].astype(np.float64),
         settings=settings,
     )
@@ -71,14 +76,15 @@ def load_dataset(path: str | Path, expected: dict | None = None) -> Dataset:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="path of the .npz file to write")
-    parser.add_argument("--n-train", type=int, default=500)
-    parser.add_argument("--n-val", type=int, default=500)
-    parser.add_argument("--noise", type=float, default=0.2)
-    parser.add_argument("--data-seed", type=int, default=0)
+    # The defaults are RunConfig's, the one home of a run's settings in Python.
+    for key in DATA_KEYS:
+        default = RUN_DEFAULTS[key]
+        kwargs = {"choices": list(PROBLEMS)} if key == "problem" else {}
+        parser.add_argument(f"--{key.replace('_', '-')}", type=type(default), default=default, **kwargs)
     args = parser.parse_args(argv)
-    dataset = make_dataset(args.n_train, args.n_val, args.noise, args.data_seed)
+    dataset = make_dataset(**{key: getattr(args, key) for key in DATA_KEYS})
     save_dataset(dataset, args.out)
-    print(f"wrote {args.out}: {args.n_train} train / {args.n_val} val points, noise {args.noise}")
+    print(f"wrote {args.out}: {args.problem}, {args.n_train} train / {args.n_val} val points, noise {args.noise}")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ from optimizer_dynamics import figure_files, study
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
+from optimizer_dynamics.problems import PROBLEMS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, select
-from optimizer_dynamics.claims.base import regime_order
+from optimizer_dynamics.claims.base import line_name, regime_order
 from optimizer_dynamics.claims.gradient_noise import ALPHA_BAND
 from optimizer_dynamics.claims.stability import EDGE_BAND
 
@@ -818,6 +819,48 @@ def ladder_figure(agg: Aggregate) -> Figure:
     return fig
 
 
+PROBLEM_STYLES = ["-", "--", "-.", ":"]  # the problems of one panel, with a colour ramp
+
+
+def conditioning_figure(agg: Aggregate) -> Figure:
+    """Per optimizer line of the conditioning runs and regime: median final val loss against lr,
+    one curve per problem (bars: quartiles over seeds), its best lr circled; lines carry gid
+    "problem"."""
+    cells = select(agg.conditioning_by_budget, budget=1.0)
+    lines = list(dict.fromkeys(zip(cells["batch"], cells["optimizer"], cells["momentum"])))
+    lines.sort(key=lambda line: (regime_order(line[0]), OPTIMIZERS[line[1]].order))
+    fig, axes = _optimizer_panels(lines or [None], 6.0, 4.8, sharey=True)
+    if not lines:
+        _note(axes[0], f"conditioning runs: {NOT_IN_STUDY} (config conditioning.problems)")
+        return fig
+    problems = [name for name in PROBLEMS if name in set(cells["problem"])]
+    shades = matplotlib.colormaps[LR_CMAP](np.linspace(0.0, 0.8, len(problems)))
+    for ax, (regime, optimizer, momentum) in zip(axes, lines):
+        ax.set_title(f"{line_name(optimizer, momentum)}, {study.regime_label(regime)}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for index, (problem, color) in enumerate(zip(problems, shades)):
+            curve = select(cells, batch=regime, optimizer=optimizer, momentum=momentum, problem=problem)
+            curve = curve.sort_values("lr")
+            finite = curve[np.isfinite(curve["median_final_val_loss"])]
+            if finite.empty:
+                continue
+            y = finite["median_final_val_loss"].to_numpy(float)
+            low, high = finite["q25_final_val_loss"].to_numpy(float), finite["q75_final_val_loss"].to_numpy(float)
+            ax.errorbar(finite["lr"], y, yerr=np.vstack([y - low, np.where(np.isfinite(high), high - y, 0)]),
+                        color=color, linestyle=PROBLEM_STYLES[index % len(PROBLEM_STYLES)], marker="o",
+                        markersize=3, capsize=2, label=PROBLEMS[problem].label, gid="problem")
+            best = finite.loc[finite["median_final_val_loss"].idxmin()]
+            ax.plot(best["lr"], best["median_final_val_loss"], marker="o", markersize=11, markerfacecolor="none",
+                    markeredgecolor=color, linestyle="none")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("final validation loss (BCE, nats)\nmedian over seeds")
+        _legend_below(ax)
+    fig.suptitle("Claims 10b-10d: the lr sweep on moons, stretched (κ) and rotated\n"
+                 "bars: interquartile range over seeds; circled: each problem's best lr")
+    return fig
+
+
 FIGURES = {
     "loss_curves": loss_curves_figure,
     "norms": norms_figure,
@@ -830,6 +873,7 @@ FIGURES = {
     "stability": stability_figure,
     "noise": noise_figure,
     "ladder": ladder_figure,
+    "conditioning": conditioning_figure,
 }
 
 

@@ -2,15 +2,21 @@
 files and the training blocks, from the workflow config. Torch-free and fast: Snakemake
 plans with it, and the aggregation finds its run files with it (one source for the paths).
 
-Two sets of runs, both under results/runs, in Snakemake's Paramspace layout:
-  grid: every optimizer x lr x momentum cell in every batch regime (training.batch_size),
-      training.steps steps:      results/runs/grid/batch~64/optimizer~sgd/lr~0.1/momentum~0.9/seed~0.parquet
+Three sets of runs, all under results/runs, in Snakemake's Paramspace layout:
+  grid: every optimizer x lr x momentum cell in every batch regime (training.batch_size) on
+      the study's problem, training.steps steps:
+          results/runs/grid/problem~moons/batch~64/optimizer~sgd/lr~0.1/momentum~0.9/seed~0.parquet
   curvature: the cells of curvature.cells, full batch, curvature.steps steps, logging exact
-      Hessians:                  results/runs/curvature/batch~full/optimizer~sgd/lr~0.5/momentum~0/seed~0.parquet
+      Hessians:
+          results/runs/curvature/problem~moons/batch~full/optimizer~sgd/lr~0.5/momentum~0/seed~0.parquet
+  conditioning: the cells of conditioning.optimizers on each of conditioning.problems, in
+      each of its regimes, training.steps steps, with the Hessian pair of steps 0 and 1 (the
+      step-0 sharpness):
+          results/runs/conditioning/problem~moons_kappa100/batch~64/optimizer~adam/lr~0.001/momentum~0.9/seed~0.parquet
 A regime is named "full" (batch_size null) or by its batch size ("64"), in the path and in
 the run file's `batch` column. A training block is the unit of one training job: by default
-every lr and seed of one set x regime x optimizer x momentum line (training.block: line), or
-one cell (cell).
+every lr and seed of one set x problem x regime x optimizer x momentum line (training.block:
+line), or one cell (cell).
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from pathlib import PurePath
 from optimizer_dynamics.config import format_number, regime_name
 
 RUNS_DIR = "results/runs"
-RUN_SETS = ("grid", "curvature")
-CELL_COLUMNS = ["batch", "optimizer", "lr", "momentum"]
-# Paramspace's layout of a cell: batch~{batch}/optimizer~{optimizer}/lr~{lr}/momentum~{momentum}
+RUN_SETS = ("grid", "curvature", "conditioning")
+CELL_COLUMNS = ["problem", "batch", "optimizer", "lr", "momentum"]
+# Paramspace's layout of a cell: problem~{problem}/batch~{batch}/optimizer~{optimizer}/lr~{lr}/momentum~{momentum}
 CELL_PATTERN = "/".join(f"{name}~{{{name}}}" for name in CELL_COLUMNS)
 
 
@@ -42,26 +48,31 @@ def regime_label(regime: str) -> str:
     return "full batch" if regime == "full" else f"batch {regime}"
 
 
-def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, dict]]:
-    """(regime, optimizer, {lr, momentum}) of each line of the set, in config order."""
+def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
+    """(problem, regime, optimizer, {lr, momentum}) of each line of the set, in config order."""
     if run_set == "grid":
-        return [(regime, optimizer, axes) for regime in regimes(config)
+        return [(config["problem"], regime, optimizer, axes) for regime in regimes(config)
                 for optimizer, axes in config["optimizers"].items()]
+    if run_set == "conditioning":
+        conditioning = config["conditioning"]
+        return [(problem, regime_name(size), optimizer, axes) for problem in conditioning["problems"]
+                for size in conditioning["batch_size"] for optimizer, axes in conditioning["optimizers"].items()]
     if not config["curvature"]["every"]:
         return []
-    return [("full", optimizer, axes) for optimizer, axes in config["curvature"]["cells"].items()]
+    return [(config["problem"], "full", optimizer, axes) for optimizer, axes in config["curvature"]["cells"].items()]
 
 
 def grid(config: dict, run_set: str = "grid"):
-    """Snakemake's Paramspace of a set: one row per (batch, optimizer, lr, momentum) cell,
+    """Snakemake's Paramspace of a set: one row per (problem, batch, optimizer, lr, momentum) cell,
     values as path strings, so paths are stable. (pandas and snakemake are imported here, not
     at the top: a training job names its default output paths with this module.)"""
     import pandas as pd
     from snakemake.utils import Paramspace
 
     rows = [
-        {"batch": regime, "optimizer": optimizer, "lr": format_number(lr), "momentum": format_number(momentum)}
-        for regime, optimizer, axes in cell_axes(config, run_set)
+        {"problem": problem, "batch": regime, "optimizer": optimizer, "lr": format_number(lr),
+         "momentum": format_number(momentum)}
+        for problem, regime, optimizer, axes in cell_axes(config, run_set)
         for lr in axes["lr"]
         for momentum in axes["momentum"]
     ]
@@ -72,10 +83,10 @@ def run_file(run_set: str, cell_pattern: str, seed, root: str = RUNS_DIR) -> str
     return f"{root}/{run_set}/{cell_pattern}/seed~{seed}.parquet"
 
 
-def cell_run_file(run_set: str, batch: str, optimizer: str, lr: str, momentum: str, seed,
+def cell_run_file(run_set: str, problem: str, batch: str, optimizer: str, lr: str, momentum: str, seed,
                   root: str = RUNS_DIR) -> str:
     """The run file of one cell and seed; lr and momentum as format_number writes them."""
-    cell = CELL_PATTERN.format(batch=batch, optimizer=optimizer, lr=lr, momentum=momentum)
+    cell = CELL_PATTERN.format(problem=problem, batch=batch, optimizer=optimizer, lr=lr, momentum=momentum)
     return run_file(run_set, cell, seed, root)
 
 
@@ -100,8 +111,9 @@ def expected_runs(config: dict, root: str = RUNS_DIR):
         for cell in grid(config, run_set).dataframe.itertuples(index=False):
             for seed in config["seeds"]:
                 rows.append({
-                    "path": cell_run_file(run_set, cell.batch, cell.optimizer, cell.lr, cell.momentum, seed, root),
-                    "set": run_set, "batch": cell.batch, "optimizer": cell.optimizer,
+                    "path": cell_run_file(run_set, cell.problem, cell.batch, cell.optimizer, cell.lr, cell.momentum,
+                                          seed, root),
+                    "set": run_set, "problem": cell.problem, "batch": cell.batch, "optimizer": cell.optimizer,
                     "lr": float(cell.lr), "momentum": float(cell.momentum), "seed": seed,
                     "batch_size": batch_size_of(cell.batch), **settings,
                 })
@@ -110,10 +122,12 @@ def expected_runs(config: dict, root: str = RUNS_DIR):
 
 def training_settings(config: dict, run_set: str) -> dict:
     """The settings a set's runs differ by: steps and the Hessian schedule."""
-    curvature = config["curvature"]
+    curvature, steps = config["curvature"], config["training"]["steps"]
     if run_set == "grid":
-        return {"steps": config["training"]["steps"], "curvature_every": 0,
-                "curvature_early_steps": 0, "curvature_early_every": 1}
+        return {"steps": steps, "curvature_every": 0, "curvature_early_steps": 0, "curvature_early_every": 1}
+    if run_set == "conditioning":
+        # a Hessian pair every `steps` steps: the pair of steps 0 and 1 only
+        return {"steps": steps, "curvature_every": steps, "curvature_early_steps": 0, "curvature_early_every": 1}
     return {"steps": curvature["steps"], "curvature_every": curvature["every"],
             "curvature_early_steps": curvature["early_steps"], "curvature_early_every": curvature["early_every"]}
 
@@ -122,7 +136,8 @@ def training_settings(config: dict, run_set: str) -> dict:
 class Block:
     """The runs one training job trains together: the product of `lrs` and the seeds."""
 
-    run_set: str  # "grid" or "curvature"
+    run_set: str  # one of RUN_SETS
+    problem: str
     batch: str  # the regime: "full" or a batch size
     optimizer: str
     momentum: str
@@ -132,25 +147,26 @@ class Block:
 
     @property
     def name(self) -> str:
-        """A rule-name-safe id: train_grid_64_sgd_momentum_0_9 (line), ..._part_2 (a split
-        line), train_curvature_full_sgd_lr_0_1_momentum_0_9 (cell)."""
+        """A rule-name-safe id: train_grid_moons_64_sgd_momentum_0_9 (line), ..._part_2 (a split
+        line), train_curvature_moons_full_sgd_lr_0_1_momentum_0_9 (cell)."""
         lr = f"_lr_{self.lrs[0]}" if self.granularity == "cell" else ""
         part = f"_part_{self.part}" if self.part else ""
-        name = f"train_{self.run_set}_{self.batch}_{self.optimizer}{lr}_momentum_{self.momentum}{part}"
+        name = f"train_{self.run_set}_{self.problem}_{self.batch}_{self.optimizer}{lr}_momentum_{self.momentum}{part}"
         return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
     @property
     def log_stem(self) -> str:
-        """grid/batch~64/optimizer~sgd/momentum~0.9 (line), .../part~2 (a split line), or
-        grid/batch~64/optimizer~sgd/lr~0.1/momentum~0.9 (cell)."""
+        """grid/problem~moons/batch~64/optimizer~sgd/momentum~0.9 (line), .../part~2 (a split
+        line), or grid/problem~moons/batch~64/optimizer~sgd/lr~0.1/momentum~0.9 (cell)."""
         lr = f"/lr~{self.lrs[0]}" if self.granularity == "cell" else ""
         part = f"/part~{self.part}" if self.part else ""
-        return f"{self.run_set}/batch~{self.batch}/optimizer~{self.optimizer}{lr}/momentum~{self.momentum}{part}"
+        return (f"{self.run_set}/problem~{self.problem}/batch~{self.batch}/optimizer~{self.optimizer}{lr}"
+                f"/momentum~{self.momentum}{part}")
 
     def run_files(self, seeds, root: str = RUNS_DIR) -> list[str]:
         """lr-major, as the training command takes its --out paths."""
         return [
-            cell_run_file(self.run_set, self.batch, self.optimizer, lr, self.momentum, seed, root)
+            cell_run_file(self.run_set, self.problem, self.batch, self.optimizer, lr, self.momentum, seed, root)
             for lr in self.lrs
             for seed in seeds
         ]
@@ -164,10 +180,10 @@ def blocks(config: dict) -> list[Block]:
     lrs_per_part = max(1, config["training"]["max_runs_per_job"] // len(config["seeds"]))
     result = []
     for run_set in RUN_SETS:
-        for regime, optimizer, axes in cell_axes(config, run_set):
+        for problem, regime, optimizer, axes in cell_axes(config, run_set):
             lrs = tuple(format_number(lr) for lr in axes["lr"])
             for momentum in axes["momentum"]:
-                line = (run_set, regime, optimizer, format_number(momentum))
+                line = (run_set, problem, regime, optimizer, format_number(momentum))
                 if granularity == "cell":
                     result.extend(Block(*line, (lr,), granularity) for lr in lrs)
                     continue

@@ -17,7 +17,7 @@ import pandas as pd
 
 from optimizer_dynamics.optimizers import OPTIMIZERS
 
-KEY_COLUMNS = ("set", "batch", "budget", "optimizer", "lr", "momentum", "seed")
+KEY_COLUMNS = ("set", "problem", "batch", "budget", "optimizer", "lr", "momentum", "seed")
 # The validation-loss metrics of the runs and cells tables: per-run column, cells' median over
 # seeds and good-window flag. final: at the last step, the seed's measure; selected: at the step
 # with the lowest loss on the validation set's first half, reported on its second half (no
@@ -33,10 +33,14 @@ REQUIRED_COLUMNS = {
         "q25_final_val_loss", "q75_final_val_loss", "in_good_window", "eff_step_late_mean", "eff_step_late_lo",
         "eff_step_late_hi", "update_cosine_late_mean", "update_cosine_late_lo", "update_cosine_late_hi",
     ],
+    "conditioning.parquet": [
+        "problem", "batch", "budget", "optimizer", "lr", "momentum", "n_runs", "n_diverged",
+        "median_final_val_loss", "median_selected_val_loss", "in_good_window", "in_good_window_selected",
+    ],
     "curves.parquet": ["batch", "optimizer", "lr", "momentum", "step", "metric", "mean", "lo", "hi", "n"],
     "curvature.parquet": ["optimizer", "lr", "momentum", "seed", "step", "sharpness", "precond_sharpness",
                           "threshold"],
-    "runs.parquet": ["set", "batch", "budget", "optimizer", "lr", "momentum", "seed", "diverged",
+    "runs.parquet": ["set", "problem", "batch", "budget", "optimizer", "lr", "momentum", "seed", "diverged",
                      "late_sharpness_ratio"],
     "curvature_cells.parquet": ["budget", "optimizer", "lr", "momentum", "n_runs", "n_diverged",
                                 "stability_threshold", "late_sharpness_ratio_mean"],
@@ -88,6 +92,10 @@ class Aggregate:
     curvature_cells: pd.DataFrame  # one row per curvature setting (optimizer, lr, momentum)
     cells_by_budget: pd.DataFrame
     runs_by_budget: pd.DataFrame
+    # the conditioning runs (study.py), apart: their cells repeat the grid's (optimizer, lr,
+    # momentum) on other problems; per cell (conditioning.parquet) and per run, every budget
+    conditioning_by_budget: pd.DataFrame
+    conditioning_runs_by_budget: pd.DataFrame
     verdicts: pd.DataFrame | None
     study: dict  # study.json: the config, run counts and library versions
 
@@ -144,12 +152,17 @@ def load_aggregate(directory: str | Path, with_verdicts: bool = True) -> Aggrega
     for frame in frames.values():
         if "optimizer" in frame:
             frame["optimizer"] = frame["optimizer"].astype(str)
-    whole = {name: select(frames[name], budget=1.0) for name in ("cells.parquet", "runs.parquet",
-                                                                  "curvature_cells.parquet")}
-    return Aggregate(cells=whole["cells.parquet"], curves=frames["curves.parquet"], config=study["config"],
-                     curvature=frames["curvature.parquet"], runs=whole["runs.parquet"],
-                     curvature_cells=whole["curvature_cells.parquet"], cells_by_budget=frames["cells.parquet"],
-                     runs_by_budget=frames["runs.parquet"], study=study,
+    all_runs = frames["runs.parquet"]
+    conditioning = all_runs["set"] == "conditioning"
+    runs_by_budget = all_runs[~conditioning]
+    whole = {name: select(frame, budget=1.0) for name, frame in (
+        ("cells", frames["cells.parquet"]), ("runs", runs_by_budget),
+        ("curvature_cells", frames["curvature_cells.parquet"]))}
+    return Aggregate(cells=whole["cells"], curves=frames["curves.parquet"], config=study["config"],
+                     curvature=frames["curvature.parquet"], runs=whole["runs"],
+                     curvature_cells=whole["curvature_cells"], cells_by_budget=frames["cells.parquet"],
+                     runs_by_budget=runs_by_budget, conditioning_by_budget=frames["conditioning.parquet"],
+                     conditioning_runs_by_budget=all_runs[conditioning], study=study,
                      verdicts=read_table(directory / VERDICTS_FILE, VERDICTS_COLUMNS) if with_verdicts else None)
 
 

@@ -31,7 +31,7 @@ import torch
 
 from optimizer_dynamics.config import ConfigError, RunConfig, format_number
 from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary
-from optimizer_dynamics.data import Dataset, load_dataset
+from optimizer_dynamics.data import DATA_KEYS, Dataset, load_dataset
 from optimizer_dynamics.metrics import evaluate, step_diagnostics
 from optimizer_dynamics.model import StackedMLP, init_params, n_params, tensor_slices, with_ones
 from optimizer_dynamics.noise import NOISE_COLUMNS, noise_instruments
@@ -41,7 +41,7 @@ from optimizer_dynamics.study import cell_run_file
 CHUNK = 250  # steps recorded before diagnostics are computed in bulk and divergence is checked
 # Settings every run of a block shares: one update rule, one batch shape, one clock.
 BLOCK_SHARED = ("optimizer", "steps", "batch_size", "eval_every", "noise_every", "divergence_factor", "hidden",
-                "n_train", "n_val", "noise", "data_seed")
+                *DATA_KEYS)
 
 
 @dataclass
@@ -276,7 +276,7 @@ def _add_eval_columns(cols, config: RunConfig, thetas_after, is_eval, train_set,
 
 def default_out(config: RunConfig) -> str:
     run_set = "curvature" if config.curvature_every else "grid"
-    return cell_run_file(run_set, config.batch, config.optimizer, format_number(config.lr),
+    return cell_run_file(run_set, config.problem, config.batch, config.optimizer, format_number(config.lr),
                          format_number(config.momentum), config.seed)
 
 
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--out has {len(outs)} paths for {len(args.lr)} lrs x {len(args.seed)} seeds = "
                      f"{len(configs)} runs: give one path per run, lr-major")
     set_determinism(args.threads)
-    data_settings = {k: getattr(args, k) for k in ("n_train", "n_val", "noise", "data_seed")}
+    data_settings = {key: getattr(args, key) for key in DATA_KEYS}
     if args.data:
         dataset = load_dataset(args.data, expected=data_settings)
     else:

@@ -60,7 +60,7 @@ validate_config(config)
 BLOCKS = study.blocks(config)
 SEEDS = [str(seed) for seed in config["seeds"]]
 
-DATASET = "results/data/moons.npz"
+DATASET = "results/data/{problem}.npz"  # one data set per problem
 AGGREGATE_DIR = "results/aggregate"
 AGGREGATES = [f"{AGGREGATE_DIR}/{name}" for name in tables.AGGREGATE_FILES]
 VERDICTS = f"{AGGREGATE_DIR}/{tables.VERDICTS_FILE}"
@@ -182,7 +182,7 @@ def data_settings():
 
 
 def dataset_args(wildcards):
-    return cli_flags(data_settings())
+    return cli_flags({**data_settings(), "problem": wildcards.problem})
 
 
 def train_args(block):
@@ -195,6 +195,7 @@ def train_args(block):
         if k not in ("threads", "block", "max_runs_per_job", "batch_size", "steps")
     }
     settings = {
+        "problem": block.problem,
         "optimizer": block.optimizer,
         "momentum": block.momentum,
         "batch_size": study.batch_size_of(block.batch),

@@ -1,11 +1,12 @@
 rule dataset:
-    """The make_moons data set, built once and read by every training job."""
+    """A problem's data set (make_moons and the problem's transform), built once and read by
+    every training job on that problem."""
     input:
         code=CODE["dataset"],
     output:
         DATASET,
     log:
-        "results/logs/dataset.log",
+        "results/logs/dataset/{problem}.log",
     conda:
         "../envs/optimizer_dynamics.yaml"
     params:

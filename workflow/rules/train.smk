@@ -6,7 +6,7 @@ for block in BLOCKS:
         name:
             block.name
         input:
-            data=DATASET,
+            data=DATASET.format(problem=block.problem),
             code=CODE["train"],
         output:
             runs=block.run_files(SEEDS),

@@ -19,7 +19,15 @@ from pathlib import Path
 import pandas as pd
 
 from optimizer_dynamics.atomic import atomic_path
-from optimizer_dynamics.claims import experiment1, experiment2, experiment3, gradient_noise, ladder, stability
+from optimizer_dynamics.claims import (
+    conditioning,
+    experiment1,
+    experiment2,
+    experiment3,
+    gradient_noise,
+    ladder,
+    stability,
+)
 from optimizer_dynamics.claims.base import (
     SETTING_AXES,
     Claim,
@@ -34,8 +42,8 @@ from optimizer_dynamics.claims.base import (
 )
 from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
 
-FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY, stability.FAMILY,
-                          gradient_noise.FAMILY]
+FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
+                          conditioning.FAMILY, stability.FAMILY, gradient_noise.FAMILY]
 CLAIMS: list[Claim] = [claim for family in FAMILIES for claim in family.claims]
 COLUMNS = ["id", "family", "claim", "source", "prediction", "headline", *SETTING_AXES, "budget_steps", "setting",
            "test", "effect", "effect_lo", "effect_hi", "n_held", "n_tested", "verdict", "key", "measured", "detail"]
@@ -54,24 +62,36 @@ def claim_texts(analysis: dict) -> dict[str, str]:
     return texts
 
 
-def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: list[Claim] | None = None) -> pd.DataFrame:
+def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: list[Claim] | None = None,
+             conditioning_cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per claim and setting. runs and cells as the aggregation writes them: every
-    budget, runs of both sets."""
-    grid, curvature = runs[runs["set"] == "grid"], runs[runs["set"] == "curvature"]
-    regimes = sorted(grid["batch"].unique(), key=regime_order) or ["full"]  # no runs: inconclusive rows
+    budget, runs of every set; conditioning_cells: conditioning.parquet (None: no such runs)."""
+    by_set = {run_set: runs[runs["set"] == run_set] for run_set in ("grid", "curvature", "conditioning")}
+    grid, curvature, conditioning = by_set["grid"], by_set["curvature"], by_set["conditioning"]
+    conditioning_cells = cells.iloc[:0] if conditioning_cells is None else conditioning_cells
+    # no runs: inconclusive rows
+    regimes = {"grid": sorted(grid["batch"].unique(), key=regime_order) or ["full"],
+               "conditioning": sorted(conditioning["batch"].unique(), key=regime_order) or ["full"]}
     budgets = sorted(runs["budget"].unique()) or [1.0]
     texts = claim_texts(analysis)
     rows = []
     for claim in CLAIMS if claims is None else claims:
-        settings, outcomes, claim_rows = settings_of(claim, regimes, budgets), [], []
+        settings = settings_of(claim, regimes.get(claim.run_set, regimes["grid"]), budgets)
+        outcomes, claim_rows = [], []
         for setting in settings:
-            regime, budget = setting["regime"], setting["budget"]
+            regime, budget, metric = setting["regime"], setting["budget"], setting["metric"] or "final"
             in_grid = grid[(grid["batch"] == regime) & (grid["budget"] == budget)]
             at_budget = curvature[curvature["budget"] == budget]
-            study = Study(in_grid, cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
-                          setting["metric"] or "final", at_budget, setting["comparison"] or "usual lrs",
-                          all_cells=cells[cells["budget"] == budget], all_runs=grid[grid["budget"] == budget])
-            source = at_budget if claim.run_set == "curvature" else in_grid
+            if claim.run_set == "conditioning":
+                source = conditioning[(conditioning["batch"] == regime) & (conditioning["budget"] == budget)]
+                in_cells = conditioning_cells[(conditioning_cells["batch"] == regime)
+                                              & (conditioning_cells["budget"] == budget)]
+                study = Study(source, in_cells, analysis, metric, comparison="tuned lrs")
+            else:
+                study = Study(in_grid, cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
+                              metric, at_budget, setting["comparison"] or "usual lrs",
+                              all_cells=cells[cells["budget"] == budget], all_runs=grid[grid["budget"] == budget])
+                source = at_budget if claim.run_set == "curvature" else in_grid
             steps = int(source["budget_steps"].max()) if len(source) else None
             try:
                 outcome = claim.judge(study)
@@ -103,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         tables = load_aggregate(args.aggregate_dir, with_verdicts=False)
     except AggregateError as error:
         sys.exit(f"claims: {error}")
-    verdicts = evaluate(tables.runs_by_budget, tables.cells_by_budget, tables.analysis)
+    verdicts = evaluate(pd.concat([tables.runs_by_budget, tables.conditioning_runs_by_budget]),
+                        tables.cells_by_budget, tables.analysis, conditioning_cells=tables.conditioning_by_budget)
     with atomic_path(Path(args.aggregate_dir) / VERDICTS_FILE) as tmp:
         verdicts.to_parquet(tmp, index=False)
     counts = verdicts["verdict"].value_counts()

@@ -298,6 +298,14 @@ class Study:
     def regime(self) -> str:
         return str(self.runs["batch"].iloc[0]) if len(self.runs) else "full"
 
+    def on_problem(self, problem: str) -> Study:
+        """The setting's runs and cells of one problem (the conditioning runs hold several)."""
+        runs = select(self.runs, problem=problem)
+        if runs.empty:
+            raise Missing(f"no runs on the problem {problem} (config conditioning.problems)")
+        return Study(runs, select(self.cells, problem=problem), self.analysis, self.metric,
+                     comparison=self.comparison)
+
     @property
     def loss_columns(self) -> tuple[str, str, str]:
         """(per-run loss, cells' median, cells' good-window flag) of the setting's metric."""
