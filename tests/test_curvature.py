@@ -13,8 +13,15 @@ from torch.func import hessian
 
 from conftest import tiny_config
 from optimizer_dynamics.config import RunConfig
-from optimizer_dynamics.curvature import CURVATURE_COLUMNS, TOP_K, loss_hessian, spectrum_summary, top_eigenvalues
-from optimizer_dynamics.model import forward_batched, n_params
+from optimizer_dynamics.curvature import (
+    BLOCK_COLUMN,
+    CURVATURE_COLUMNS,
+    TOP_K,
+    loss_hessian,
+    spectrum_summary,
+    top_eigenvalues,
+)
+from optimizer_dynamics.model import forward_batched, n_params, tensor_slices
 from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper, stability_threshold
 from optimizer_dynamics.train import train
 
@@ -51,7 +58,7 @@ def test_top_eigenvalue_equals_power_iteration_on_hessian_vector_products(point)
         w = hvp(v) + shift * v
         v = w / w.norm()
     rayleigh = (v @ hvp(v)).item()
-    top = spectrum_summary(loss_hessian(theta, x, y, HIDDEN), None)["hessian.top1"]
+    top = spectrum_summary(loss_hessian(theta, x, y, HIDDEN), None, HIDDEN)["hessian.top1"]
     assert rayleigh == pytest.approx(top, rel=1e-6)
 
 
@@ -68,6 +75,11 @@ def test_lanczos_top_eigenvalues_equal_the_full_spectrum(tiny_dataset):
         scale = torch.rand(n_params(128), generator=generator, dtype=torch.float64) + 0.01
         scaled = scale[:, None] * hess * scale[None, :]
         assert top_eigenvalues(scaled, 1)[0] == pytest.approx(torch.linalg.eigvalsh(scaled)[-1].item(), rel=1e-10)
+        # each parameter tensor's diagonal block, against its full spectrum
+        summary = spectrum_summary(hess, None, 128)
+        for name, block in tensor_slices(128).items():
+            expected = torch.linalg.eigvalsh(hess[block, block])[-1].item()
+            assert summary[BLOCK_COLUMN.format(name)] == pytest.approx(expected, rel=1e-10), name
     assert top_eigenvalues(hess, 3) == top_eigenvalues(hess, 3)  # a fixed start vector: reproducible
 
 

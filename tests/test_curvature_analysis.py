@@ -225,7 +225,7 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
     """One runs.parquet row; curvature summaries consistent with a step-0 (preconditioned) sharpness
     `initial`, a late ratio, a mid-to-late change and a last-quarter trend of the ratio."""
     threshold = stability_threshold(optimizer, lr, momentum)
-    row = {"set": "curvature" if curvature else "grid", "batch": "full", "budget": 1.0, "budget_steps": 1000,
+    row = {"set": "curvature" if curvature else "grid", "problem": "moons", "batch": "full", "budget": 1.0, "budget_steps": 1000,
            "curvature_early_steps": 50,
            "optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
            "final_val_loss": np.nan if diverged else 0.3, "final_val_acc": np.nan if diverged else 0.9, "selected_val_loss": np.nan if diverged else 0.3, "overfit_gap": np.nan if diverged else 0.0,

@@ -130,7 +130,8 @@ def test_missing_reference_and_momentum_axis_become_notes(agg):
     curves_keep = (agg.curves["optimizer"] != "sgd") | (agg.curves["momentum"] == 0)
     partial = dataclasses.replace(agg, cells=agg.cells[keep], curves=agg.curves[curves_keep],
                                   config={k: v for k, v in agg.config.items() if k != "analysis"})
-    noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum", "noise"}  # noise: noise_every 0
+    # noise: noise_every 0; conditioning: no conditioning runs
+    noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum", "noise", "conditioning"}
     for stem in figures.FIGURES:
         fig = figures.build_figure(stem, partial)
         fig.savefig(io.BytesIO(), format="png")  # drawing must not fail either
@@ -147,7 +148,7 @@ def test_missing_optimizer_gets_a_note(agg):
 
 
 def test_missing_aggregate_file_is_named(tiny_aggregate, tmp_path, capsys):
-    for name in ("cells.parquet", "curves.parquet", "study.json"):
+    for name in ("cells.parquet", "conditioning.parquet", "curves.parquet", "study.json"):
         (tmp_path / name).write_bytes((tiny_aggregate / name).read_bytes())
     (tmp_path / "curves.parquet").unlink()
     with pytest.raises(SystemExit):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny_config
-from optimizer_dynamics.curvature import CURVATURE_COLUMNS
+from optimizer_dynamics.curvature import BLOCK_NAMES, CURVATURE_COLUMNS
 from optimizer_dynamics.metrics import COLUMN_DOCS
 from optimizer_dynamics.noise import NOISE_COLUMNS
 from optimizer_dynamics.model import forward_batched, init_params, layer_views, n_params, tensor_slices
@@ -95,6 +95,7 @@ def reference_run(config, dataset):
             with np.errstate(divide="ignore"):
                 row[f"update_to_param.{scope}"] = row[f"update.{scope}"] / row[f"param.{scope}"]
         update, grad = np.concatenate(parts["update"]), np.concatenate(grads)
+        row["update.rms"] = np.sqrt(np.mean(update**2))
         row["update.cosine"] = (
             np.nan if prev_update is None
             else update @ prev_update / (np.linalg.norm(update) * np.linalg.norm(prev_update))
@@ -131,6 +132,7 @@ def test_every_diagnostic_matches_an_independent_computation(tiny_dataset, overr
     expected = reference_run(config, tiny_dataset)
     documented = {c for c in COLUMN_DOCS if "<" not in c}
     documented |= {c.replace("<scope>", s) for c in COLUMN_DOCS if "<scope>" in c for s in SCOPES}
+    documented |= {c.replace("<tensor>", t) for c in COLUMN_DOCS if "<tensor>" in c for t in BLOCK_NAMES}
     assert set(log.columns) == documented
     # tested in test_curvature.py and test_noise.py
     assert set(log.columns) - set(expected.columns) == set(CURVATURE_COLUMNS) | set(NOISE_COLUMNS)

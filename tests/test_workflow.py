@@ -335,12 +335,29 @@ OPTIMIZER = Optimizer(
 '''
 
 
+# A new problem: moons turned by 30 degrees, one new file in the problem registry's folder.
+TOY_PROBLEM = '''"""make_moons turned by 30 degrees."""
+
+import numpy as np
+
+from optimizer_dynamics.problems.base import Problem
+
+TURN = np.radians(30)
+MATRIX = np.array([[np.cos(TURN), -np.sin(TURN)], [np.sin(TURN), np.cos(TURN)]])
+
+PROBLEM = Problem(name="moons_turned", label="moons turned 30°", description="make_moons turned by 30 degrees",
+                  transform=lambda x: x @ MATRIX.T, rotation_degrees=30)
+'''
+
+
 @pytest.mark.slow
-def test_an_optimizer_added_as_one_file_runs_through_to_the_report(repo_copy):
+def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_report(repo_copy):
     (repo_copy / "scripts/optimizer_dynamics/optimizers/rmsprop.py").write_text(TOY_MODULE)
+    (repo_copy / "scripts/optimizer_dynamics/problems/turned.py").write_text(TOY_PROBLEM)
     config = load_yaml(repo_copy / "config/test.yaml")
     config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0]}
     config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
+    config["conditioning"]["problems"].append("moons_turned")
     (repo_copy / "config/toy.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -354,6 +371,14 @@ def test_an_optimizer_added_as_one_file_runs_through_to_the_report(repo_copy):
     assert len(toy_curvature) and toy_curvature["precond_sharpness"].notna().all()  # adaptive: P^-1 H
     page = (repo_copy / "results/report/findings.html").read_text()
     assert "RMSprop" in page
+    # The new problem: its data set, its runs, and claim 10d (a rotation of moons) judged on it
+    assert (repo_copy / "results/data/moons_turned.npz").exists()
+    conditioning = pd.read_parquet(repo_copy / "results/aggregate/conditioning.parquet")
+    assert set(conditioning["problem"]) == {*config["conditioning"]["problems"]}
+    assert (conditioning[conditioning["problem"] == "moons_turned"]["n_runs"] == len(config["seeds"])).all()
+    verdicts = pd.read_parquet(repo_copy / "results/aggregate/verdicts.parquet")
+    assert verdicts[verdicts["id"] == "10d"]["measured"].str.contains("moons_turned").all()
+    assert "moons_turned" in page
     # The copy's new module reproduces torch.optim.RMSprop, like every entry of the registry.
     check = subprocess.run(
         [sys.executable, "-c", REFERENCE_CHECK.format(tests=REPO / "tests")], cwd=repo_copy, capture_output=True, text=True, timeout=300,

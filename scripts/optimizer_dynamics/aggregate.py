@@ -72,6 +72,8 @@ training loss on their schedule, RunConfig.is_hessian_step; see curvature.py):
       max_sharpness_ratio (over all measured steps, step 0 included),
       first_stable_step = the first measured step whose ratio is <= 1 (a run starting above its
           threshold that gets there has catapulted; NaN if never),
+      initial_block_heterogeneity = log10(largest / smallest top eigenvalue of the Hessian's
+          diagonal blocks fc1.weight, fc1.bias, fc2.weight) at step 0 (curvature.py),
       loss_rise_before_stable = the largest batch loss from step 0 to first_stable_step / the
           step-0 loss - 1 (above 0: the loss rose before the sharpness came down: a catapult's
           signature; NaN if the run never got below its threshold),
@@ -159,11 +161,15 @@ CURVE_METRICS = [
 # per-run column <- per-step column averaged over the late window
 LATE_COLUMNS = {
     "eff_step_late": "eff_step.global",
+    "update_rms_late": "update.rms",
     "update_cosine_late": "update.cosine",
     "coord_eff_lr_median_late": "coord_eff_lr.median",
     "coord_eff_lr_p90_late": "coord_eff_lr.p90",
     "saturated_frac_late": "logit.saturated_frac",
 }
+# the diagonal blocks of more than one parameter whose top eigenvalues (curvature.BLOCK_COLUMN,
+# named here so the aggregation needs no torch) make the block heterogeneity
+HETEROGENEITY_BLOCKS = [f"hessian.block_top1.{name}" for name in ("fc1.weight", "fc1.bias", "fc2.weight")]
 # curvature.parquet column <- per-step column
 SHARPNESS_COLUMNS = {"sharpness": "hessian.top1", "precond_sharpness": "hessian.precond_top1"}
 CURVATURE_TABLE_COLUMNS = [
@@ -245,7 +251,8 @@ EXPECTED_RUN_SETTINGS = {
 SCHEDULE_CURVATURE_COLUMNS = ["max_sharpness_ratio", "first_stable_step", "loss_rise_before_stable",
                               *CURVATURE_LATE_COLUMNS]
 # what the summaries read; other per-step columns (per-layer ratios, other eigenvalues) stay on disk
-READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, "val_select.loss", "val_report.loss",
+READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, "update.rms", *HETEROGENEITY_BLOCKS, "val_select.loss",
+                "val_report.loss",
                 *SHARPNESS_COLUMNS.values()]
 FIX_HINT = "delete it and rerun snakemake to retrain it"
 
@@ -456,6 +463,9 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
         stability_threshold(*cell) for cell in runs[THRESHOLD_ARGS].itertuples(index=False, name=None)
     ]
     runs = runs.join(summarize_curvature(curvature, analysis, steps[["run", "step", "batch.loss"]]).reindex(runs.index))
+    measured = steps[steps["hessian.top1"].notna()]
+    blocks = measured.groupby("run")[HETEROGENEITY_BLOCKS].first()  # at the first Hessian step: step 0
+    runs["initial_block_heterogeneity"] = np.log10(blocks.max(axis=1) / blocks.min(axis=1)).reindex(runs.index)
     runs = runs.join(summarize_noise(steps).reindex(runs.index))
 
     diverged = runs["diverged"].astype(bool)

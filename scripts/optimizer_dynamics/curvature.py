@@ -24,6 +24,15 @@ milliseconds. For logits z(theta) and the mean BCE loss,
 with J = dz/dtheta and s = sigmoid(z) (1 - sigmoid(z)). ReLU is piecewise linear, so the
 only non-zero second derivatives of z are d2 z / (d fc2.weight_j d fc1.{weight,bias}_j).
 tests/test_curvature.py checks this against torch.func.hessian.
+
+Per-block curvature (Zhang et al. 2024, "Why transformers need Adam: a Hessian perspective"):
+the top eigenvalue of each parameter tensor's diagonal block of H (fc1.weight, fc1.bias,
+fc2.weight, fc2.bias). Zhang et al. measure the heterogeneity of the blocks by the
+Jensen-Shannon distance between their spectral densities; this study uses a simpler measure,
+block_heterogeneity = log10(largest / smallest top eigenvalue) over the blocks of more than one
+parameter (fc2.bias's 1 x 1 block is the mean of sigmoid'(z), whatever the data): how many
+decades a single lr would have to span to suit every block. It needs a block's top eigenvalue
+only, not its whole spectrum and a density estimate.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import torch
 from optimizer_dynamics.model import layer_views, tensor_slices
 
 TOP_K = 3  # eigenvalues logged from the top of the spectrum
+BLOCK_COLUMN = "hessian.block_top1.{}"  # a parameter tensor's diagonal block: its top eigenvalue
 
 
 def loss_hessian(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int) -> torch.Tensor:
@@ -86,10 +96,15 @@ def top_eigenvalues(matrix: torch.Tensor, k: int) -> list[float]:
     return sorted(values.tolist(), reverse=True)
 
 
-def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None) -> dict[str, float]:
-    """The TOP_K largest eigenvalues of H; with a diagonal preconditioner P, also the top
-    eigenvalue of P^-1 H (computed as P^-1/2 H P^-1/2, which is similar to it and symmetric)."""
+def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None, hidden: int) -> dict[str, float]:
+    """The TOP_K largest eigenvalues of H and the top eigenvalue of each parameter tensor's
+    diagonal block; with a diagonal preconditioner P, also the top eigenvalue of P^-1 H
+    (computed as P^-1/2 H P^-1/2, which is similar to it and symmetric)."""
     summary = {f"hessian.top{k + 1}": value for k, value in enumerate(top_eigenvalues(hess, TOP_K))}
+    for name, block in tensor_slices(hidden).items():
+        part = hess[block, block]
+        summary[BLOCK_COLUMN.format(name)] = (float(part[0, 0]) if part.shape[0] == 1
+                                              else top_eigenvalues(part.contiguous(), 1)[0])
     summary["hessian.precond_top1"] = float("nan")
     if preconditioner is not None:
         scale = preconditioner.rsqrt()
@@ -97,4 +112,6 @@ def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None) ->
     return summary
 
 
-CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.precond_top1"]
+BLOCK_NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")  # model.tensor_shapes' order
+BLOCK_COLUMNS = [BLOCK_COLUMN.format(name) for name in BLOCK_NAMES]
+CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.precond_top1", *BLOCK_COLUMNS]

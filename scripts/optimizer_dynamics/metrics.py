@@ -38,6 +38,8 @@ COLUMN_DOCS = {
     "update.<scope>": "L2 norm of theta_t+1 - theta_t",
     "eff_step.<scope>": "update / grad: the effective step (equals lr for plain SGD)",
     "update_to_param.<scope>": "update / param: relative size of the step",
+    "update.rms": "root mean square over the coordinates of theta_t+1 - theta_t (Adam's is about "
+    "lr sqrt((1 - beta1) / (1 + beta1)) where the gradient noise dominates)",
     "update.cosine": "cosine between this step's and the previous step's global update vectors",
     "coord_eff_lr.median": "median over coordinates with grad_i != 0 of |update_i| / |grad_i| "
     "(eval steps only, else NaN)",
@@ -49,6 +51,8 @@ COLUMN_DOCS = {
     "(on the Hessian schedule of a curvature run, RunConfig.is_hessian_step; else NaN)",
     "hessian.top2": "second eigenvalue of the same Hessian",
     "hessian.top3": "third eigenvalue of the same Hessian",
+    "hessian.block_top1.<tensor>": "top eigenvalue of the Hessian's diagonal block of one parameter tensor "
+    "(curvature.py; on the Hessian schedule)",
     "hessian.precond_top1": "Adam only: top eigenvalue of P^-1 H, P Adam's preconditioner after the step "
     "(Cohen et al. 2022)",
     **NOISE_DOCS,
@@ -88,6 +92,7 @@ def step_diagnostics(
         cols[f"{kind}.global"] = torch.linalg.vector_norm(matrix, dim=-1)
         for name, s in slices.items():
             cols[f"{kind}.{name}"] = torch.linalg.vector_norm(matrix[..., s], dim=-1)
+    cols["update.rms"] = cols["update.global"] / math.sqrt(updates.shape[-1])
     for scope in ["global", *slices]:
         cols[f"eff_step.{scope}"] = cols[f"update.{scope}"] / cols[f"grad.{scope}"]
         cols[f"update_to_param.{scope}"] = cols[f"update.{scope}"] / cols[f"param.{scope}"]

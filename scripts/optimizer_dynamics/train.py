@@ -124,7 +124,7 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
             if hessians:
                 precond = optimizer.preconditioner(state, hyper, step + 1) if optimizer.adaptive else None
                 for i, hess in hessians.items():
-                    summary = spectrum_summary(hess, None if precond is None else precond[i])
+                    summary = spectrum_summary(hess, None if precond is None else precond[i], hidden)
                     curvature[i, row] = torch.tensor([summary[c] for c in CURVATURE_COLUMNS], dtype=torch.float64)
             params[:, row + 1].copy_(thetas)
 

@@ -29,6 +29,12 @@ tests/test_training.py), so its result should not change.
       (i) Adam is ahead on the unrotated problem of the same kappa (beyond the tie band TIE; the
       claim's premise), (ii) it is not ahead on the rotated one (within the tie band, or behind),
       (iii) SGD's best-lr val loss rotated / unrotated equals 1 within TIE (judge_equal).
+  10e the Hessian's block heterogeneity (Zhang et al. 2024; curvature.py's simpler measure:
+      log10 of the largest over the smallest top eigenvalue of the diagonal blocks, at step 0)
+      rises with kappa and with Adam's advantage. (i) Per stretched problem, the seed-paired
+      rise over moons (decades; t interval) beyond HETEROGENEITY_TIE; (ii) over every problem,
+      the Spearman rank correlation of the median heterogeneity with Adam's advantage (10d's
+      ratio) at least RANK_AGREEMENT (at most 0: refuted).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from optimizer_dynamics.claims.base import (
     Claim,
@@ -59,6 +66,8 @@ GRID_STEP_DECADES = math.log10(2.5)  # the widest step of a 1-2-5 lr grid (2 -> 
 TIE = 0.05  # best-lr val losses within 5 % count as equal (as the ladder's claims)
 BASE = "moons"  # the problem of kappa 1, which the stretched problems are compared with
 AXES = ("regime", "metric", "budget")
+HETEROGENEITY_TIE = 0.1  # decades of block heterogeneity that count as no change
+RANK_AGREEMENT = 0.8  # 10e (ii): a rank correlation this high says the two rise together
 
 
 def problems_in(study: Study, stretched: bool = True, rotated: bool = False) -> list[str]:
@@ -134,7 +143,7 @@ def best_lr_moves(study: Study, optimizer: str) -> list[dict]:
         ok = (base_picks >= 0) & (picks >= 0)
         fall = np.log10(base_lrs[base_picks[ok]] / lrs[picks[ok]])
         steps = np.searchsorted(lrs, lrs[picks[ok]]) - np.searchsorted(lrs, base_lrs[base_picks[ok]])
-        edge = best_lr == lrs.min()
+        edge = best_lr in (lrs.min(), lrs.max())
         moves.append({
             "problem": problem, "kappa": PROBLEMS[problem].kappa, "base_lr": base_lr, "lr": best_lr,
             "fall": math.log10(base_lr / best_lr), "fall_ci": tuple(np.percentile(fall, [2.5, 97.5])),
@@ -153,7 +162,7 @@ def sgd_best_lr_falls(study: Study) -> Outcome:
         halves.append(judge_effect(move["fall"], lo, hi, neutral=0, tie=0, minimum=GRID_STEP_DECADES))
         halves.append("supported" if hi <= bound else "refuted" if lo > bound else "inconclusive")
         notes.append(f"{move['problem']}: falls {halves[-2]}, within log10 κ² + a grid step ({bound:.2f}): "
-                     f"{halves[-1]}" + (" (its best lr is the grid's smallest: the fall is a lower bound)"
+                     f"{halves[-1]}" + (" (its best lr is at the grid's edge: the move is a bound)"
                                         if move["edge"] else ""))
     last = moves[-1]
     predicted = math.log10(last["kappa"] ** 2)
@@ -179,7 +188,8 @@ def adam_best_lr_stays(study: Study) -> Outcome:
     measured = "; ".join(f"{m['problem']}: best lr {m['base_lr']:g} -> {m['lr']:g}, {m['steps']:+d} grid points "
                          f"[{m['steps_ci'][0]:+.0f}, {m['steps_ci'][1]:+.0f}]" for m in moves)
     detail = ("At most one grid point: the move's 95 % interval inside [-1, +1]: "
-              + ", ".join(f"{m['problem']} {half}" for m, half in zip(moves, halves))
+              + ", ".join(f"{m['problem']} {half}" + (" (its best lr is at the grid's edge: the move is a bound)"
+                                                       if m["edge"] else "") for m, half in zip(moves, halves))
               + f". Intervals: {BOOTSTRAP_RESAMPLES} resamples of the seeds.")
     return halves_outcome(halves, key, measured, detail, last["steps"], *last["steps_ci"])
 
@@ -222,6 +232,35 @@ def rotation_takes_advantage(study: Study) -> Outcome:
     return halves_outcome(halves, key, measured, detail, ahead_r[0], ahead_r[1], ahead_r[2])
 
 
+def heterogeneity_tracks_advantage(study: Study) -> Outcome:
+    def per_seed(problem: str) -> pd.Series:
+        return study.on_problem(problem).runs.groupby("seed")["initial_block_heterogeneity"].median()
+
+    base = per_seed(BASE)
+    if not base.notna().any():
+        raise Missing("the conditioning runs measured no block spectra (initial_block_heterogeneity)")
+    halves, rises = [], []
+    for problem in needed(problems_in(study), "stretched problem"):
+        mean, lo, hi, n = mean_interval(per_seed(problem) - base)
+        halves.append(judge_effect(mean, lo, hi, neutral=0, tie=HETEROGENEITY_TIE, minimum=HETEROGENEITY_TIE))
+        rises.append(f"{problem} {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] decades: {halves[-1]}")
+    present = [name for name in PROBLEMS if name in set(study.runs["problem"])]
+    heterogeneity = [float(per_seed(name).median()) for name in present]
+    advantage = [paired_ratio(best_loss(study.on_problem(name), "sgd")[1],
+                              best_loss(study.on_problem(name), "adam")[1])[0] for name in present]
+    rho = float(spearmanr(heterogeneity, advantage).statistic) if len(present) >= 3 else math.nan
+    halves.append("inconclusive" if not np.isfinite(rho) else "supported" if rho >= RANK_AGREEMENT
+                  else "refuted" if rho <= 0 else "inconclusive")
+    pairs = "; ".join(f"{name}: {h:.2f} decades, SGD / Adam {a:.2f}x" for name, h, a in zip(present, heterogeneity,
+                                                                                          advantage))
+    key = (f"block heterogeneity {heterogeneity[0]:.2f} decades on {present[0]}, {max(heterogeneity):.2f} at most; "
+           f"rank correlation with Adam's advantage {rho:.2f}")
+    detail = (f"Rise with κ (beyond {HETEROGENEITY_TIE:g} decades): " + "; ".join(rises)
+              + f". Rank correlation over {len(present)} problems ≥ {RANK_AGREEMENT:g}: {halves[-1]}.")
+    return halves_outcome(halves, key, f"median step-0 block heterogeneity and best-lr loss ratio: {pairs}", detail,
+                          rho)
+
+
 SOURCE = "the per-coordinate scaling argument (issue: why Adam differs); Adam's invariance to diagonal rescaling"
 FAMILY = Family(
     name="Conditioning: what per-coordinate scaling fixes",
@@ -242,6 +281,12 @@ FAMILY = Family(
               SOURCE, f"Adam ahead of SGD unrotated, not ahead rotated (tie band {TIE:.0%}); SGD equal within {TIE:.0%}",
               "best-lr val losses of SGD and Adam, seed-paired, on each rotated problem and its unrotated partner",
               rotation_takes_advantage, axes=AXES, run_set="conditioning"),
+        Claim("10e", "The Hessian's block heterogeneity rises with κ, and Adam's advantage rises with it.",
+              "Zhang et al., 2024",
+              f"step-0 block heterogeneity above moons' by more than {HETEROGENEITY_TIE:g} decades on every "
+              f"stretched problem; rank correlation with Adam's advantage ≥ {RANK_AGREEMENT:g}",
+              "step-0 top eigenvalues of the Hessian's diagonal blocks, and 10d's best-lr loss ratio, per problem",
+              heterogeneity_tracks_advantage, axes=AXES, run_set="conditioning"),
     ],
     figures=("conditioning",),
 )
