@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -232,3 +233,12 @@ def test_a_20000_run_study_aggregates(tmp_path):
     runs = pd.read_parquet(out / "runs.parquet", filters=[("budget", "==", 1.0)])
     assert len(runs) == len(study.run_files(config)) == 20_050
     assert pd.read_parquet(out / "cells.parquet")["n_runs"].eq(50).all()
+
+
+def test_late_update_rms_is_the_mean_over_the_late_window_of_each_run_file(tiny_aggregate, files):
+    runs = read(tiny_aggregate, "runs.parquet")
+    late_fraction = tiny_study_config()["analysis"]["late_fraction"]
+    for row in runs[~runs["diverged"]].itertuples():
+        frame = files[(row.optimizer, row.lr, row.momentum, row.seed)]
+        late = frame.tail(max(1, math.ceil(late_fraction * len(frame))))
+        assert row.update_rms_late == pytest.approx(late["update.rms"].mean(), rel=1e-12)

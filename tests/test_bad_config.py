@@ -208,7 +208,7 @@ CASES = [
         changed(max_jobs=2000, optimizers__sgd=HUGE_SGD, training__block="cell"),
         (
             "optimizers",
-            "makes 4810 training jobs",  # (2400 SGD + 2 Adam cells) x 2 regimes + 2 curvature cells
+            "makes 4806 training jobs",  # (2400 SGD + 2 Adam cells) x 2 regimes + 2 curvature cells
             "training.block: cell",
             "max_jobs is 2000",
             "allowed: at most max_jobs jobs",
@@ -243,7 +243,7 @@ CASES = [
     # Read unsafely, the tag would run a command; read safely, it is refused.
     Case(
         "python-object-tag",
-        edited("max_jobs: 12", f'max_jobs: !!python/object/apply:os.system ["touch {EXPLOIT_MARK}"]'),
+        edited("max_jobs: 10", f'max_jobs: !!python/object/apply:os.system ["touch {EXPLOIT_MARK}"]'),
         ("Config file is not valid JSON or YAML",),
         ours=False,
     ),

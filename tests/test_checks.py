@@ -52,13 +52,14 @@ REFUSED = [
      ("analysis.reference.sgd.lr", "0.3 is not in optimizers.sgd.lr", "one of ['0.1', '0.5']")),
     (changed(analysis__claimed_windows__adam=[0.01, 0.001]),
      ("analysis.claimed_windows.adam", "not an interval", "low < high")),
-    (changed(max_jobs=1), ("optimizers", "makes 10 training jobs", "max_jobs is 1")),
+    (changed(max_jobs=1), ("optimizers", "makes 6 training jobs", "max_jobs is 1")),
     (changed(problem="spirals"), ("problem", "spirals is not a registered problem", "moons_kappa10")),
     (changed(conditioning__problems=["moons", "moons_kappa7"]),
      ("conditioning.problems", "moons_kappa7 is not a registered problem", "moons_kappa100_rot45")),
     (changed(conditioning__problems=["moons", "moons"]), ("conditioning.problems", "moons is listed more than once",)),
-    (changed(conditioning__batch_size=[64]), ("conditioning.batch_size", "64 is all of data.n_train = 64", "null")),
-    (changed(conditioning__optimizers__nesterov={"lr": [0.1], "momentum": [0.0]}),
+    (changed(conditioning__problems=["moons"], conditioning__batch_size=[64]), ("conditioning.batch_size", "64 is all of data.n_train = 64", "null")),
+    (changed(conditioning__problems=["moons"],
+             conditioning__optimizers__nesterov={"lr": [0.1], "momentum": [0.0]}),
      ("conditioning.optimizers.nesterov.momentum", "0 is not allowed for nesterov",)),
 ]
 

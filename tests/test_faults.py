@@ -414,7 +414,7 @@ def test_a_grid_where_most_runs_diverge_is_aggregated_and_reported(tmp_path):
     runs = pd.read_parquet(workdir / "results/aggregate/runs.parquet", filters=[("budget", "==", 1.0)])
     on_disk = pd.concat([pd.read_parquet(path).iloc[[-1]] for path in run_files(workdir)])
     assert len(runs) == len(on_disk) == 12 + 4  # the grid's runs and the curvature runs
-    key = ["curvature_every", "optimizer", "lr", "momentum", "seed"]
+    key = ["problem", "curvature_every", "optimizer", "lr", "momentum", "seed"]
     assert (
         runs.set_index(key)["diverged"].sort_index().equals(on_disk.set_index(key)["diverged"].sort_index())
     )

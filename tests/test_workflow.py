@@ -47,21 +47,33 @@ def regime(batch_size) -> str:
 
 
 def run_lines(config: dict):
-    """(set, regime, optimizer, axes) of every line of runs: the grid in each regime, and the
-    curvature cells full batch (written out here, not taken from optimizer_dynamics.study)."""
+    """(set, problem, regime, optimizer, axes) of every line of runs: the grid in each regime,
+    the curvature cells full batch, the conditioning cells on each of their problems (written
+    out here, not taken from optimizer_dynamics.study)."""
+    problem = config.get("problem", "moons")
     for size in config["training"]["batch_size"]:
         for optimizer, axes in config["optimizers"].items():
-            yield "grid", regime(size), optimizer, axes
+            yield "grid", problem, regime(size), optimizer, axes
     if config["curvature"]["every"]:
         for optimizer, axes in config["curvature"]["cells"].items():
-            yield "curvature", "full", optimizer, axes
+            yield "curvature", problem, "full", optimizer, axes
+    conditioning = config.get("conditioning", {})
+    for other in conditioning.get("problems", []):
+        for size in conditioning["batch_size"]:
+            for optimizer, axes in conditioning["optimizers"].items():
+                yield "conditioning", other, regime(size), optimizer, axes
+
+
+def problems(config: dict) -> set[str]:
+    """The problems whose data sets the study builds."""
+    return {problem for _, problem, _, _, _ in run_lines(config)}
 
 
 def expected_run_files(config: dict) -> set[str]:
     return {
-        f"results/runs/{run_set}/batch~{batch}/optimizer~{optimizer}/lr~{format_number(lr)}"
+        f"results/runs/{run_set}/problem~{problem}/batch~{batch}/optimizer~{optimizer}/lr~{format_number(lr)}"
         f"/momentum~{format_number(momentum)}/seed~{seed}.parquet"
-        for run_set, batch, optimizer, axes in run_lines(config)
+        for run_set, problem, batch, optimizer, axes in run_lines(config)
         for lr in axes["lr"]
         for momentum in axes["momentum"]
         for seed in config["seeds"]
@@ -85,8 +97,8 @@ def flag_values(command: str) -> dict[str, list[str]]:
 def line_jobs(config: dict) -> dict[str, int]:
     """One training job per set x regime x optimizer x momentum line (training.block: line)."""
     return {
-        re.sub(r"\W", "_", f"train_{run_set}_{batch}_{optimizer}_momentum_{format_number(momentum)}"): 1
-        for run_set, batch, optimizer, axes in run_lines(config)
+        re.sub(r"\W", "_", f"train_{run_set}_{problem}_{batch}_{optimizer}_momentum_{format_number(momentum)}"): 1
+        for run_set, problem, batch, optimizer, axes in run_lines(config)
         for momentum in axes["momentum"]
     }
 
@@ -97,7 +109,7 @@ def test_default_config_plans_one_training_job_per_line(repo_copy):
     assert result.returncode == 0, result.stderr + result.stdout
     output = result.stdout + result.stderr
 
-    assert job_counts(output) == {**line_jobs(config), **dict.fromkeys(ONE_OF_EACH, 1)}
+    assert job_counts(output) == {**line_jobs(config), **dict.fromkeys(ONE_OF_EACH, 1), "dataset": len(problems(config))}
     planned_runs = set(re.findall(r"results/runs/\S+?\.parquet", output))
     assert planned_runs == expected_run_files(config)
     aggregate_command = next(line for line in output.splitlines() if "optimizer_dynamics.aggregate" in line)
@@ -357,7 +369,8 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     config = load_yaml(repo_copy / "config/test.yaml")
     config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0]}
     config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
-    config["conditioning"]["problems"].append("moons_turned")
+    config["conditioning"]["problems"] = ["moons", "moons_kappa10", "moons_turned"]
+    config["max_jobs"] = 20
     (repo_copy / "config/toy.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
     assert result.returncode == 0, result.stdout + result.stderr

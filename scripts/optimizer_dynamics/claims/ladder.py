@@ -139,9 +139,9 @@ def update_rms_follows_noise(study: Study) -> Outcome:
     adam = runs[(runs["optimizer"] == "adam") & ~runs["diverged"].astype(bool)]
     if "update_rms_late" not in adam or adam["update_rms_late"].isna().all():
         raise Missing("runs.parquet has no late update RMS (update_rms_late); re-run the aggregation")
-    adam = adam[adam["noise_norm_test_median"].notna()]
-    if adam.empty:
+    if "noise_norm_test_median" not in adam or adam["noise_norm_test_median"].isna().all():
         raise Missing("no finished Adam run measured gradient noise (config training.noise_every > 0)")
+    adam = adam[adam["noise_norm_test_median"].notna()]
     ratio = adam["update_rms_late"] / adam["lr"]
     noisy = adam["noise_norm_test_median"] > 1
     halves, keys, measured, held_total, tested_total = [], [], [], 0, 0
@@ -154,8 +154,10 @@ def update_rms_follows_noise(study: Study) -> Outcome:
             if len(noise_ratio) else pd.Series(dtype=str)
         halves.append(judge_count(int(held.sum()), len(held)))
         held_total, tested_total = held_total + int(held.sum()), tested_total + len(held)
-        text = (f"β₁ {beta1:g}: law {law:.3f}; noise-dominated runs' median {noise_ratio.median():.3f} "
-                f"({count_phrase(held, names, 'runs', holds='within a factor ' + f'{RMS_BAND:g}')})")
+        text = (f"β₁ {beta1:g}: law {law:.3f}; " + (
+            f"noise-dominated runs' median {noise_ratio.median():.3f} "
+            f"({count_phrase(held, names, 'runs', holds='within a factor ' + f'{RMS_BAND:g}')})"
+            if len(held) else "no finished noise-dominated run"))
         if beta1 > 0:
             toward = (signal_ratio.median() > noise_ratio.median() if len(signal_ratio) and len(noise_ratio)
                       else None)
