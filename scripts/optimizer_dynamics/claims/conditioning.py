@@ -25,7 +25,8 @@ tests/test_training.py), so its result should not change.
       bootstrap interval inside [-1, 1]; a half per stretched problem.
   10d rotating the stretched problem takes away Adam's advantage, and SGD's result does not
       change. Adam's advantage is the seed-paired ratio of SGD's best-lr val loss to Adam's
-      (geometric mean, t interval; above 1: Adam lower). Three halves per rotated problem:
+      (geometric mean, t interval; above 1: Adam lower). Three halves per rotated problem (of any
+      kappa, paired with the unrotated problem of the same kappa):
       (i) Adam is ahead on the unrotated problem of the same kappa (beyond the tie band TIE; the
       claim's premise), (ii) it is not ahead on the rotated one (within the tie band, or behind),
       (iii) SGD's best-lr val loss rotated / unrotated equals 1 within TIE (judge_equal).
@@ -70,11 +71,11 @@ HETEROGENEITY_TIE = 0.1  # decades of block heterogeneity that count as no chang
 RANK_AGREEMENT = 0.8  # 10e (ii): a rank correlation this high says the two rise together
 
 
-def problems_in(study: Study, stretched: bool = True, rotated: bool = False) -> list[str]:
-    """The study's problems that are stretched (kappa > 1) and rotated or not, registry order."""
+def problems_in(study: Study, stretched: bool | None = True, rotated: bool = False) -> list[str]:
+    """The study's problems that are stretched (kappa > 1; None: either) and rotated or not, registry order."""
     present = set(study.runs["problem"])
-    return [name for name, entry in PROBLEMS.items() if name in present and (entry.kappa > 1) == stretched
-            and (entry.rotation_degrees != 0) == rotated]
+    return [name for name, entry in PROBLEMS.items() if name in present
+            and (stretched is None or (entry.kappa > 1) == stretched) and (entry.rotation_degrees != 0) == rotated]
 
 
 def needed(problems: list[str], what: str) -> list[str]:
@@ -202,7 +203,7 @@ def best_loss(study: Study, optimizer: str) -> tuple[float, pd.Series]:
 
 def rotation_takes_advantage(study: Study) -> Outcome:
     halves, parts = [], []
-    for problem in needed(problems_in(study, rotated=True), "rotated problem"):
+    for problem in needed(problems_in(study, stretched=None, rotated=True), "rotated problem"):
         entry = PROBLEMS[problem]
         partner = next((name for name, other in PROBLEMS.items() if other.kappa == entry.kappa
                         and other.rotation_degrees == 0 and name in set(study.runs["problem"])), None)
