@@ -43,7 +43,7 @@ figures = Path(figures_dir)
 agg = tables.load_aggregate(aggregate_dir)  # the one reader of the aggregate tables
 study, config, verdicts = agg.study, agg.config, agg.verdicts
 analysis, training, data = config["analysis"], config["training"], config["data"]
-all_runs = pd.concat([agg.runs, tables.select(agg.conditioning_runs_by_budget, budget=1.0)])  # whole runs, every set
+all_runs = pd.concat([agg.runs, tables.select(agg.side_runs_by_budget, budget=1.0)])  # whole runs, every set
 regimes = study_layout.regimes(config)
 # The sections on the seed's experiments describe one regime in their tables and sentences: the
 # seed's own, minibatch SGD, where the grid has one (else full batch); its figures come first,
@@ -151,7 +151,7 @@ VERDICT_MARKS = {"supported": "✓", "mixed": "◐", "refuted": "✗", "no diffe
 
 def setting_badge(row) -> str:
     """One setting's verdict as a small coloured badge: "64 best 50%", its full name on hover."""
-    regime = "full" if row.regime == "full" else f"b{row.regime}"
+    regime = {"full": "full", study_layout.ALL_REGIMES: "every b"}.get(row.regime, f"b{row.regime}")
     comparison = row.comparison.split()[0] if isinstance(row.comparison, str) else ""  # "usual", "tuned"
     metric = row.metric if isinstance(row.metric, str) else ""  # no metric axis: null
     mark = VERDICT_MARKS[row.verdict]  # the verdict without colour (PDF, colour-blind readers)
@@ -241,7 +241,7 @@ show(
     + "; ".join(f"{esc(OPTIMIZERS[name].label)} ({esc(OPTIMIZERS[name].description)})" for name in config["optimizers"])
     + (f"; Adam's β₂ = {esc(training['adam_beta2'])}, ε = {esc(training['adam_eps'])}" if "adam" in config["optimizers"] else "")
     + f". Every setting below is trained in each regime, once per seed "
-    f"({esc(', '.join(map(str, config['seeds'])))}); with the curvature and conditioning runs, {esc(len(all_runs))} runs in all. "
+    f"({esc(', '.join(map(str, config['seeds'])))}); with the curvature, conditioning and batch-size runs, {esc(len(all_runs))} runs in all. "
     f"The tables and sentences of the experiment sections are for **{esc(shown_label)}**, and so is "
     "each figure; the same figure for the other regimes is folded below it.",
     f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "

@@ -89,6 +89,7 @@ def tiny_study_config() -> dict:
         "curvature": {"every": 0, "steps": TINY_STEPS, "early_steps": 0, "early_every": 1, "cells": {}},
         "problem": "moons",
         "conditioning": {"problems": [], "batch_size": [64], "optimizers": {}},
+        "batch_sizes": {"batch_size": [], "optimizers": {}},
         "max_jobs": 2000,
     }
 
@@ -110,8 +111,8 @@ def aggregate_and_judge(out: Path, runs: Path, config: dict) -> Path:
 
 def in_setting(table: pd.DataFrame, regime="full", metric="final", comparison="usual lrs", budget=1.0) -> pd.DataFrame:
     """verdicts.parquet's rows of one setting, indexed by claim id (an axis a claim is not judged
-    over is empty in its rows)."""
-    keep = (table["regime"] == regime) & (table["budget"] == budget)
+    over is empty in its rows; one judged across regimes is in every regime's setting)."""
+    keep = table["regime"].isin([regime, study.ALL_REGIMES]) & (table["budget"] == budget)
     keep &= table["metric"].isna() | (table["metric"] == metric)
     keep &= table["comparison"].isna() | (table["comparison"] == comparison)
     return table[keep].set_index("id")

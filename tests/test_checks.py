@@ -61,6 +61,11 @@ REFUSED = [
     (changed(conditioning__problems=["moons"],
              conditioning__optimizers__nesterov={"lr": [0.1], "momentum": [0.0]}),
      ("conditioning.optimizers.nesterov.momentum", "0 is not allowed for nesterov",)),
+    (changed(batch_sizes__batch_size=[8, 16]),
+     ("batch_sizes.batch_size", "16 is a regime of the grid already", "batch sizes the grid does not train")),
+    (changed(batch_sizes__batch_size=[64]), ("batch_sizes.batch_size", "64 is all of data.n_train = 64",)),
+    (changed(batch_sizes__batch_size=[8], batch_sizes__optimizers__rmsprop={"lr": [0.1], "momentum": [0.9]}),
+     ("batch_sizes.optimizers.rmsprop", "not a registered optimizer",)),
 ]
 
 

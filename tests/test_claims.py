@@ -444,3 +444,44 @@ def test_normalized_gd_is_placed_between_sgd_and_adam():
     tied = evaluate(ladder_rows({("sgd", 0.9): 0.2, ("normalized", 0.9): 0.25, ("sign", 0.9): 0.2,
                                  ("adam", 0.9): 0.2}), LADDER_ANALYSIS).loc["9c"]
     assert tied["verdict"] == "no difference" and tied["key"].startswith("no difference: SGD and Adam tie")
+
+
+def batch_rows(gaps: dict[str, float], extra_lr=None):
+    """Plain SGD and Adam at two lrs in each regime, SGD's best loss gaps[regime] x Adam's 0.2;
+    regimes other than full and 64 are batch-size runs. extra_lr: an SGD lr trained at full
+    batch only, better than every other there."""
+    rows = []
+    for regime, gap in gaps.items():
+        where = {"batch": regime, "set": "grid" if regime in ("full", "64") else "batch_sizes"}
+        for seed in SEEDS:
+            jitter = 1 + 0.004 * seed
+            rows += [run("sgd", 0.1, 0.0, seed, loss=0.2 * gap * jitter, **where),
+                     run("sgd", 0.01, 0.0, seed, loss=0.6, **where),
+                     run("adam", 1e-3, 0.9, seed, loss=0.2 * jitter, **where),
+                     run("adam", 1e-4, 0.9, seed, loss=0.6, **where)]
+            if extra_lr and regime == "full":
+                rows.append(run("sgd", extra_lr, 0.0, seed, loss=0.2 * jitter, **where))
+    return rows
+
+
+def batch_verdict(rows) -> pd.Series:
+    runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
+    per_set = {name: aggregate.summarize_cells(runs[runs["set"] == name], LADDER_ANALYSIS).assign(budget=1.0)
+               for name in ("grid", "batch_sizes")}
+    table = claims.evaluate(runs, per_set["grid"], LADDER_ANALYSIS, claims=[claims.family_of("9e").claims[-1]],
+                            side_cells={"batch_sizes": per_set["batch_sizes"]})
+    return table[table["metric"] == "final"].set_index("id").loc["9e"]
+
+
+def test_the_gap_between_sgd_and_adam_growing_with_the_batch_size_is_judged_across_regimes():
+    growing = batch_verdict(batch_rows({"16": 1.0, "64": 1.2, "full": 1.5}))
+    assert growing["verdict"] == "supported" and growing["effect"] == pytest.approx(1.5, rel=1e-3)
+    assert growing["setting"].startswith("every batch size") and "rank correlation with the batch size 1.00" in growing["key"]
+    shrinking = batch_verdict(batch_rows({"16": 1.5, "64": 1.2, "full": 1.0}))
+    assert shrinking["verdict"] == "refuted"
+    flat = batch_verdict(batch_rows({"16": 1.3, "64": 1.3, "full": 1.31}))
+    assert flat["verdict"] != "supported" and "no difference" in flat["detail"]
+    # an lr trained at full batch alone is not compared: it would flatter that regime's SGD
+    assert batch_verdict(batch_rows({"16": 1.0, "64": 1.2, "full": 1.5}, extra_lr=0.5))["verdict"] == "supported"
+    two = batch_verdict(batch_rows({"64": 1.2, "full": 1.5}))
+    assert two["verdict"] == "inconclusive" and "the claim needs three" in two["key"]

@@ -148,9 +148,9 @@ def test_missing_optimizer_gets_a_note(agg):
 
 
 def test_missing_aggregate_file_is_named(tiny_aggregate, tmp_path, capsys):
-    for name in ("cells.parquet", "conditioning.parquet", "curves.parquet", "study.json"):
-        (tmp_path / name).write_bytes((tiny_aggregate / name).read_bytes())
-    (tmp_path / "curves.parquet").unlink()
+    for name in tables.AGGREGATE_FILES:
+        if name != "curves.parquet":
+            (tmp_path / name).write_bytes((tiny_aggregate / name).read_bytes())
     with pytest.raises(SystemExit):
         figures.main(["--aggregate-dir", str(tmp_path), "--out-dir", str(tmp_path / "out")])
     assert "curves.parquet: missing" in capsys.readouterr().err

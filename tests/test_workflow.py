@@ -48,8 +48,9 @@ def regime(batch_size) -> str:
 
 def run_lines(config: dict):
     """(set, problem, regime, optimizer, axes) of every line of runs: the grid in each regime,
-    the curvature cells full batch, the conditioning cells on each of their problems (written
-    out here, not taken from optimizer_dynamics.study)."""
+    the curvature cells full batch, the conditioning cells on each of their problems, the
+    batch-size cells at each extra batch size (written out here, not taken from
+    optimizer_dynamics.study)."""
     problem = config.get("problem", "moons")
     for size in config["training"]["batch_size"]:
         for optimizer, axes in config["optimizers"].items():
@@ -62,6 +63,10 @@ def run_lines(config: dict):
         for size in conditioning["batch_size"]:
             for optimizer, axes in conditioning["optimizers"].items():
                 yield "conditioning", other, regime(size), optimizer, axes
+    batch_sizes = config.get("batch_sizes", {})
+    for size in batch_sizes.get("batch_size", []):
+        for optimizer, axes in batch_sizes["optimizers"].items():
+            yield "batch_sizes", problem, regime(size), optimizer, axes
 
 
 def problems(config: dict) -> set[str]:
@@ -370,7 +375,8 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0]}
     config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
     config["conditioning"]["problems"] = ["moons", "moons_kappa10", "moons_turned"]
-    config["max_jobs"] = 20
+    config["batch_sizes"]["batch_size"] = [8]  # beside the grid's 16 and full batch: claim 9e's three sizes
+    config["max_jobs"] = 24
     (repo_copy / "config/toy.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -391,6 +397,8 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     assert (conditioning[conditioning["problem"] == "moons_turned"]["n_runs"] == len(config["seeds"])).all()
     verdicts = pd.read_parquet(repo_copy / "results/aggregate/verdicts.parquet")
     assert verdicts[verdicts["id"] == "10d"]["measured"].str.contains("moons_turned").all()
+    gap = verdicts[verdicts["id"] == "9e"]
+    assert gap["measured"].str.contains("batch 8 .*batch 16 .*full batch").all()
     assert "moons_turned" in page
     # The copy's new module reproduces torch.optim.RMSprop, like every entry of the registry.
     check = subprocess.run(

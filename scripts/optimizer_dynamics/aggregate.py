@@ -7,8 +7,9 @@ reads every run file of the config (the grid in each regime and the curvature ru
 optimizer_dynamics.study.expected_runs) under --runs-dir.
 
 Writes runs.parquet (one row per run and budget), cells.parquet (one row per problem, batch
-regime, optimizer, lr, momentum and budget, over the grid's runs), conditioning.parquet (the
-same of the conditioning runs, study.py), curves.parquet (seed-summarized
+regime, optimizer, lr, momentum and budget, over the grid's runs), conditioning.parquet and
+batch_sizes.parquet (the same of the conditioning and the batch-size runs, study.SIDE_SETS),
+curves.parquet (seed-summarized
 curves of the grid at eval steps, long format), curvature.parquet (the measured sharpness of
 the curvature runs, one row per run and Hessian step), curvature_cells.parquet (one row per
 curvature setting and budget, over its seeds) and study.json. The claims are judged from these
@@ -239,11 +240,12 @@ CONFIG_RUN_SETTINGS = {
 # run column <- the config key that decides it, per set of runs (the cell's keys: its path)
 EXPECTED_RUN_SETTINGS = {
     **dict.fromkeys([*CELL, "seed"], dict.fromkeys(study.RUN_SETS, "its path")),
-    "steps": {"grid": "training.steps", "curvature": "curvature.steps", "conditioning": "training.steps"},
+    "steps": {"grid": "training.steps", "curvature": "curvature.steps", "conditioning": "training.steps",
+              "batch_sizes": "training.steps"},
     "batch_size": {"grid": "training.batch_size", "curvature": "full batch",
-                   "conditioning": "conditioning.batch_size"},
+                   "conditioning": "conditioning.batch_size", "batch_sizes": "batch_sizes.batch_size"},
     **{f"curvature_{key}": {"grid": "0 on grid runs", "curvature": f"curvature.{key}",
-                            "conditioning": "the step-0 Hessian pair"}
+                            "conditioning": "the step-0 Hessian pair", "batch_sizes": "0 on batch-size runs"}
        for key in ("every", "early_steps", "early_every")},
 }
 # curvature summaries that need a Hessian schedule past step 1: NaN for the conditioning runs,
@@ -610,7 +612,8 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
     steps, metadata = read_runs(list(expected["path"]))
     curvature = curvature_rows(steps)
     run_set = steps["run"].map(expected["set"])
-    runs_per_budget, cells_per_budget, conditioning_per_budget, curvature_cells_per_budget = [], [], [], []
+    runs_per_budget, cells_per_budget, curvature_cells_per_budget = [], [], []
+    side_cells_per_budget = {side_set: [] for side_set in study.SIDE_SETS}
     for budget in sorted(analysis["budgets"]):
         prefix = steps if budget == 1 else budget_prefix(steps, budget)
         runs = summarize_runs(prefix, analysis, curvature if budget == 1 else curvature_rows(prefix))
@@ -620,8 +623,8 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
         runs.loc[runs["set"] == "conditioning", SCHEDULE_CURVATURE_COLUMNS] = np.nan
         runs_per_budget.append(runs.reset_index(drop=True))
         cells_per_budget.append(summarize_cells(runs[runs["set"] == "grid"], analysis).assign(budget=budget))
-        conditioning_per_budget.append(
-            summarize_cells(runs[runs["set"] == "conditioning"], analysis).assign(budget=budget))
+        for side_set, per_budget in side_cells_per_budget.items():
+            per_budget.append(summarize_cells(runs[runs["set"] == side_set], analysis).assign(budget=budget))
         curvature_cells_per_budget.append(
             summarize_curvature_cells(runs[runs["set"] == "curvature"]).assign(budget=budget))
     runs, cells = pd.concat(runs_per_budget, ignore_index=True), pd.concat(cells_per_budget, ignore_index=True)
@@ -629,7 +632,8 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
     return {
         "runs.parquet": runs,
         "cells.parquet": cells,
-        "conditioning.parquet": pd.concat(conditioning_per_budget, ignore_index=True),
+        **{f"{side_set}.parquet": pd.concat(per_budget, ignore_index=True)
+           for side_set, per_budget in side_cells_per_budget.items()},
         "curves.parquet": summarize_curves(steps[run_set == "grid"]),
         "curvature.parquet": curvature_set.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
         "curvature_cells.parquet": pd.concat(curvature_cells_per_budget, ignore_index=True),

@@ -28,6 +28,7 @@ def check_config(config: dict) -> None:
     check_unique(config["seeds"], "seeds", str)
     check_batch_sizes(config, "training.batch_size", config["training"]["batch_size"])
     check_problems(config)
+    check_batch_size_runs(config)
     check_budgets(config)
     check_analysis_cells(config)
     if config["curvature"]["every"]:  # every: 0 turns curvature off, whatever cells it names
@@ -220,6 +221,23 @@ def check_problems(config):
         check_batch_sizes(config, "conditioning.batch_size", conditioning["batch_size"])
         for optimizer, axes in conditioning["optimizers"].items():
             check_optimizer(optimizer, axes, f"conditioning.optimizers.{optimizer}")
+
+
+def check_batch_size_runs(config):
+    """The extra batch sizes: allowed sizes, none a grid regime (the claim reads both), and
+    their optimizers."""
+    batch_sizes = config["batch_sizes"]
+    if not batch_sizes["batch_size"]:
+        return
+    check_batch_sizes(config, "batch_sizes.batch_size", batch_sizes["batch_size"])
+    for size in batch_sizes["batch_size"]:
+        if size in config["training"]["batch_size"]:
+            raise ConfigError(
+                f"invalid config: batch_sizes.batch_size: {size} is a regime of the grid already "
+                f"(training.batch_size); allowed: batch sizes the grid does not train"
+            )
+    for optimizer, axes in batch_sizes["optimizers"].items():
+        check_optimizer(optimizer, axes, f"batch_sizes.optimizers.{optimizer}")
 
 
 def check_budgets(config):

@@ -826,7 +826,7 @@ def conditioning_figure(agg: Aggregate) -> Figure:
     """Per optimizer line of the conditioning runs and regime: median final val loss against lr,
     one curve per problem (bars: quartiles over seeds), its best lr circled; lines carry gid
     "problem"."""
-    cells = select(agg.conditioning_by_budget, budget=1.0)
+    cells = select(agg.side_cells_by_budget["conditioning"], budget=1.0)
     lines = list(dict.fromkeys(zip(cells["batch"], cells["optimizer"], cells["momentum"])))
     lines.sort(key=lambda line: (regime_order(line[0]), OPTIMIZERS[line[1]].order))
     fig, axes = _optimizer_panels(lines or [None], 6.0, 4.8, sharey=True)

@@ -13,6 +13,10 @@ Three sets of runs, all under results/runs, in Snakemake's Paramspace layout:
       each of its regimes, training.steps steps, with the Hessian pair of steps 0 and 1 (the
       step-0 sharpness):
           results/runs/conditioning/problem~moons_kappa100/batch~64/optimizer~adam/lr~0.001/momentum~0.9/seed~0.parquet
+  batch_sizes: the cells of batch_sizes.optimizers on the study's problem at the batch sizes
+      of batch_sizes.batch_size, training.steps steps: beside the grid's regimes, more batch
+      sizes for the lines whose gap claim 9e follows across batch sizes:
+          results/runs/batch_sizes/problem~moons/batch~16/optimizer~sgd/lr~0.1/momentum~0/seed~0.parquet
 A regime is named "full" (batch_size null) or by its batch size ("64"), in the path and in
 the run file's `batch` column. A training block is the unit of one training job: by default
 every lr and seed of one set x problem x regime x optimizer x momentum line (training.block:
@@ -28,7 +32,9 @@ from pathlib import PurePath
 from optimizer_dynamics.config import format_number, regime_name
 
 RUNS_DIR = "results/runs"
-RUN_SETS = ("grid", "curvature", "conditioning")
+RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes")
+# the sets of tuned comparisons apart from the grid: each has its cells table, <set>.parquet
+SIDE_SETS = ("conditioning", "batch_sizes")
 CELL_COLUMNS = ["problem", "batch", "optimizer", "lr", "momentum"]
 # Paramspace's layout of a cell: problem~{problem}/batch~{batch}/optimizer~{optimizer}/lr~{lr}/momentum~{momentum}
 CELL_PATTERN = "/".join(f"{name}~{{{name}}}" for name in CELL_COLUMNS)
@@ -43,9 +49,13 @@ def batch_size_of(regime: str) -> int | None:
     return None if regime == "full" else int(regime)
 
 
+# the regime of a claim judged across regimes (its settings do not split by regime)
+ALL_REGIMES = "all"
+
+
 def regime_label(regime: str) -> str:
-    """How a regime reads in a figure or a sentence: "full batch", "batch 64"."""
-    return "full batch" if regime == "full" else f"batch {regime}"
+    """How a regime reads in a figure or a sentence: "full batch", "batch 64", "every batch size"."""
+    return {"full": "full batch", ALL_REGIMES: "every batch size"}.get(regime, f"batch {regime}")
 
 
 def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
@@ -57,6 +67,10 @@ def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
         conditioning = config["conditioning"]
         return [(problem, regime_name(size), optimizer, axes) for problem in conditioning["problems"]
                 for size in conditioning["batch_size"] for optimizer, axes in conditioning["optimizers"].items()]
+    if run_set == "batch_sizes":
+        batch_sizes = config["batch_sizes"]
+        return [(config["problem"], regime_name(size), optimizer, axes) for size in batch_sizes["batch_size"]
+                for optimizer, axes in batch_sizes["optimizers"].items()]
     if not config["curvature"]["every"]:
         return []
     return [(config["problem"], "full", optimizer, axes) for optimizer, axes in config["curvature"]["cells"].items()]
@@ -123,7 +137,7 @@ def expected_runs(config: dict, root: str = RUNS_DIR):
 def training_settings(config: dict, run_set: str) -> dict:
     """The settings a set's runs differ by: steps and the Hessian schedule."""
     curvature, steps = config["curvature"], config["training"]["steps"]
-    if run_set == "grid":
+    if run_set in ("grid", "batch_sizes"):
         return {"steps": steps, "curvature_every": 0, "curvature_early_steps": 0, "curvature_early_every": 1}
     if run_set == "conditioning":
         # a Hessian pair every `steps` steps: the pair of steps 0 and 1 only

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from optimizer_dynamics.optimizers import OPTIMIZERS
+from optimizer_dynamics.study import SIDE_SETS
 
 KEY_COLUMNS = ("set", "problem", "batch", "budget", "optimizer", "lr", "momentum", "seed")
 # The validation-loss metrics of the runs and cells tables: per-run column, cells' median over
@@ -33,10 +34,10 @@ REQUIRED_COLUMNS = {
         "q25_final_val_loss", "q75_final_val_loss", "in_good_window", "eff_step_late_mean", "eff_step_late_lo",
         "eff_step_late_hi", "update_cosine_late_mean", "update_cosine_late_lo", "update_cosine_late_hi",
     ],
-    "conditioning.parquet": [
+    **dict.fromkeys([f"{run_set}.parquet" for run_set in SIDE_SETS], [
         "problem", "batch", "budget", "optimizer", "lr", "momentum", "n_runs", "n_diverged",
         "median_final_val_loss", "median_selected_val_loss", "in_good_window", "in_good_window_selected",
-    ],
+    ]),
     "curves.parquet": ["batch", "optimizer", "lr", "momentum", "step", "metric", "mean", "lo", "hi", "n"],
     "curvature.parquet": ["optimizer", "lr", "momentum", "seed", "step", "sharpness", "precond_sharpness",
                           "threshold"],
@@ -92,10 +93,11 @@ class Aggregate:
     curvature_cells: pd.DataFrame  # one row per curvature setting (optimizer, lr, momentum)
     cells_by_budget: pd.DataFrame
     runs_by_budget: pd.DataFrame
-    # the conditioning runs (study.py), apart: their cells repeat the grid's (optimizer, lr,
-    # momentum) on other problems; per cell (conditioning.parquet) and per run, every budget
-    conditioning_by_budget: pd.DataFrame
-    conditioning_runs_by_budget: pd.DataFrame
+    # the side sets' runs (study.SIDE_SETS: conditioning, batch_sizes), apart from the grid's:
+    # their cells repeat the grid's (optimizer, lr, momentum) on other problems or batch sizes;
+    # per set, its cells (<set>.parquet) at every budget; and their runs at every budget
+    side_cells_by_budget: dict[str, pd.DataFrame]
+    side_runs_by_budget: pd.DataFrame
     verdicts: pd.DataFrame | None
     study: dict  # study.json: the config, run counts and library versions
 
@@ -153,16 +155,17 @@ def load_aggregate(directory: str | Path, with_verdicts: bool = True) -> Aggrega
         if "optimizer" in frame:
             frame["optimizer"] = frame["optimizer"].astype(str)
     all_runs = frames["runs.parquet"]
-    conditioning = all_runs["set"] == "conditioning"
-    runs_by_budget = all_runs[~conditioning]
+    side = all_runs["set"].isin(SIDE_SETS)
+    runs_by_budget = all_runs[~side]
     whole = {name: select(frame, budget=1.0) for name, frame in (
         ("cells", frames["cells.parquet"]), ("runs", runs_by_budget),
         ("curvature_cells", frames["curvature_cells.parquet"]))}
     return Aggregate(cells=whole["cells"], curves=frames["curves.parquet"], config=study["config"],
                      curvature=frames["curvature.parquet"], runs=whole["runs"],
                      curvature_cells=whole["curvature_cells"], cells_by_budget=frames["cells.parquet"],
-                     runs_by_budget=runs_by_budget, conditioning_by_budget=frames["conditioning.parquet"],
-                     conditioning_runs_by_budget=all_runs[conditioning], study=study,
+                     runs_by_budget=runs_by_budget,
+                     side_cells_by_budget={run_set: frames[f"{run_set}.parquet"] for run_set in SIDE_SETS},
+                     side_runs_by_budget=all_runs[side], study=study,
                      verdicts=read_table(directory / VERDICTS_FILE, VERDICTS_COLUMNS) if with_verdicts else None)
 
 

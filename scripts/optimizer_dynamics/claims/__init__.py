@@ -40,6 +40,7 @@ from optimizer_dynamics.claims.base import (
     setting_label,
     settings_of,
 )
+from optimizer_dynamics.study import ALL_REGIMES, RUN_SETS, SIDE_SETS
 from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
 
 FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
@@ -63,15 +64,16 @@ def claim_texts(analysis: dict) -> dict[str, str]:
 
 
 def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: list[Claim] | None = None,
-             conditioning_cells: pd.DataFrame | None = None) -> pd.DataFrame:
+             side_cells: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per claim and setting. runs and cells as the aggregation writes them: every
-    budget, runs of every set; conditioning_cells: conditioning.parquet (None: no such runs)."""
-    by_set = {run_set: runs[runs["set"] == run_set] for run_set in ("grid", "curvature", "conditioning")}
-    grid, curvature, conditioning = by_set["grid"], by_set["curvature"], by_set["conditioning"]
-    conditioning_cells = cells.iloc[:0] if conditioning_cells is None else conditioning_cells
+    budget, runs of every set; side_cells: each side set's cells, <set>.parquet (study.SIDE_SETS;
+    a set absent: no such runs)."""
+    by_set = {run_set: runs[runs["set"] == run_set] for run_set in RUN_SETS}
+    side_cells = {run_set: (side_cells or {}).get(run_set, cells.iloc[:0]) for run_set in SIDE_SETS}
+    grid = by_set["grid"]
     # no runs: inconclusive rows
-    regimes = {"grid": sorted(grid["batch"].unique(), key=regime_order) or ["full"],
-               "conditioning": sorted(conditioning["batch"].unique(), key=regime_order) or ["full"]}
+    regimes = {run_set: sorted(by_set[run_set]["batch"].unique(), key=regime_order) or ["full"]
+               for run_set in ("grid", "conditioning")}
     budgets = sorted(runs["budget"].unique()) or [1.0]
     texts = claim_texts(analysis)
     rows = []
@@ -80,13 +82,18 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
         outcomes, claim_rows = [], []
         for setting in settings:
             regime, budget, metric = setting["regime"], setting["budget"], setting["metric"] or "final"
-            in_grid = grid[(grid["batch"] == regime) & (grid["budget"] == budget)]
-            at_budget = curvature[curvature["budget"] == budget]
-            if claim.run_set == "conditioning":
-                source = conditioning[(conditioning["batch"] == regime) & (conditioning["budget"] == budget)]
-                in_cells = conditioning_cells[(conditioning_cells["batch"] == regime)
-                                              & (conditioning_cells["budget"] == budget)]
-                study = Study(source, in_cells, analysis, metric, comparison="tuned lrs")
+            in_regime = grid if regime == ALL_REGIMES else grid[grid["batch"] == regime]
+            in_grid = in_regime[in_regime["budget"] == budget]
+            at_budget = by_set["curvature"][by_set["curvature"]["budget"] == budget]
+            if claim.run_set in SIDE_SETS:
+                source = by_set[claim.run_set]
+                set_cells = side_cells[claim.run_set]
+                if claim.run_set == "batch_sizes":  # its regimes beside the grid's, of the same lines
+                    source, set_cells = pd.concat([grid, source]), pd.concat([cells, set_cells])
+                if regime != ALL_REGIMES:
+                    source, set_cells = source[source["batch"] == regime], set_cells[set_cells["batch"] == regime]
+                source, set_cells = source[source["budget"] == budget], set_cells[set_cells["budget"] == budget]
+                study = Study(source, set_cells, analysis, metric, comparison="tuned lrs")
             else:
                 study = Study(in_grid, cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
                               metric, at_budget, setting["comparison"] or "usual lrs",
@@ -123,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         tables = load_aggregate(args.aggregate_dir, with_verdicts=False)
     except AggregateError as error:
         sys.exit(f"claims: {error}")
-    verdicts = evaluate(pd.concat([tables.runs_by_budget, tables.conditioning_runs_by_budget]),
-                        tables.cells_by_budget, tables.analysis, conditioning_cells=tables.conditioning_by_budget)
+    verdicts = evaluate(pd.concat([tables.runs_by_budget, tables.side_runs_by_budget]),
+                        tables.cells_by_budget, tables.analysis, side_cells=tables.side_cells_by_budget)
     with atomic_path(Path(args.aggregate_dir) / VERDICTS_FILE) as tmp:
         verdicts.to_parquet(tmp, index=False)
     counts = verdicts["verdict"].value_counts()

@@ -31,10 +31,11 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
-from optimizer_dynamics.study import regime_label
+from optimizer_dynamics.study import ALL_REGIMES, regime_label
 from optimizer_dynamics.tables import LOSS_METRICS, select
 
 VERDICTS = ("supported", "mixed", "refuted", "no difference", "not reached", "inconclusive")
@@ -47,6 +48,7 @@ SETTING_AXES = ["regime", "metric", "comparison", "budget"]
 HOLDS_SHARE = 0.95
 # a count's exceptions are named one by one up to this many
 MAX_NAMED_EXCEPTIONS = 6
+RANK_AGREEMENT = 0.8  # a rank correlation this high says two quantities rise together
 MIN_PAIRED_SEEDS = 2  # an interval over seeds needs at least two of them
 # Seed-paired comparisons of optimizers: at the lrs the seed names, or each at its best lr.
 COMPARISONS = ("usual lrs", "tuned lrs")
@@ -86,6 +88,7 @@ class Claim:
     axes: tuple[str, ...] = ("regime", "budget")  # the setting axes it is judged over
     minibatch_only: bool = False  # judged in the minibatch regimes only (a claim about sampling noise)
     run_set: str = "grid"  # the runs it reads (study.RUN_SETS): the grid's or the curvature runs
+    across_regimes: bool = False  # judged on every regime at once (its settings' regime: ALL_REGIMES)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,15 @@ def halves_outcome(halves: list[str], key: str, measured: str, detail: str, effe
     """The Outcome of a claim made of halves: combine_halves' verdict, the halves that held counted."""
     return Outcome(combine_halves(halves), key, measured, detail, effect, effect_lo, effect_hi,
                    n_held=sum(half == "supported" for half in halves), n_tested=len(halves), unit="halves of the claim")
+
+
+def judge_rank(x, y) -> tuple[float, str]:
+    """(Spearman's rank correlation of y with x, the verdict on "y rises with x"): supported at
+    RANK_AGREEMENT or more, refuted at 0 or less; fewer than three points: inconclusive."""
+    rho = float(spearmanr(x, y).statistic) if len(x) >= 3 else math.nan
+    verdict = ("inconclusive" if not np.isfinite(rho) else "supported" if rho >= RANK_AGREEMENT
+               else "refuted" if rho <= 0 else "inconclusive")
+    return rho, verdict
 
 
 def judge_count(held: int, tested: int) -> str:
@@ -300,11 +312,17 @@ class Study:
 
     def on_problem(self, problem: str) -> Study:
         """The setting's runs and cells of one problem (the conditioning runs hold several)."""
-        runs = select(self.runs, problem=problem)
+        return self.subset(f"no runs on the problem {problem} (config conditioning.problems)", problem=problem)
+
+    def on_regime(self, regime: str) -> Study:
+        """The setting's runs and cells of one regime (a claim judged across regimes holds several)."""
+        return self.subset(f"no runs in the regime {regime}", batch=regime)
+
+    def subset(self, missing: str, **keys) -> Study:
+        runs = select(self.runs, **keys)
         if runs.empty:
-            raise Missing(f"no runs on the problem {problem} (config conditioning.problems)")
-        return Study(runs, select(self.cells, problem=problem), self.analysis, self.metric,
-                     comparison=self.comparison)
+            raise Missing(missing)
+        return Study(runs, select(self.cells, **keys), self.analysis, self.metric, comparison=self.comparison)
 
     @property
     def loss_columns(self) -> tuple[str, str, str]:
@@ -413,7 +431,7 @@ def settings_of(claim: Claim, regimes: list[str], budgets: list[float]) -> list[
     minibatch = [regime for regime in regimes if regime != "full"]
     values = {"regime": (minibatch or ["full"]) if claim.minibatch_only else regimes,
               "metric": list(LOSS_METRICS), "comparison": list(COMPARISONS), "budget": budgets}
-    fixed = {"regime": "full", "metric": None, "comparison": None}
+    fixed = {"regime": ALL_REGIMES if claim.across_regimes else "full", "metric": None, "comparison": None}
     settings = [{}]
     for axis in SETTING_AXES:
         options = values[axis] if axis in claim.axes else [fixed[axis]]

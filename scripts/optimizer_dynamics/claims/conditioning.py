@@ -44,17 +44,18 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from optimizer_dynamics.claims.base import (
     Claim,
     Family,
     Missing,
+    RANK_AGREEMENT,
     Outcome,
     Study,
     halves_outcome,
     judge_effect,
     judge_equal,
+    judge_rank,
     line_name,
     paired_ratio,
 )
@@ -68,7 +69,6 @@ TIE = 0.05  # best-lr val losses within 5 % count as equal (as the ladder's clai
 BASE = "moons"  # the problem of kappa 1, which the stretched problems are compared with
 AXES = ("regime", "metric", "budget")
 HETEROGENEITY_TIE = 0.1  # decades of block heterogeneity that count as no change
-RANK_AGREEMENT = 0.8  # 10e (ii): a rank correlation this high says the two rise together
 
 
 def problems_in(study: Study, stretched: bool | None = True, rotated: bool = False) -> list[str]:
@@ -249,9 +249,8 @@ def heterogeneity_tracks_advantage(study: Study) -> Outcome:
     heterogeneity = [float(per_seed(name).median()) for name in present]
     advantage = [paired_ratio(best_loss(study.on_problem(name), "sgd")[1],
                               best_loss(study.on_problem(name), "adam")[1])[0] for name in present]
-    rho = float(spearmanr(heterogeneity, advantage).statistic) if len(present) >= 3 else math.nan
-    halves.append("inconclusive" if not np.isfinite(rho) else "supported" if rho >= RANK_AGREEMENT
-                  else "refuted" if rho <= 0 else "inconclusive")
+    rho, rises = judge_rank(heterogeneity, advantage)
+    halves.append(rises)
     pairs = "; ".join(f"{name}: {h:.2f} decades, SGD / Adam {a:.2f}x" for name, h, a in zip(present, heterogeneity,
                                                                                           advantage))
     key = (f"block heterogeneity {heterogeneity[0]:.2f} decades on {present[0]}, {max(heterogeneity):.2f} at most; "

@@ -26,6 +26,13 @@ and compared seed by seed (the same seed gives the same initial weights and batc
      grid, over Adam's finished runs of every regime: (i) the share of noise-dominated runs whose
      late update RMS / lr lies within a factor RMS_BAND of the law (judge_count), (ii) for beta1
      > 0, the signal-dominated runs' median RMS / lr above the noise-dominated runs' one.
+  9e the gap between SGD and Adam grows with the batch size (Kunstner et al. 2023). Plain SGD
+     and Adam (the reference momenta) at their best lrs in each regime of the grid and of the
+     batch-size runs (study.py), over the lrs every batch size has; the gap is the seed-paired
+     SGD / Adam val loss. Two halves: (i) the gap at the largest batch (full) over the gap at the
+     smallest, per seed, its geometric mean and t interval beyond GAP_TIE (judge_effect); (ii)
+     the Spearman rank correlation of the gap (geometric mean over seeds) with the batch size
+     at least RANK_AGREEMENT (at most 0: refuted).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from optimizer_dynamics.claims.base import (
     Claim,
     Family,
     Missing,
+    RANK_AGREEMENT,
     Outcome,
     Study,
     count_phrase,
@@ -48,13 +56,18 @@ from optimizer_dynamics.claims.base import (
     judge_count,
     judge_effect,
     judge_equal,
+    judge_rank,
     line_name,
     paired_ratio,
 )
 from optimizer_dynamics.claims.experiment2 import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from optimizer_dynamics.stats import mean_interval
+from optimizer_dynamics.study import regime_label
+from optimizer_dynamics.tables import select
 
 TRACK_TIE = 0.05  # best-lr val losses within 5 % count as equal
 HALFWAY = 0.5  # normalized GD's place: below 0.5 it is closer to SGD than to Adam
+GAP_TIE = 0.05  # 9e: gaps within 5 % of each other count as equal
 RMS_BAND = 1.5  # 9d: a run's update RMS / lr within a factor 1.5 of the law counts as following it
 
 
@@ -174,6 +187,56 @@ def update_rms_follows_noise(study: Study) -> Outcome:
     return replace(outcome, n_held=held_total, n_tested=tested_total, unit="noise-dominated runs")
 
 
+def batch_order(regime: str) -> tuple[bool, int]:
+    """Smallest batch first, full batch (every training point) last."""
+    return (regime == "full", 0 if regime == "full" else int(regime))
+
+
+def gap_grows_with_batch(study: Study) -> Outcome:
+    lines = [(optimizer, study.reference(optimizer)[1]) for optimizer in ("sgd", "adam")]
+    regimes = sorted(set(study.runs["batch"]), key=batch_order)
+    if len(regimes) < 3:
+        raise Missing(f"{len(regimes)} batch sizes ({', '.join(map(regime_label, regimes))}); the claim needs three "
+                      "(config batch_sizes.batch_size beside training.batch_size)")
+    # compared over the lrs every regime has: a best lr from a wider grid would favour its regime
+    common = set()
+    for optimizer, momentum in lines:
+        chosen = select(study.cells, optimizer=optimizer, momentum=momentum)
+        lrs = set.intersection(*(set(chosen.loc[chosen["batch"] == regime, "lr"]) for regime in regimes))
+        if not lrs:
+            raise Missing(f"no lr of {line_name(optimizer, momentum)} is trained at every batch size")
+        common |= {(optimizer, lr) for lr in lrs}
+
+    def on_common(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[[pair in common for pair in zip(frame["optimizer"], frame["lr"])]]
+
+    gaps, best = {}, {}
+    for regime in regimes:
+        rungs = Study(on_common(study.runs), on_common(study.cells), study.analysis, study.metric).on_regime(regime)
+        (sgd_lr, sgd), (adam_lr, adam) = (best_losses(rungs, optimizer, momentum) for optimizer, momentum in lines)
+        both = pd.concat({"sgd": sgd, "adam": adam}, axis=1, join="inner")
+        both = both[np.isfinite(both).all(axis=1) & (both > 0).all(axis=1)]
+        gaps[regime], best[regime] = np.log(both["sgd"] / both["adam"]), (sgd_lr, adam_lr)
+    smallest, largest = regimes[0], regimes[-1]
+    mean, lo, hi, n = mean_interval((gaps[largest] - gaps[smallest]).dropna())
+    if n < 2:
+        raise Missing(f"{n} seeds where both best lrs finished at {regime_label(smallest)} and {regime_label(largest)}")
+    growth, growth_lo, growth_hi = math.exp(mean), math.exp(lo), math.exp(hi)
+    grows = judge_effect(growth, growth_lo, growth_hi, neutral=1, tie=GAP_TIE, minimum=1 + GAP_TIE, ratio=True)
+    typical = [float(np.exp(gaps[regime].mean())) for regime in regimes]
+    rho, rises = judge_rank(range(len(regimes)), typical)
+    per_regime = "; ".join(f"{regime_label(regime)} {gap:.3f}x" for regime, gap in zip(regimes, typical))
+    key = (f"SGD / Adam best-lr {study.metric} val loss {typical[0]:.3f}x at {regime_label(smallest)}, "
+           f"{typical[-1]:.3f}x at {regime_label(largest)}: the gap x{growth:.2f} [{growth_lo:.2f}, {growth_hi:.2f}]; "
+           f"rank correlation with the batch size {rho:.2f}")
+    measured = (f"SGD / Adam (geometric mean over seeds): {per_regime}; best lrs (SGD, Adam): "
+                + "; ".join(f"{regime_label(regime)} {lrs[0]:g}, {lrs[1]:g}" for regime, lrs in best.items()))
+    detail = (f"Larger at {regime_label(largest)} than at {regime_label(smallest)} (the seed-paired ratio of the "
+              f"gaps, t interval over {n} seeds): {grows}; rising over {len(regimes)} batch sizes (rank correlation "
+              f"≥ {RANK_AGREEMENT:g}): {rises}.")
+    return halves_outcome([grows, rises], key, measured, detail, growth, growth_lo, growth_hi)
+
+
 FAMILY = Family(
     name="Why Adam differs: the ablation ladder",
     figures=("ladder",),
@@ -201,6 +264,12 @@ FAMILY = Family(
               f"update RMS / lr within a factor {RMS_BAND:g} of √((1 − β₁)/(1 + β₁)) (0.229 at β₁ 0.9) in the "
               "noise-dominated runs; higher in the signal-dominated ones",
               "late update RMS / lr of Adam's finished runs in every regime, split by the median norm test",
-              update_rms_follows_noise, axes=("budget",)),
+              update_rms_follows_noise, axes=("budget",), across_regimes=True),
+        Claim("9e", "The gap between SGD and Adam grows with the batch size", "Kunstner et al., 2023",
+              f"SGD / Adam best-lr val loss larger at full batch than at the smallest batch (beyond {GAP_TIE:.0%}), "
+              f"and rising with the batch size (rank correlation ≥ {RANK_AGREEMENT:g})",
+              "plain SGD and Adam (β₁ as configured) at each one's best lr in every regime of the grid and of "
+              "batch_sizes, at the lrs every batch size has; seed-paired",
+              gap_grows_with_batch, axes=("metric", "budget"), run_set="batch_sizes", across_regimes=True),
     ],
 )
