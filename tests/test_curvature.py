@@ -17,6 +17,7 @@ from optimizer_dynamics.curvature import (
     BLOCK_COLUMN,
     CURVATURE_COLUMNS,
     TOP_K,
+    batch_sharpness,
     loss_hessian,
     spectrum_summary,
     top_eigenvalues,
@@ -42,6 +43,29 @@ def test_closed_form_hessian_equals_autograd(point):
     theta, x, y = point
     expected = hessian(autograd_loss(x, y))(theta)
     torch.testing.assert_close(loss_hessian(theta, x, y, HIDDEN), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_batch_sharpness_is_each_batch_losss_curvature_along_its_gradient_averaged(point):
+    theta, x, y = point
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(3))
+    expected = []
+    for index in order[: len(x) // 16 * 16].view(-1, 16):  # the partition batch_sharpness draws with seed 3
+        loss = autograd_loss(x[index], y[index])
+        grad = torch.func.grad(loss)(theta)
+        _, curvature_along = torch.func.jvp(torch.func.grad(loss), (theta,), (grad,))  # H_B g_B
+        expected.append(float(grad @ curvature_along / (grad @ grad)))
+    found = batch_sharpness(theta, x, y, HIDDEN, 16, torch.Generator().manual_seed(3))
+    assert found == pytest.approx(np.mean(expected), rel=1e-10)
+    # the full batch's own curvature along its gradient, a Rayleigh quotient, stays below the sharpness
+    assert batch_sharpness(theta, x, y, HIDDEN, len(x), torch.Generator()) <= top_eigenvalues(
+        loss_hessian(theta, x, y, HIDDEN), 1)[0] + 1e-12
+
+
+def test_a_minibatch_run_logs_its_batch_sharpness_at_its_hessian_steps_only(tiny_dataset):
+    minibatch = train(tiny_config(optimizer="sgd", lr=0.3, batch_size=16, curvature_every=7), tiny_dataset).columns
+    full = train(tiny_config(optimizer="sgd", lr=0.3, curvature_every=7), tiny_dataset).columns
+    np.testing.assert_array_equal(np.isnan(minibatch["hessian.batch_sharpness"]), np.isnan(minibatch["hessian.top1"]))
+    assert np.isfinite(minibatch["hessian.batch_sharpness"]).any() and np.isnan(full["hessian.batch_sharpness"]).all()
 
 
 def test_top_eigenvalue_equals_power_iteration_on_hessian_vector_products(point):

@@ -525,3 +525,25 @@ def test_report_has_the_curvature_section_with_numbers_from_the_runs(curvature_a
         assert float(cells[3]) == pytest.approx(row.initial_stability_sharpness, rel=5e-3)  # 3 digits shown
         assert float(cells[5].split()[0]) == pytest.approx(row.late_sharpness_ratio_mean, rel=5e-3)
         assert cells[7] == f"{row.n_diverged} of {row.n_runs}"
+
+
+def minibatch_cell(lr, batch_ratios, full_ratios) -> list[dict]:
+    """A minibatch curvature cell at batch 64: per seed, its late batch and full-batch ratios."""
+    return [{**run("sgd", lr, 0.0, seed, late_ratio=full), "set": "minibatch_curvature", "batch": "64",
+             "late_batch_sharpness_ratio": batch}
+            for seed, (batch, full) in enumerate(zip(batch_ratios, full_ratios))]
+
+
+@pytest.mark.parametrize(("batch", "full", "expected"), [
+    (AT_EDGE, BELOW, "supported"),  # the edge of stochastic stability
+    (AT_EDGE, AT_EDGE, "mixed"),  # the full-batch sharpness reached the edge too
+    (BELOW, BELOW, "mixed"),  # the batch sharpness stayed below it
+    (ABOVE, ABOVE, "refuted"),
+])
+def test_the_edge_of_stochastic_stability_is_judged_on_the_minibatch_curvature_runs(batch, full, expected):
+    rows = [*minibatch_cell(0.1, batch, full), *minibatch_cell(0.5, batch, full),
+            *cell("sgd", 0.1, 0.0, ABOVE)]  # a full-batch curvature cell, which 7e does not read
+    row = evaluate(rows).loc["7e"]
+    assert row["verdict"] == expected and row["n_tested"] == 2
+    assert row["key"].startswith(f"at batch 64, the late batch sharpness is {np.median(batch):.2f} x")
+    assert evaluate(cell("sgd", 0.1, 0.0, AT_EDGE)).loc["7e", "verdict"] == "inconclusive"  # no minibatch runs

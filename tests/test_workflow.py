@@ -58,6 +58,9 @@ def run_lines(config: dict):
     if config["curvature"]["every"]:
         for optimizer, axes in config["curvature"]["cells"].items():
             yield "curvature", problem, "full", optimizer, axes
+        minibatch = config["curvature"].get("minibatch", {})
+        for optimizer, axes in minibatch.get("cells", {}).items():
+            yield "minibatch_curvature", problem, regime(minibatch["batch_size"]), optimizer, axes
     conditioning = config.get("conditioning", {})
     for other in conditioning.get("problems", []):
         for size in conditioning["batch_size"]:
@@ -376,6 +379,7 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
     config["conditioning"]["problems"] = ["moons", "moons_kappa10", "moons_turned"]
     config["batch_sizes"]["batch_size"] = [8]  # beside the grid's 16 and full batch: claim 9e's three sizes
+    config["curvature"]["minibatch"]["cells"] = {"sgd": {"lr": [0.5], "momentum": [0.0]}}  # claim 7e
     config["max_jobs"] = 24
     (repo_copy / "config/toy.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
@@ -397,6 +401,8 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     assert (conditioning[conditioning["problem"] == "moons_turned"]["n_runs"] == len(config["seeds"])).all()
     verdicts = pd.read_parquet(repo_copy / "results/aggregate/verdicts.parquet")
     assert verdicts[verdicts["id"] == "10d"]["measured"].str.contains("moons_turned").all()
+    edge = verdicts[verdicts["id"] == "7e"]
+    assert edge["key"].str.contains(r"at batch 16, the late batch sharpness is \d").all()
     gap = verdicts[verdicts["id"] == "9e"]
     assert gap["measured"].str.contains("batch 8 .*batch 16 .*full batch").all()
     assert "moons_turned" in page

@@ -82,6 +82,8 @@ training loss on their schedule, RunConfig.is_hessian_step; see curvature.py):
       (RunConfig.is_hessian_step takes them in pairs), so a period-2 orbit counts at both phases:
       late_sharpness_ratio = mean ratio over the late curvature pairs: the last
           ceil(late_fraction x number of measured pairs) of them (at least one),
+      late_batch_sharpness_ratio = the same of the batch sharpness (minibatch runs: curvature.py)
+          over the same threshold: the edge of stochastic stability (claim 7e); NaN at full batch,
       sharpness_late_change = mean sharpness over the late curvature steps / mean sharpness
           over as many measured steps ending at the middle one, minus 1 (how the sharpness
           moved from mid-run to the end); stability_sharpness_late_change the same of
@@ -172,7 +174,8 @@ LATE_COLUMNS = {
 # named here so the aggregation needs no torch) make the block heterogeneity
 HETEROGENEITY_BLOCKS = [f"hessian.block_top1.{name}" for name in ("fc1.weight", "fc1.bias", "fc2.weight")]
 # curvature.parquet column <- per-step column
-SHARPNESS_COLUMNS = {"sharpness": "hessian.top1", "precond_sharpness": "hessian.precond_top1"}
+SHARPNESS_COLUMNS = {"sharpness": "hessian.top1", "precond_sharpness": "hessian.precond_top1",
+                     "batch_sharpness": "hessian.batch_sharpness"}
 CURVATURE_TABLE_COLUMNS = [
     *CELL,
     "seed",
@@ -181,10 +184,12 @@ CURVATURE_TABLE_COLUMNS = [
     "stability_sharpness",
     "threshold",
     "ratio",
+    "batch_ratio",
 ]
 # per-run curvature summaries that describe the late steps
 CURVATURE_LATE_COLUMNS = [
     "late_sharpness_ratio",
+    "late_batch_sharpness_ratio",
     "sharpness_late_change",
     "stability_sharpness_late_change",
     "late_ratio_trend",
@@ -241,11 +246,13 @@ CONFIG_RUN_SETTINGS = {
 EXPECTED_RUN_SETTINGS = {
     **dict.fromkeys([*CELL, "seed"], dict.fromkeys(study.RUN_SETS, "its path")),
     "steps": {"grid": "training.steps", "curvature": "curvature.steps", "conditioning": "training.steps",
-              "batch_sizes": "training.steps"},
+              "batch_sizes": "training.steps", "minibatch_curvature": "training.steps"},
     "batch_size": {"grid": "training.batch_size", "curvature": "full batch",
-                   "conditioning": "conditioning.batch_size", "batch_sizes": "batch_sizes.batch_size"},
+                   "conditioning": "conditioning.batch_size", "batch_sizes": "batch_sizes.batch_size",
+                   "minibatch_curvature": "curvature.minibatch.batch_size"},
     **{f"curvature_{key}": {"grid": "0 on grid runs", "curvature": f"curvature.{key}",
-                            "conditioning": "the step-0 Hessian pair", "batch_sizes": "0 on batch-size runs"}
+                            "conditioning": "the step-0 Hessian pair", "batch_sizes": "0 on batch-size runs",
+                            "minibatch_curvature": f"curvature.{key}"}
        for key in ("every", "early_steps", "early_every")},
 }
 # curvature summaries that need a Hessian schedule past step 1: NaN for the conditioning runs,
@@ -370,6 +377,7 @@ def curvature_rows(steps: pd.DataFrame) -> pd.DataFrame:
         dtype=float,
     )
     measured["ratio"] = measured["stability_sharpness"] / measured["threshold"]
+    measured["batch_ratio"] = measured["batch_sharpness"] / measured["threshold"]
     return measured.sort_values(["run", "step"]).reset_index(drop=True)
 
 
@@ -379,7 +387,7 @@ def hessian_pairs(curvature: pd.DataFrame) -> pd.DataFrame:
     previous = curvature.groupby("run")["step"].shift()
     starts = curvature["step"].where(curvature["step"] - previous != 1)
     pair = starts.groupby(curvature["run"]).ffill()
-    columns = ["ratio", "sharpness", "stability_sharpness"]
+    columns = ["ratio", "batch_ratio", "sharpness", "stability_sharpness"]
     return (curvature.assign(step=pair)[["run", "step", *columns]].groupby(["run", "step"], sort=True)
             .mean().reset_index())
 
@@ -412,6 +420,7 @@ def summarize_curvature(curvature: pd.DataFrame, analysis: dict, batch_loss: pd.
     late = pairs[position >= count - n_late].groupby("run")
     mid = pairs[(position <= middle) & (position > middle - n_late)].groupby("run")
     summary["late_sharpness_ratio"] = late["ratio"].mean()
+    summary["late_batch_sharpness_ratio"] = late["batch_ratio"].mean()
     for column in ("sharpness", "stability_sharpness"):
         summary[f"{column}_late_change"] = late[column].mean() / mid[column].mean() - 1
     quarter = np.maximum(2, np.ceil(count / 4))

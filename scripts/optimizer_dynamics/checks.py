@@ -29,6 +29,7 @@ def check_config(config: dict) -> None:
     check_batch_sizes(config, "training.batch_size", config["training"]["batch_size"])
     check_problems(config)
     check_batch_size_runs(config)
+    check_minibatch_curvature(config)
     check_budgets(config)
     check_analysis_cells(config)
     if config["curvature"]["every"]:  # every: 0 turns curvature off, whatever cells it names
@@ -238,6 +239,15 @@ def check_batch_size_runs(config):
             )
     for optimizer, axes in batch_sizes["optimizers"].items():
         check_optimizer(optimizer, axes, f"batch_sizes.optimizers.{optimizer}")
+
+
+def check_minibatch_curvature(config):
+    minibatch = config["curvature"]["minibatch"]
+    if not (config["curvature"]["every"] and minibatch["cells"]):
+        return
+    check_batch_sizes(config, "curvature.minibatch.batch_size", [minibatch["batch_size"]])
+    for optimizer, axes in minibatch["cells"].items():
+        check_optimizer(optimizer, axes, f"curvature.minibatch.cells.{optimizer}")
 
 
 def check_budgets(config):

@@ -44,10 +44,17 @@ from optimizer_dynamics.model import layer_views, tensor_slices
 
 TOP_K = 3  # eigenvalues logged from the top of the spectrum
 BLOCK_COLUMN = "hessian.block_top1.{}"  # a parameter tensor's diagonal block: its top eigenvalue
+BATCH_SHARPNESS_COLUMN = "hessian.batch_sharpness"  # minibatch runs only: NaN at full batch
 
 
 def loss_hessian(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int) -> torch.Tensor:
     """Exact Hessian (P, P) of the mean BCE-with-logits loss over (x, y) at theta (P,)."""
+    return loss_gradient_and_hessian(theta, x, y, hidden)[1]
+
+
+def loss_gradient_and_hessian(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                              hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient (P,) and the exact Hessian (P, P) of the mean BCE-with-logits loss over (x, y)."""
     views = layer_views(theta, hidden)
     w2 = views["fc2.weight"][0]
     pre = torch.addmm(views["fc1.bias"], x, views["fc1.weight"].T)  # (n, hidden)
@@ -74,7 +81,22 @@ def loss_hessian(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: 
     ):
         hess[rows, column] += values
         hess[column, rows] += values
-    return hess
+    return jac.T @ ((prob - y) / n), hess
+
+
+def batch_sharpness(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, hidden: int, batch_size: int,
+                    generator: torch.Generator) -> float:
+    """E_B[g_B^T H_B g_B / |g_B|^2] (Andreyev and Beneventano 2024, "Edge of stochastic
+    stability"): the curvature of each minibatch's loss along its own gradient, averaged over
+    the batches of one random partition of the training set (the incomplete last batch
+    dropped, as training does). Minibatch SGD is stable while it stays below 2 / lr."""
+    order = torch.randperm(x.shape[0], generator=generator)
+    batches = order[: x.shape[0] // batch_size * batch_size].view(-1, batch_size)
+    values = []
+    for index in batches:
+        grad, hess = loss_gradient_and_hessian(theta, x[index], y[index], hidden)
+        values.append(float(grad @ hess @ grad / (grad @ grad)))
+    return float(np.mean(values))
 
 
 def top_eigenvalues(matrix: torch.Tensor, k: int) -> list[float]:
@@ -105,7 +127,7 @@ def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None, hi
         part = hess[block, block]
         summary[BLOCK_COLUMN.format(name)] = (float(part[0, 0]) if part.shape[0] == 1
                                               else top_eigenvalues(part.contiguous(), 1)[0])
-    summary["hessian.precond_top1"] = float("nan")
+    summary["hessian.precond_top1"] = summary[BATCH_SHARPNESS_COLUMN] = float("nan")
     if preconditioner is not None:
         scale = preconditioner.rsqrt()
         summary["hessian.precond_top1"] = top_eigenvalues(scale[:, None] * hess * scale[None, :], 1)[0]
@@ -114,4 +136,5 @@ def spectrum_summary(hess: torch.Tensor, preconditioner: torch.Tensor | None, hi
 
 BLOCK_NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")  # model.tensor_shapes' order
 BLOCK_COLUMNS = [BLOCK_COLUMN.format(name) for name in BLOCK_NAMES]
-CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.precond_top1", *BLOCK_COLUMNS]
+CURVATURE_COLUMNS = [f"hessian.top{k}" for k in range(1, TOP_K + 1)] + ["hessian.precond_top1", *BLOCK_COLUMNS,
+                                                                      BATCH_SHARPNESS_COLUMN]

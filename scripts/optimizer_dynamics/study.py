@@ -13,6 +13,9 @@ Three sets of runs, all under results/runs, in Snakemake's Paramspace layout:
       each of its regimes, training.steps steps, with the Hessian pair of steps 0 and 1 (the
       step-0 sharpness):
           results/runs/conditioning/problem~moons_kappa100/batch~64/optimizer~adam/lr~0.001/momentum~0.9/seed~0.parquet
+  minibatch_curvature: the cells of curvature.minibatch.cells at its batch size, training.steps
+      steps, on the curvature runs' Hessian schedule, logging the batch sharpness too:
+          results/runs/minibatch_curvature/problem~moons/batch~64/optimizer~sgd/lr~0.1/momentum~0/seed~0.parquet
   batch_sizes: the cells of batch_sizes.optimizers on the study's problem at the batch sizes
       of batch_sizes.batch_size, training.steps steps: beside the grid's regimes, more batch
       sizes for the lines whose gap claim 9e follows across batch sizes:
@@ -32,7 +35,9 @@ from pathlib import PurePath
 from optimizer_dynamics.config import format_number, regime_name
 
 RUNS_DIR = "results/runs"
-RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes")
+RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes", "minibatch_curvature")
+# the sets whose runs log Hessians on the curvature schedule (the curvature claims read them)
+CURVATURE_SETS = ("curvature", "minibatch_curvature")
 # the sets of tuned comparisons apart from the grid: each has its cells table, <set>.parquet
 SIDE_SETS = ("conditioning", "batch_sizes")
 CELL_COLUMNS = ["problem", "batch", "optimizer", "lr", "momentum"]
@@ -71,9 +76,14 @@ def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
         batch_sizes = config["batch_sizes"]
         return [(config["problem"], regime_name(size), optimizer, axes) for size in batch_sizes["batch_size"]
                 for optimizer, axes in batch_sizes["optimizers"].items()]
-    if not config["curvature"]["every"]:
+    curvature = config["curvature"]
+    if not curvature["every"]:
         return []
-    return [(config["problem"], "full", optimizer, axes) for optimizer, axes in config["curvature"]["cells"].items()]
+    if run_set == "minibatch_curvature":
+        minibatch = curvature["minibatch"]
+        return [(config["problem"], regime_name(minibatch["batch_size"]), optimizer, axes)
+                for optimizer, axes in minibatch["cells"].items()]
+    return [(config["problem"], "full", optimizer, axes) for optimizer, axes in curvature["cells"].items()]
 
 
 def grid(config: dict, run_set: str = "grid"):
@@ -142,7 +152,7 @@ def training_settings(config: dict, run_set: str) -> dict:
     if run_set == "conditioning":
         # a Hessian pair every `steps` steps: the pair of steps 0 and 1 only
         return {"steps": steps, "curvature_every": steps, "curvature_early_steps": 0, "curvature_early_every": 1}
-    return {"steps": curvature["steps"], "curvature_every": curvature["every"],
+    return {"steps": curvature["steps"] if run_set == "curvature" else steps, "curvature_every": curvature["every"],
             "curvature_early_steps": curvature["early_steps"], "curvature_early_every": curvature["early_every"]}
 
 

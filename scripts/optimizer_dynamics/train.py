@@ -30,7 +30,13 @@ import numpy as np
 import torch
 
 from optimizer_dynamics.config import ConfigError, RunConfig, format_number
-from optimizer_dynamics.curvature import CURVATURE_COLUMNS, loss_hessian, spectrum_summary
+from optimizer_dynamics.curvature import (
+    BATCH_SHARPNESS_COLUMN,
+    CURVATURE_COLUMNS,
+    batch_sharpness,
+    loss_hessian,
+    spectrum_summary,
+)
 from optimizer_dynamics.data import DATA_KEYS, Dataset, load_dataset
 from optimizer_dynamics.metrics import evaluate, step_diagnostics
 from optimizer_dynamics.model import StackedMLP, init_params, n_params, tensor_slices, with_ones
@@ -125,6 +131,9 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
                 precond = optimizer.preconditioner(state, hyper, step + 1) if optimizer.adaptive else None
                 for i, hess in hessians.items():
                     summary = spectrum_summary(hess, None if precond is None else precond[i], hidden)
+                    if orders is not None:  # at theta_t: the batches of a partition drawn for this step
+                        summary[BATCH_SHARPNESS_COLUMN] = batch_sharpness(
+                            params[i, row], x_train, y_train, hidden, batch, torch.Generator().manual_seed(step))
                     curvature[i, row] = torch.tensor([summary[c] for c in CURVATURE_COLUMNS], dtype=torch.float64)
             params[:, row + 1].copy_(thetas)
 

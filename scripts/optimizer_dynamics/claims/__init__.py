@@ -40,7 +40,7 @@ from optimizer_dynamics.claims.base import (
     setting_label,
     settings_of,
 )
-from optimizer_dynamics.study import ALL_REGIMES, RUN_SETS, SIDE_SETS
+from optimizer_dynamics.study import ALL_REGIMES, CURVATURE_SETS, RUN_SETS, SIDE_SETS
 from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
 
 FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
@@ -84,7 +84,8 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
             regime, budget, metric = setting["regime"], setting["budget"], setting["metric"] or "final"
             in_regime = grid if regime == ALL_REGIMES else grid[grid["batch"] == regime]
             in_grid = in_regime[in_regime["budget"] == budget]
-            at_budget = by_set["curvature"][by_set["curvature"]["budget"] == budget]
+            curvature = by_set[claim.run_set if claim.run_set in CURVATURE_SETS else "curvature"]
+            at_budget = curvature[curvature["budget"] == budget]
             if claim.run_set in SIDE_SETS:
                 source = by_set[claim.run_set]
                 set_cells = side_cells[claim.run_set]
@@ -98,7 +99,7 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
                 study = Study(in_grid, cells[(cells["batch"] == regime) & (cells["budget"] == budget)], analysis,
                               metric, at_budget, setting["comparison"] or "usual lrs",
                               all_cells=cells[cells["budget"] == budget], all_runs=grid[grid["budget"] == budget])
-                source = at_budget if claim.run_set == "curvature" else in_grid
+                source = at_budget if claim.run_set in CURVATURE_SETS else in_grid
             steps = int(source["budget_steps"].max()) if len(source) else None
             try:
                 outcome = claim.judge(study)

@@ -26,6 +26,10 @@ threshold over the seeds that finished:
       largest lies within [1, MAX_CATAPULT_MULTIPLE]; with no lr failing, "not reached".
   7d the sharpness falls late in training: a count of finished curvature runs whose
       sharpness_late_change is below -TREND_TOLERANCE.
+  7e the edge of stochastic stability (Andreyev and Beneventano 2024), on the minibatch
+      curvature runs: (i) a count of cells whose late batch sharpness ratio (aggregate.py's
+      late_batch_sharpness_ratio) lies inside EDGE_BAND, interval and all; (ii) a count of
+      cells whose late full-batch sharpness ratio lies below 1, interval and all.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from optimizer_dynamics.claims.base import (
     cell_name,
     combine_halves,
     count_phrase,
+    halves_outcome,
     interval_text,
     judge_count,
     plain,
@@ -195,6 +200,37 @@ def sharpness_falls_late(study: Study) -> Outcome:
                    effect=float(held.mean()), n_held=int(held.sum()), n_tested=len(held), unit="runs")
 
 
+def stochastic_edge(study: Study) -> Outcome:
+    runs = study.curvature_runs()
+    finished = runs[~runs["diverged"].astype(bool)]
+    halves, parts, counts = [], [], []
+    for name, ratio_column, predicate, holds in (
+            ("batch sharpness at 2/lr", "late_batch_sharpness_ratio",
+             lambda lo, hi: EDGE_BAND[0] <= lo and hi <= EDGE_BAND[1], f"in [{EDGE_BAND[0]:g}, {EDGE_BAND[1]:g}]"),
+            ("full-batch sharpness below 2/lr", "late_sharpness_ratio", lambda lo, hi: hi < 1, "below 1")):
+        held, names, texts = [], [], []
+        for (optimizer, lr, momentum), cell in finished.groupby(["optimizer", "lr", "momentum"]):
+            mean, lo, hi, n = mean_interval(cell[ratio_column])
+            if n < 2:
+                continue
+            held.append(predicate(lo, hi))
+            names.append(cell_name(optimizer, lr, momentum))
+            texts.append(f"{cell_name(optimizer, lr, momentum)} {interval_text(mean, lo, hi, n)}")
+        if not held:
+            raise Missing("no minibatch curvature cell with two finished seeds (config curvature.minibatch.cells)")
+        halves.append(judge_count(sum(held), len(held)))
+        counts.append(count_phrase(pd.Series(held), pd.Series(names), "cells", holds=holds))
+        parts.append(f"{name}: " + "; ".join(texts))
+    batch = finished["late_batch_sharpness_ratio"].median()
+    full = finished["late_sharpness_ratio"].median()
+    regime = finished["batch"].iloc[0]
+    key = (f"at batch {regime}, the late batch sharpness is {batch:.2f} x 2(1+m)/lr and the full-batch sharpness "
+           f"{full:.2f} x (medians over {len(finished)} finished runs)")
+    detail = (f"Batch sharpness, late ratio to the threshold per cell, 95 % interval {counts[0]}; full-batch "
+              f"sharpness {counts[1]}. Halves: {', '.join(halves)}.")
+    return halves_outcome(halves, key, ". ".join(parts), detail, float(batch))
+
+
 CURVATURE_AXES = ("budget",)
 
 FAMILY = Family(
@@ -226,5 +262,12 @@ FAMILY = Family(
               f"late / mid-run sharpness - 1 < -{TREND_TOLERANCE:.0%} in every finished curvature run",
               "per finished curvature run: mean sharpness over the late Hessian pairs / over as many ending at mid-run",
               sharpness_falls_late, axes=CURVATURE_AXES, run_set="curvature"),
+        Claim("7e", "With minibatches, the batch sharpness E_B[g_Bᵀ H_B g_B / |g_B|²] settles at 2/lr while the "
+              "full-batch sharpness stays below it: the edge of stochastic stability",
+              "Andreyev and Beneventano, 2024",
+              f"late batch sharpness / (2(1+m)/lr) in [{EDGE_BAND[0]:g}, {EDGE_BAND[1]:g}] and late full-batch sharpness "
+              "/ (2(1+m)/lr) below 1, interval and all, in every minibatch curvature cell",
+              "per minibatch curvature cell, the late ratios to the threshold (mean, t 95 % interval over seeds)",
+              stochastic_edge, axes=CURVATURE_AXES, run_set="minibatch_curvature"),
     ],
 )
