@@ -507,6 +507,10 @@ show(
     "This study's grid lacks some of the ladder's optimizers (" + esc(", ".join(
         name for name in ("sgd", "normalized", "sign", "adam") if name not in config["optimizers"]))
     + "), so the claims above cannot be tested.",
+    "Kunstner et al. also found the gap between SGD and Adam growing with the batch size (claim 9e): plain SGD "
+    "and Adam are trained at more batch sizes for it, beside the grid's regimes.",
+    figure("batch_gap", "Plain SGD's and Adam's median final validation loss at their best learning rates against "
+           "the batch size, over the learning rates every batch size has; bars: quartiles over seeds."),
 )
 
 # %%
@@ -602,6 +606,12 @@ else:
         figure("stability", "Left: late (preconditioned) sharpness over its threshold for every run and setting. "
                "Right: SGD's sharpness over its threshold in the first steps, where the runs that start above it "
                "catapult below it."),
+        "With minibatches the full-batch sharpness need not reach 2/lr: what SGD keeps in check is the "
+        "*batch sharpness*, each minibatch loss's curvature along its own gradient, "
+        "E_B[g_Bᵀ H_B g_B / |g_B|²] (Andreyev and Beneventano 2024, claim 7e), measured on runs of their own at "
+        f"batch {esc(config['curvature']['minibatch']['batch_size'])}.",
+        figure("stochastic_edge", "Late batch sharpness and late full-batch sharpness over 2 (1 + m) / lr, per "
+               "learning rate of the minibatch curvature runs, one dot per seed; shaded: the edge band."),
     )
 
 

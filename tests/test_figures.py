@@ -130,8 +130,9 @@ def test_missing_reference_and_momentum_axis_become_notes(agg):
     curves_keep = (agg.curves["optimizer"] != "sgd") | (agg.curves["momentum"] == 0)
     partial = dataclasses.replace(agg, cells=agg.cells[keep], curves=agg.curves[curves_keep],
                                   config={k: v for k, v in agg.config.items() if k != "analysis"})
-    # noise: noise_every 0; conditioning: no conditioning runs
-    noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum", "noise", "conditioning"}
+    # noise: noise_every 0; conditioning, batch_gap, stochastic_edge: no such runs
+    noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum", "noise", "conditioning", "batch_gap",
+             "stochastic_edge"}
     for stem in figures.FIGURES:
         fig = figures.build_figure(stem, partial)
         fig.savefig(io.BytesIO(), format="png")  # drawing must not fail either
@@ -164,3 +165,20 @@ def test_missing_column_is_named(tiny_aggregate, tmp_path):
     message = r"cells\.parquet: columns \['in_good_window'\] are missing"
     with pytest.raises(tables.AggregateError, match=message):
         tables.load_aggregate(tmp_path)
+
+
+def test_the_batch_gap_figure_draws_each_optimizers_best_loss_at_every_batch_size(agg):
+    # batch-size runs at batch 8, made of the full-batch cells; only lrs every batch size has count
+    extra = agg.cells.assign(batch="8")
+    extra = pd.concat([extra, extra.assign(lr=extra["lr"] * 7, median_final_val_loss=1e-6)])  # batch 8 only
+    study = dataclasses.replace(agg, side_cells_by_budget={**agg.side_cells_by_budget, "batch_sizes": extra})
+    ax = figures.build_figure("batch_gap", study).axes[0]
+    drawn = [line for line in ax.containers if line.lines[0].get_gid() == "best"]
+    assert len(drawn) == 2  # plain SGD and Adam
+    n_train = agg.config["data"]["n_train"]
+    for container, optimizer in zip(drawn, ("sgd", "adam")):
+        x, y = container.lines[0].get_data()
+        assert list(x) == [8, n_train]
+        best = tables.select(agg.cells, optimizer=optimizer, momentum=agg.reference(optimizer)[1])[
+            "median_final_val_loss"].min()
+        assert y[0] == pytest.approx(best) and y[1] == pytest.approx(best)  # not the 1e-6 of batch 8's own lrs

@@ -32,7 +32,7 @@ from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.problems import PROBLEMS
 from optimizer_dynamics.stats import mean_interval
-from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, select
+from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, lrs_in_every_regime, select
 from optimizer_dynamics.claims.base import line_name, regime_order
 from optimizer_dynamics.claims.gradient_noise import ALPHA_BAND
 from optimizer_dynamics.claims.stability import EDGE_BAND
@@ -819,6 +819,80 @@ def ladder_figure(agg: Aggregate) -> Figure:
     return fig
 
 
+def batch_gap_figure(agg: Aggregate) -> Figure:
+    """Claim 9e: plain SGD's and Adam's median final val loss at their best lr against the batch
+    size (the grid's regimes and the batch-size runs; full batch at n_train), over the lrs every
+    batch size has, as the claim compares them; bars: quartiles (gid "best")."""
+    cells = pd.concat([agg.cells, select(agg.side_cells_by_budget["batch_sizes"], budget=1.0)])
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = fig.subplots()
+    n_train = int((agg.config.get("data") or {}).get("n_train") or 0)
+    regimes = sorted(set(cells["batch"]), key=study.by_batch_size)
+    drawn = False
+    for optimizer in ("sgd", "adam"):
+        momentum = (agg.reference(optimizer) or (None, 0.0))[1]
+        line = select(cells, optimizer=optimizer, momentum=momentum)
+        line = line[line["lr"].isin(lrs_in_every_regime(cells, optimizer, momentum))]
+        x, y, lo, hi = [], [], [], []
+        for regime in regimes:
+            finite = line[(line["batch"] == regime) & np.isfinite(line["median_final_val_loss"])]
+            if finite.empty:
+                continue
+            best = finite.loc[finite["median_final_val_loss"].idxmin()]
+            x.append(n_train if regime == "full" else int(regime))
+            y.append(best["median_final_val_loss"])
+            lo.append(best["q25_final_val_loss"])
+            hi.append(best["q75_final_val_loss"])
+        if len(x) < 2:
+            continue
+        drawn = True
+        y, lo, hi = (np.asarray(v, float) for v in (y, lo, hi))
+        ax.errorbar(x, y, yerr=np.vstack([y - lo, np.where(np.isfinite(hi), hi - y, 0)]), marker="o", capsize=3,
+                    color=OPTIMIZERS[optimizer].color, label=line_name(optimizer, momentum), gid="best")
+    if not drawn:
+        _note(ax, f"batch-size runs: {NOT_IN_STUDY} (config batch_sizes.batch_size)")
+        return fig
+    ax.set_xscale("log")
+    sizes = [n_train if regime == "full" else int(regime) for regime in regimes]
+    ax.set_xticks(sizes, [f"full\n({n_train})" if regime == "full" else regime for regime in regimes])
+    ax.minorticks_off()
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("final validation loss at the best lr\n(median over seeds, bars: quartiles)")
+    _legend_below(ax)
+    fig.suptitle("Claim 9e: SGD and Adam at their best learning rates, by batch size")
+    return fig
+
+
+def stochastic_edge_figure(agg: Aggregate) -> Figure:
+    """Claim 7e: per minibatch curvature cell, the late batch sharpness and the late full-batch
+    sharpness over the threshold 2 (1 + m) / lr, a dot per finished seed (gids "batch", "full")."""
+    runs = agg.runs[agg.runs["set"] == "minibatch_curvature"]
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = fig.subplots()
+    if runs.empty:
+        _note(ax, f"minibatch curvature runs: {NOT_IN_STUDY} (config curvature.minibatch.cells)")
+        return fig
+    ax.axhspan(*EDGE_BAND, color="0.85", zorder=0, label=f"edge: {EDGE_BAND[0]:g} to {EDGE_BAND[1]:g}")
+    ax.axhline(1, color="0.3", linestyle="--", linewidth=1)
+    lrs = sorted(runs["lr"].unique())
+    for column, offset, color, label in (("late_batch_sharpness_ratio", -0.12, "#D55E00", "batch sharpness"),
+                                         ("late_sharpness_ratio", 0.12, "0.25", "full-batch sharpness")):
+        for x, lr in enumerate(lrs):
+            values = runs.loc[runs["lr"] == lr, column].dropna().to_numpy(float)
+            ax.plot(np.full(len(values), x + offset), values, linestyle="none", marker="o", markersize=5,
+                    color=color, alpha=0.7, gid="batch" if column.startswith("late_batch") else "full",
+                    label=f"{label}, one seed" if x == 0 else None)
+    ax.set_yscale("log")
+    optimizer, momentum = runs["optimizer"].iloc[0], runs["momentum"].iloc[0]
+    ax.set_xticks(range(len(lrs)), [f"lr {format_number(lr)}" for lr in lrs])
+    ax.set_xlim(-0.6, len(lrs) - 0.4)
+    ax.set_ylabel("late sharpness / (2 (1 + m) / lr)")
+    ax.set_title(f"{line_name(optimizer, momentum)}, {study.regime_label(runs['batch'].iloc[0])}")
+    _legend_below(ax)
+    fig.suptitle("Claim 7e: the edge of stochastic stability (Andreyev and Beneventano 2024)")
+    return fig
+
+
 PROBLEM_STYLES = ["-", "--", "-.", ":"]  # the problems of one panel, with a colour ramp
 
 
@@ -873,7 +947,9 @@ FIGURES = {
     "stability": stability_figure,
     "noise": noise_figure,
     "ladder": ladder_figure,
+    "batch_gap": batch_gap_figure,
     "conditioning": conditioning_figure,
+    "stochastic_edge": stochastic_edge_figure,
 }
 
 

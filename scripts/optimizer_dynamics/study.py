@@ -58,6 +58,12 @@ def batch_size_of(regime: str) -> int | None:
 ALL_REGIMES = "all"
 
 
+def by_batch_size(regime: str) -> tuple[bool, int]:
+    """A sort key of regimes by their batch size: the smallest first, full batch (every
+    training point) last."""
+    return (regime == "full", 0 if regime == "full" else int(regime))
+
+
 def regime_label(regime: str) -> str:
     """How a regime reads in a figure or a sentence: "full batch", "batch 64", "every batch size"."""
     return {"full": "full batch", ALL_REGIMES: "every batch size"}.get(regime, f"batch {regime}")

@@ -70,6 +70,15 @@ def select(frame: pd.DataFrame, **keys) -> pd.DataFrame:
     return frame[keep]
 
 
+def lrs_in_every_regime(cells: pd.DataFrame, optimizer: str, momentum: float) -> list[float]:
+    """The lrs of an optimizer line that every regime of `cells` trained: a comparison across
+    regimes over them gives no regime a wider grid to pick its best lr from."""
+    line = select(cells, optimizer=optimizer, momentum=momentum)
+    if line.empty:
+        return []
+    return sorted(set.intersection(*(set(group["lr"]) for _, group in line.groupby("batch"))))
+
+
 def one(frame: pd.DataFrame, **keys) -> pd.Series:
     """The one row with these keys; LookupError names the keys when there is none or several."""
     rows = select(frame, **keys)

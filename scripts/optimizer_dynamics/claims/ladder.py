@@ -62,8 +62,8 @@ from optimizer_dynamics.claims.base import (
 )
 from optimizer_dynamics.claims.experiment2 import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 from optimizer_dynamics.stats import mean_interval
-from optimizer_dynamics.study import regime_label
-from optimizer_dynamics.tables import select
+from optimizer_dynamics.study import by_batch_size, regime_label
+from optimizer_dynamics.tables import lrs_in_every_regime
 
 TRACK_TIE = 0.05  # best-lr val losses within 5 % count as equal
 HALFWAY = 0.5  # normalized GD's place: below 0.5 it is closer to SGD than to Adam
@@ -187,22 +187,16 @@ def update_rms_follows_noise(study: Study) -> Outcome:
     return replace(outcome, n_held=held_total, n_tested=tested_total, unit="noise-dominated runs")
 
 
-def batch_order(regime: str) -> tuple[bool, int]:
-    """Smallest batch first, full batch (every training point) last."""
-    return (regime == "full", 0 if regime == "full" else int(regime))
-
-
 def gap_grows_with_batch(study: Study) -> Outcome:
     lines = [(optimizer, study.reference(optimizer)[1]) for optimizer in ("sgd", "adam")]
-    regimes = sorted(set(study.runs["batch"]), key=batch_order)
+    regimes = sorted(set(study.runs["batch"]), key=by_batch_size)
     if len(regimes) < 3:
         raise Missing(f"{len(regimes)} batch sizes ({', '.join(map(regime_label, regimes))}); the claim needs three "
                       "(config batch_sizes.batch_size beside training.batch_size)")
     # compared over the lrs every regime has: a best lr from a wider grid would favour its regime
     common = set()
     for optimizer, momentum in lines:
-        chosen = select(study.cells, optimizer=optimizer, momentum=momentum)
-        lrs = set.intersection(*(set(chosen.loc[chosen["batch"] == regime, "lr"]) for regime in regimes))
+        lrs = lrs_in_every_regime(study.cells, optimizer, momentum)
         if not lrs:
             raise Missing(f"no lr of {line_name(optimizer, momentum)} is trained at every batch size")
         common |= {(optimizer, lr) for lr in lrs}
@@ -239,7 +233,7 @@ def gap_grows_with_batch(study: Study) -> Outcome:
 
 FAMILY = Family(
     name="Why Adam differs: the ablation ladder",
-    figures=("ladder",),
+    figures=("ladder", "batch_gap"),
     claims=[
         Claim("9a", "Sign descent with momentum (Signum) behaves like Adam: the same best loss, overlapping lr windows",
               "Kunstner et al., 2023",

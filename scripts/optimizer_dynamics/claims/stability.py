@@ -235,7 +235,7 @@ CURVATURE_AXES = ("budget",)
 
 FAMILY = Family(
     name="Curvature: the edge of stability and the catapult",
-    figures=("sharpness", "stability"),
+    figures=("sharpness", "stability", "stochastic_edge"),
     claims=[
         Claim("7a", "Full-batch gradient descent, with or without heavy-ball momentum, trains at the edge of "
               "stability: the sharpness rises to 2(1+m)/lr and hovers there", "Cohen et al., 2021",
