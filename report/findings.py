@@ -510,7 +510,9 @@ show(
     "Kunstner et al. also found the gap between SGD and Adam growing with the batch size (claim 9e): plain SGD "
     "and Adam are trained at more batch sizes for it, beside the grid's regimes.",
     figure("batch_gap", "Plain SGD's and Adam's median final validation loss at their best learning rates against "
-           "the batch size, over the learning rates every batch size has; bars: quartiles over seeds."),
+           "the batch size, over the learning rates every batch size has; bars: quartiles over seeds.")
+    if config["batch_sizes"]["batch_size"] else
+    "This study has no batch-size runs (config batch_sizes.batch_size is empty), so claim 9e cannot be tested.",
 )
 
 # %%
@@ -582,6 +584,7 @@ def curvature_row(row) -> dict:
     }
 
 
+minibatch_curvature = config["curvature"]["minibatch"]
 if agg.curvature_cells.empty:
     show(
         "## Curvature and the edge of stability",
@@ -609,9 +612,12 @@ else:
         "With minibatches the full-batch sharpness need not reach 2/lr: what SGD keeps in check is the "
         "*batch sharpness*, each minibatch loss's curvature along its own gradient, "
         "E_B[g_Bᵀ H_B g_B / |g_B|²] (Andreyev and Beneventano 2024, claim 7e), measured on runs of their own at "
-        f"batch {esc(config['curvature']['minibatch']['batch_size'])}.",
+        f"batch {esc(minibatch_curvature['batch_size'])}.",
         figure("stochastic_edge", "Late batch sharpness and late full-batch sharpness over 2 (1 + m) / lr, per "
-               "learning rate of the minibatch curvature runs, one dot per seed; shaded: the edge band."),
+               "learning rate of the minibatch curvature runs, one dot per seed; shaded: the edge band.")
+        if minibatch_curvature["cells"] else
+        "This study has no minibatch curvature runs (config curvature.minibatch.cells is empty), so claim 7e "
+        "cannot be tested.",
     )
 
 
