@@ -13,13 +13,9 @@ from __future__ import annotations
 import math
 
 from optimizer_dynamics import study
-from optimizer_dynamics.config import format_number
+from optimizer_dynamics.config import ConfigError, format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.problems import PROBLEMS
-
-
-class ConfigError(ValueError):
-    """A refused workflow config; the message says the key, the value and what is allowed."""
 
 
 def check_config(config: dict) -> None:

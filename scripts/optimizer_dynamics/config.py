@@ -13,7 +13,8 @@ MAX_STEPS = 1_000_000
 
 
 class ConfigError(ValueError):
-    """A run setting outside what is allowed; the message names the field."""
+    """A refused run setting or workflow config (checks.py); the message names the field or
+    key, the value and what is allowed."""
 
 
 @dataclass(frozen=True)
