@@ -34,6 +34,7 @@ from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics import figure_files, interactive, tables
+from optimizer_dynamics import batch_regime
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.claims import conditioning, gradient_noise, ladder, stability
@@ -49,7 +50,7 @@ regimes = study_layout.regimes(config)
 # seed's own, minibatch SGD, where the grid has one (else full batch); its figures come first,
 # the other regimes' are one click away (HTML) or follow (PDF), and the verdicts cover them all.
 shown_regime = next((r for r in regimes if r != "full"), regimes[0])
-shown_label = study_layout.regime_label(shown_regime)
+shown_label = batch_regime.label(shown_regime)
 shown = agg.in_regime(shown_regime)
 runs, cells = shown.runs, shown.cells
 cell, cell_runs = shown.cell, shown.cell_runs
@@ -114,11 +115,11 @@ def figure(stem: str, caption: str) -> str:
     if stem in figure_files.STUDY_FIGURES:
         return image(stem, caption)
     def in_regime(regime: str) -> str:
-        return image(f"{stem}_{regime}", f"{study_layout.regime_label(regime).capitalize()}. {caption}")
+        return image(f"{stem}_{regime}", f"{batch_regime.label(regime).capitalize()}. {caption}")
     others = [r for r in regimes if r != shown_regime]
     if not others:
         return in_regime(shown_regime)
-    labels = " and ".join(study_layout.regime_label(r) for r in others)
+    labels = " and ".join(batch_regime.label(r) for r in others)
     return "\n\n".join([in_regime(shown_regime), f"<details><summary>The same figure for {esc(labels)}</summary>",
                          *map(in_regime, others), "</details>"])
 
@@ -151,7 +152,7 @@ VERDICT_MARKS = {"supported": "✓", "mixed": "◐", "refuted": "✗", "no diffe
 
 def setting_badge(row) -> str:
     """One setting's verdict as a small coloured badge: "64 best 50%", its full name on hover."""
-    regime = {"full": "full", study_layout.ALL_REGIMES: "every b"}.get(row.regime, f"b{row.regime}")
+    regime = batch_regime.badge(row.regime)
     comparison = row.comparison.split()[0] if isinstance(row.comparison, str) else ""  # "usual", "tuned"
     metric = row.metric if isinstance(row.metric, str) else ""  # no metric axis: null
     mark = VERDICT_MARKS[row.verdict]  # the verdict without colour (PDF, colour-blind readers)

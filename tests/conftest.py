@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optimizer_dynamics import study
+from optimizer_dynamics import batch_regime, study
 from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset
 from optimizer_dynamics.runfile import write_run
@@ -113,7 +113,7 @@ def aggregate_and_judge(out: Path, runs: Path, config: dict) -> Path:
 def in_setting(table: pd.DataFrame, regime="full", metric="final", comparison="usual lrs", budget=1.0) -> pd.DataFrame:
     """verdicts.parquet's rows of one setting, indexed by claim id (an axis a claim is not judged
     over is empty in its rows; one judged across regimes is in every regime's setting)."""
-    keep = table["regime"].isin([regime, study.ALL_REGIMES]) & (table["budget"] == budget)
+    keep = table["regime"].isin([regime, batch_regime.ALL]) & (table["budget"] == budget)
     keep &= table["metric"].isna() | (table["metric"] == metric)
     keep &= table["comparison"].isna() | (table["comparison"] == comparison)
     return table[keep].set_index("id")

@@ -27,6 +27,7 @@ GRID = {"sgd": {"lr": [0.3, 3.0, 10.0, 30.0], "momentum": [0.0]}, "adam": {"lr":
 CURVATURE = {
     "every": 10, "steps": TINY_STEPS, "early_steps": 6, "early_every": 4,
     "cells": {"sgd": {"lr": [0.3, 3.0, 10.0], "momentum": [0.0]}, "adam": {"lr": [0.01], "momentum": [0.9]}},
+    "minibatch": {"batch_size": 16, "cells": {}},
 }
 SEEDS = [0, 1, 2]
 CURVATURE_IDS = ["7a", "7b", "7c", "7d"]
@@ -110,10 +111,12 @@ def test_a_period_2_orbit_sampled_at_both_phases_gives_its_mean():
     steps = [0, 1, *[s + d for s in range(100, 1000, 100) for d in (0, 1)]]
     ratio = [1.5, 1.5] + [0.7 if step % 2 == 0 else 1.3 for step in steps[2:]]
     curvature = pd.DataFrame({"run": 0, "step": steps, "ratio": ratio, "sharpness": ratio, "precond_sharpness": np.nan,
-                              "stability_sharpness": ratio, "lr": 0.1, "threshold": 1.0})
+                              "stability_sharpness": ratio, "lr": 0.1, "threshold": 1.0,
+                              "batch_ratio": 2 * np.asarray(ratio)})  # as a minibatch run's batch sharpness
     batch_loss = pd.DataFrame({"run": 0, "step": range(1000), "batch.loss": 1.0})
     summary = aggregate.summarize_curvature(curvature, {"late_fraction": 0.2}, batch_loss).loc[0]
     assert summary["late_sharpness_ratio"] == pytest.approx(1.0, rel=1e-12)
+    assert summary["late_batch_sharpness_ratio"] == pytest.approx(2.0, rel=1e-12)
     assert summary["late_ratio_trend"] == pytest.approx(0.0, abs=1e-12)
     even_only = aggregate.summarize_curvature(curvature[curvature["step"] % 2 == 0], {"late_fraction": 0.2},
                                               batch_loss).loc[0]

@@ -6,6 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from optimizer_dynamics import batch_regime
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.problems import PROBLEMS
 
@@ -89,7 +90,7 @@ class RunConfig:
     @property
     def batch(self) -> str:
         """The run's regime as paths and the run file's `batch` column name it."""
-        return regime_name(self.batch_size)
+        return batch_regime.name(self.batch_size)
 
     def is_hessian_step(self, step: int) -> bool:
         """Whether the run takes an exact Hessian at this step (curvature_every 0: never).
@@ -123,11 +124,6 @@ def _check_type(name: str, value, annotation: str) -> None:
         ok = isinstance(value, str)
     if not ok:
         raise ConfigError(f"{name} = {value!r} is not allowed: must be of type {annotation}")
-
-
-def regime_name(batch_size: int | None) -> str:
-    """A batch regime's name: "full" for full batch (null), else the batch size ("64")."""
-    return "full" if batch_size is None else str(batch_size)
 
 
 def format_number(value: float) -> str:

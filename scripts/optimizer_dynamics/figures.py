@@ -26,14 +26,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from optimizer_dynamics import figure_files, study
+from optimizer_dynamics import batch_regime, figure_files, study
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.problems import PROBLEMS
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.tables import Aggregate, AggregateError, load_aggregate, lrs_in_every_regime, select
-from optimizer_dynamics.claims.base import line_name, regime_order
+from optimizer_dynamics.claims.base import line_name
 from optimizer_dynamics.claims.gradient_noise import ALPHA_BAND
 from optimizer_dynamics.claims.stability import EDGE_BAND
 
@@ -720,13 +720,13 @@ def _noise_scale_panel(ax, agg: Aggregate) -> None:
             curve = in_regime.curve(optimizer, lr, momentum, "noise.b_simple")
             if len(curve):
                 drawn.append((curve, OPTIMIZERS[optimizer].color,
-                              f"{cell_label(optimizer, lr, momentum)}, {study.regime_label(regime)}", style))
+                              f"{cell_label(optimizer, lr, momentum)}, {batch_regime.label(regime)}", style))
     if not drawn:
         _note(ax, f"noise.b_simple: {NOT_IN_STUDY}\n(training.noise_every > 0)")
         return
     _bands(ax, drawn)
     for regime in styles:
-        size = study.batch_size_of(regime) or agg.config["data"]["n_train"]
+        size = batch_regime.batch_size(regime) or agg.config["data"]["n_train"]
         ax.axhline(size, color="0.35", linestyle=":", linewidth=1)
         ax.annotate(f"batch {size}", (0, size), xycoords=("axes fraction", "data"), xytext=(3, 3),
                     textcoords="offset points", fontsize=8, color="0.35")
@@ -755,7 +755,7 @@ def _alpha_panel(ax, agg: Aggregate) -> None:
                 ax.plot(alpha.index, alpha.to_numpy(), marker="o", markersize=3, linestyle=style,
                         color=OPTIMIZERS[optimizer].color,
                         label=f"{OPTIMIZERS[optimizer].label} ({OPTIMIZERS[optimizer].momentum_symbol} {ref[1]:g}), "
-                              f"{study.regime_label(regime)}")
+                              f"{batch_regime.label(regime)}")
     ax.set_xscale("log")
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.set_title("Cockpit's α of the step: median over noise steps and seeds")
@@ -781,13 +781,13 @@ LADDER = ("sgd", "normalized", "sign", "adam")
 def ladder_figure(agg: Aggregate) -> Figure:
     """Each rung's median final val loss at its best lr (bars: quartiles over seeds), per regime,
     with averaging (β = Adam's β₁) and without (β = 0); points carry gid "rung"."""
-    regimes = sorted(agg.cells["batch"].unique(), key=regime_order)
+    regimes = sorted(agg.cells["batch"].unique(), key=batch_regime.full_first)
     fig = Figure(figsize=(6.0 * max(1, len(regimes)), 4.8), layout="constrained")
     axes = fig.subplots(1, max(1, len(regimes)), sharey=True, squeeze=False)[0]
     ref = agg.reference("adam")
     betas = sorted({ref[1] if ref else 0.9, 0.0}, reverse=True)
     for ax, regime in zip(axes, regimes or ["full"]):
-        ax.set_title(study.regime_label(regime))
+        ax.set_title(batch_regime.label(regime))
         cells = select(agg.cells, batch=regime)
         drawn = False
         for beta, style in zip(betas, ("-", "--")):
@@ -827,7 +827,7 @@ def batch_gap_figure(agg: Aggregate) -> Figure:
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.subplots()
     n_train = int((agg.config.get("data") or {}).get("n_train") or 0)
-    regimes = sorted(set(cells["batch"]), key=study.by_batch_size)
+    regimes = sorted(set(cells["batch"]), key=batch_regime.by_batch_size)
     drawn = False
     for optimizer in ("sgd", "adam"):
         momentum = (agg.reference(optimizer) or (None, 0.0))[1]
@@ -887,7 +887,7 @@ def stochastic_edge_figure(agg: Aggregate) -> Figure:
     ax.set_xticks(range(len(lrs)), [f"lr {format_number(lr)}" for lr in lrs])
     ax.set_xlim(-0.6, len(lrs) - 0.4)
     ax.set_ylabel("late sharpness / (2 (1 + m) / lr)")
-    ax.set_title(f"{line_name(optimizer, momentum)}, {study.regime_label(runs['batch'].iloc[0])}")
+    ax.set_title(f"{line_name(optimizer, momentum)}, {batch_regime.label(runs['batch'].iloc[0])}")
     _legend_below(ax)
     fig.suptitle("Claim 7e: the edge of stochastic stability (Andreyev and Beneventano 2024)")
     return fig
@@ -902,7 +902,7 @@ def conditioning_figure(agg: Aggregate) -> Figure:
     "problem"."""
     cells = select(agg.side_cells_by_budget["conditioning"], budget=1.0)
     lines = list(dict.fromkeys(zip(cells["batch"], cells["optimizer"], cells["momentum"])))
-    lines.sort(key=lambda line: (regime_order(line[0]), OPTIMIZERS[line[1]].order))
+    lines.sort(key=lambda line: (batch_regime.full_first(line[0]), OPTIMIZERS[line[1]].order))
     fig, axes = _optimizer_panels(lines or [None], 6.0, 4.8, sharey=True)
     if not lines:
         _note(axes[0], f"conditioning runs: {NOT_IN_STUDY} (config conditioning.problems)")
@@ -910,7 +910,7 @@ def conditioning_figure(agg: Aggregate) -> Figure:
     problems = [name for name in PROBLEMS if name in set(cells["problem"])]
     shades = matplotlib.colormaps[LR_CMAP](np.linspace(0.0, 0.8, len(problems)))
     for ax, (regime, optimizer, momentum) in zip(axes, lines):
-        ax.set_title(f"{line_name(optimizer, momentum)}, {study.regime_label(regime)}")
+        ax.set_title(f"{line_name(optimizer, momentum)}, {batch_regime.label(regime)}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         for index, (problem, color) in enumerate(zip(problems, shades)):
@@ -1007,7 +1007,7 @@ def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = No
                 written += save_figure(build_figure(figure, agg), out_dir, stem)
                 continue
             fig = build_figure(figure, agg.in_regime(regime))
-            fig.suptitle(f"[{study.regime_label(regime)}] {fig.get_suptitle()}")
+            fig.suptitle(f"[{batch_regime.label(regime)}] {fig.get_suptitle()}")
             written += save_figure(fig, out_dir, stem)
     return written
 

@@ -22,7 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from optimizer_dynamics.study import regime_label
+from optimizer_dynamics import batch_regime
 from optimizer_dynamics.tables import LOSS_METRICS
 
 CURVE_POINTS = 30  # steps kept per curve, log-spaced
@@ -52,7 +52,7 @@ def lr_sensitivity_chart(cells: pd.DataFrame) -> alt.Chart:
         rows.append(cells.assign(metric=f"{metric} val loss", loss=cells[median]))
     data = pd.concat(rows, ignore_index=True)
     data = data[np.isfinite(data["loss"])]  # +inf: half the seeds or more diverged, drawn as a gap
-    data = data.assign(regime=data["batch"].map(regime_label), budget=(100 * data["budget"]).round().astype(int),
+    data = data.assign(regime=data["batch"].map(batch_regime.label), budget=(100 * data["budget"]).round().astype(int),
                        momentum=data["momentum"].map(lambda m: f"{m:g}"))
     data = data[["regime", "metric", "budget", "optimizer", "momentum", "lr", "loss", "n_diverged", "n_runs"]]
     options = {name: data[name].unique() for name in ("regime", "metric", "budget")}
@@ -106,7 +106,7 @@ def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: d
     params = {}
     for name, label in (("optimizer", "optimizer"), ("momentum", "momentum / β1"), ("lr", "lr"), ("batch", "regime")):
         options = sorted(data[name].unique(), key=_order)
-        labels = [regime_label(o) for o in options] if name == "batch" else None
+        labels = [batch_regime.label(o) for o in options] if name == "batch" else None
         params[name] = _select(name, options, label, start[name], labels)
     match = None
     for name, param in params.items():

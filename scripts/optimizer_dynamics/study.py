@@ -32,7 +32,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from optimizer_dynamics.config import format_number, regime_name
+from optimizer_dynamics import batch_regime
+from optimizer_dynamics.config import format_number
 
 RUNS_DIR = "results/runs"
 RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes", "minibatch_curvature")
@@ -47,26 +48,7 @@ CELL_PATTERN = "/".join(f"{name}~{{{name}}}" for name in CELL_COLUMNS)
 
 def regimes(config: dict) -> list[str]:
     """The grid's batch regimes, in config order: "full" and batch sizes as text."""
-    return [regime_name(size) for size in config["training"]["batch_size"]]
-
-
-def batch_size_of(regime: str) -> int | None:
-    return None if regime == "full" else int(regime)
-
-
-# the regime of a claim judged across regimes (its settings do not split by regime)
-ALL_REGIMES = "all"
-
-
-def by_batch_size(regime: str) -> tuple[bool, int]:
-    """A sort key of regimes by their batch size: the smallest first, full batch (every
-    training point) last."""
-    return (regime == "full", 0 if regime == "full" else int(regime))
-
-
-def regime_label(regime: str) -> str:
-    """How a regime reads in a figure or a sentence: "full batch", "batch 64", "every batch size"."""
-    return {"full": "full batch", ALL_REGIMES: "every batch size"}.get(regime, f"batch {regime}")
+    return [batch_regime.name(size) for size in config["training"]["batch_size"]]
 
 
 def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
@@ -76,18 +58,18 @@ def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
                 for optimizer, axes in config["optimizers"].items()]
     if run_set == "conditioning":
         conditioning = config["conditioning"]
-        return [(problem, regime_name(size), optimizer, axes) for problem in conditioning["problems"]
+        return [(problem, batch_regime.name(size), optimizer, axes) for problem in conditioning["problems"]
                 for size in conditioning["batch_size"] for optimizer, axes in conditioning["optimizers"].items()]
     if run_set == "batch_sizes":
         batch_sizes = config["batch_sizes"]
-        return [(config["problem"], regime_name(size), optimizer, axes) for size in batch_sizes["batch_size"]
+        return [(config["problem"], batch_regime.name(size), optimizer, axes) for size in batch_sizes["batch_size"]
                 for optimizer, axes in batch_sizes["optimizers"].items()]
     curvature = config["curvature"]
     if not curvature["every"]:
         return []
     if run_set == "minibatch_curvature":
         minibatch = curvature["minibatch"]
-        return [(config["problem"], regime_name(minibatch["batch_size"]), optimizer, axes)
+        return [(config["problem"], batch_regime.name(minibatch["batch_size"]), optimizer, axes)
                 for optimizer, axes in minibatch["cells"].items()]
     return [(config["problem"], "full", optimizer, axes) for optimizer, axes in curvature["cells"].items()]
 
@@ -145,7 +127,7 @@ def expected_runs(config: dict, root: str = RUNS_DIR):
                                           seed, root),
                     "set": run_set, "problem": cell.problem, "batch": cell.batch, "optimizer": cell.optimizer,
                     "lr": float(cell.lr), "momentum": float(cell.momentum), "seed": seed,
-                    "batch_size": batch_size_of(cell.batch), **settings,
+                    "batch_size": batch_regime.batch_size(cell.batch), **settings,
                 })
     return pd.DataFrame(rows)
 

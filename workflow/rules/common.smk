@@ -27,6 +27,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 # (These imports need the path above.)
 from optimizer_dynamics import (
+    batch_regime,
     checks,
     figure_files,
     provenance,
@@ -130,7 +131,7 @@ def figure_report_items():
     caption, grouped by regime; the SVGs are outputs only."""
     items = []
     for stem, figure, regime in FIGURE_FILES:
-        group = study.regime_label(regime) if regime else "the whole study"
+        group = batch_regime.label(regime) if regime else "the whole study"
         items.append(
             reported(
                 f"{FIGURES_DIR}/{stem}.png",
@@ -198,7 +199,7 @@ def train_args(block):
         "problem": block.problem,
         "optimizer": block.optimizer,
         "momentum": block.momentum,
-        "batch_size": study.batch_size_of(block.batch),
+        "batch_size": batch_regime.batch_size(block.batch),
         **study.training_settings(config, block.run_set),
         **shared,
         **data_settings(),

@@ -36,11 +36,11 @@ from optimizer_dynamics.claims.base import (
     Outcome,
     Study,
     headline,
-    regime_order,
     setting_label,
     settings_of,
 )
-from optimizer_dynamics.study import ALL_REGIMES, CURVATURE_SETS, RUN_SETS, SIDE_SETS
+from optimizer_dynamics import batch_regime
+from optimizer_dynamics.study import CURVATURE_SETS, RUN_SETS, SIDE_SETS
 from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
 
 FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
@@ -72,7 +72,7 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
     side_cells = {run_set: (side_cells or {}).get(run_set, cells.iloc[:0]) for run_set in SIDE_SETS}
     grid = by_set["grid"]
     # no runs: inconclusive rows
-    regimes = {run_set: sorted(by_set[run_set]["batch"].unique(), key=regime_order) or ["full"]
+    regimes = {run_set: sorted(by_set[run_set]["batch"].unique(), key=batch_regime.full_first) or ["full"]
                for run_set in ("grid", "conditioning")}
     budgets = sorted(runs["budget"].unique()) or [1.0]
     texts = claim_texts(analysis)
@@ -82,7 +82,7 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
         outcomes, claim_rows = [], []
         for setting in settings:
             regime, budget, metric = setting["regime"], setting["budget"], setting["metric"] or "final"
-            in_regime = grid if regime == ALL_REGIMES else grid[grid["batch"] == regime]
+            in_regime = grid if regime == batch_regime.ALL else grid[grid["batch"] == regime]
             in_grid = in_regime[in_regime["budget"] == budget]
             curvature = by_set[claim.run_set if claim.run_set in CURVATURE_SETS else "curvature"]
             at_budget = curvature[curvature["budget"] == budget]
@@ -91,7 +91,7 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
                 set_cells = side_cells[claim.run_set]
                 if claim.run_set == "batch_sizes":  # its regimes beside the grid's, of the same lines
                     source, set_cells = pd.concat([grid, source]), pd.concat([cells, set_cells])
-                if regime != ALL_REGIMES:
+                if regime != batch_regime.ALL:
                     source, set_cells = source[source["batch"] == regime], set_cells[set_cells["batch"] == regime]
                 source, set_cells = source[source["budget"] == budget], set_cells[set_cells["budget"] == budget]
                 study = Study(source, set_cells, analysis, metric, comparison="tuned lrs")

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from optimizer_dynamics import batch_regime
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.stats import mean_interval
-from optimizer_dynamics.study import ALL_REGIMES, regime_label
 from optimizer_dynamics.tables import LOSS_METRICS, select
 
 VERDICTS = ("supported", "mixed", "refuted", "no difference", "not reached", "inconclusive")
@@ -88,7 +88,7 @@ class Claim:
     axes: tuple[str, ...] = ("regime", "budget")  # the setting axes it is judged over
     minibatch_only: bool = False  # judged in the minibatch regimes only (a claim about sampling noise)
     run_set: str = "grid"  # the runs it reads (study.RUN_SETS): the grid's or the curvature runs
-    across_regimes: bool = False  # judged on every regime at once (its settings' regime: ALL_REGIMES)
+    across_regimes: bool = False  # judged on every regime at once (its settings' regime: batch_regime.ALL)
 
 
 @dataclass(frozen=True)
@@ -420,18 +420,13 @@ class Study:
 # --- settings and headlines -----------------------------------------------------------------
 
 
-def regime_order(regime: str) -> tuple[int, int]:
-    """Full batch first, then minibatch regimes by batch size."""
-    return (0, 0) if regime == "full" else (1, int(regime))
-
-
 def settings_of(claim: Claim, regimes: list[str], budgets: list[float]) -> list[dict]:
     """Every setting a claim is judged in: the product of its axes' values (the curvature
     claims: the curvature runs, full batch, at each budget)."""
     minibatch = [regime for regime in regimes if regime != "full"]
     values = {"regime": (minibatch or ["full"]) if claim.minibatch_only else regimes,
               "metric": list(LOSS_METRICS), "comparison": list(COMPARISONS), "budget": budgets}
-    fixed = {"regime": ALL_REGIMES if claim.across_regimes else "full", "metric": None, "comparison": None}
+    fixed = {"regime": batch_regime.ALL if claim.across_regimes else "full", "metric": None, "comparison": None}
     settings = [{}]
     for axis in SETTING_AXES:
         options = values[axis] if axis in claim.axes else [fixed[axis]]
@@ -450,7 +445,7 @@ def primary_setting(settings: list[dict]) -> int:
 
 def axis_word(axis: str, value) -> str:
     if axis == "regime":
-        return regime_label(value)
+        return batch_regime.label(value)
     if axis == "metric":
         return f"{value} val loss"
     if axis == "comparison":

@@ -33,10 +33,9 @@ from optimizer_dynamics.claims.base import (
     line_name,
     median_range,
     plain,
-    regime_order,
 )
 from optimizer_dynamics.claims.experiment3 import COSINE_TIE
-from optimizer_dynamics.study import regime_label
+from optimizer_dynamics import batch_regime
 from optimizer_dynamics.tables import select
 
 TREND_TOLERANCE = 0.1  # B_simple "grew" when it rose by more than 10 %
@@ -109,7 +108,7 @@ def best_lr_alpha(study: Study) -> Outcome:
 
 def smoothing_follows_noise(study: Study) -> Outcome:
     cells = select(study.all_cells, optimizer="sgd")
-    regimes = sorted(cells["batch"].unique(), key=regime_order)
+    regimes = sorted(cells["batch"].unique(), key=batch_regime.full_first)
     if "full" not in regimes or len(regimes) < 2:
         raise Missing("needs a full-batch and a minibatch regime")
     noisy = regimes[1]
@@ -124,15 +123,15 @@ def smoothing_follows_noise(study: Study) -> Outcome:
     held = difference > COSINE_TIE
     equal = int((difference.abs() <= COSINE_TIE).sum())
     names = gains.apply(lambda r: f"m {r['momentum']:g} at lr {r['lr']:g}", axis=1)
-    measured = (f"gain in late update cosine from momentum, {regime_label(noisy)} - full batch: median "
+    measured = (f"gain in late update cosine from momentum, {batch_regime.label(noisy)} - full batch: median "
                 f"{difference.median():+.3g} (range {difference.min():+.3g} to {difference.max():+.3g})")
-    detail = f"Larger at {regime_label(noisy)} by more than {COSINE_TIE:g}; within it (a tie) at {equal} pairs."
+    detail = f"Larger at {batch_regime.label(noisy)} by more than {COSINE_TIE:g}; within it (a tie) at {equal} pairs."
     plain_noise = select(study.all_runs, batch=noisy, optimizer="sgd", momentum=0.0)
     if "noise_norm_test_median" in plain_noise and plain_noise["noise_norm_test_median"].notna().any():
-        detail += (f" Plain SGD's norm test at {regime_label(noisy)}: "
+        detail += (f" Plain SGD's norm test at {batch_regime.label(noisy)}: "
                    f"{plain_noise['noise_norm_test_median'].median():.2f} (median; above 1 the minibatch gradient's "
                    "error exceeds the gradient).")
-    return count_outcome(held, names, "(m, lr) pairs", f"larger at {regime_label(noisy)}", measured, detail)
+    return count_outcome(held, names, "(m, lr) pairs", f"larger at {batch_regime.label(noisy)}", measured, detail)
 
 
 FAMILY = Family(

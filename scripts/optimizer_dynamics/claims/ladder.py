@@ -43,6 +43,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from optimizer_dynamics import batch_regime
 from optimizer_dynamics.claims.base import (
     Claim,
     Family,
@@ -62,7 +63,6 @@ from optimizer_dynamics.claims.base import (
 )
 from optimizer_dynamics.claims.experiment2 import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 from optimizer_dynamics.stats import mean_interval
-from optimizer_dynamics.study import by_batch_size, regime_label
 from optimizer_dynamics.tables import lrs_in_every_regime
 
 TRACK_TIE = 0.05  # best-lr val losses within 5 % count as equal
@@ -189,9 +189,9 @@ def update_rms_follows_noise(study: Study) -> Outcome:
 
 def gap_grows_with_batch(study: Study) -> Outcome:
     lines = [(optimizer, study.reference(optimizer)[1]) for optimizer in ("sgd", "adam")]
-    regimes = sorted(set(study.runs["batch"]), key=by_batch_size)
+    regimes = sorted(set(study.runs["batch"]), key=batch_regime.by_batch_size)
     if len(regimes) < 3:
-        raise Missing(f"{len(regimes)} batch sizes ({', '.join(map(regime_label, regimes))}); the claim needs three "
+        raise Missing(f"{len(regimes)} batch sizes ({', '.join(map(batch_regime.label, regimes))}); the claim needs three "
                       "(config batch_sizes.batch_size beside training.batch_size)")
     # compared over the lrs every regime has: a best lr from a wider grid would favour its regime
     common = set()
@@ -214,18 +214,18 @@ def gap_grows_with_batch(study: Study) -> Outcome:
     smallest, largest = regimes[0], regimes[-1]
     mean, lo, hi, n = mean_interval((gaps[largest] - gaps[smallest]).dropna())
     if n < 2:
-        raise Missing(f"{n} seeds where both best lrs finished at {regime_label(smallest)} and {regime_label(largest)}")
+        raise Missing(f"{n} seeds where both best lrs finished at {batch_regime.label(smallest)} and {batch_regime.label(largest)}")
     growth, growth_lo, growth_hi = math.exp(mean), math.exp(lo), math.exp(hi)
     grows = judge_effect(growth, growth_lo, growth_hi, neutral=1, tie=GAP_TIE, minimum=1 + GAP_TIE, ratio=True)
     typical = [float(np.exp(gaps[regime].mean())) for regime in regimes]
     rho, rises = judge_rank(range(len(regimes)), typical)
-    per_regime = "; ".join(f"{regime_label(regime)} {gap:.3f}x" for regime, gap in zip(regimes, typical))
-    key = (f"SGD / Adam best-lr {study.metric} val loss {typical[0]:.3f}x at {regime_label(smallest)}, "
-           f"{typical[-1]:.3f}x at {regime_label(largest)}: the gap x{growth:.2f} [{growth_lo:.2f}, {growth_hi:.2f}]; "
+    per_regime = "; ".join(f"{batch_regime.label(regime)} {gap:.3f}x" for regime, gap in zip(regimes, typical))
+    key = (f"SGD / Adam best-lr {study.metric} val loss {typical[0]:.3f}x at {batch_regime.label(smallest)}, "
+           f"{typical[-1]:.3f}x at {batch_regime.label(largest)}: the gap x{growth:.2f} [{growth_lo:.2f}, {growth_hi:.2f}]; "
            f"rank correlation with the batch size {rho:.2f}")
     measured = (f"SGD / Adam (geometric mean over seeds): {per_regime}; best lrs (SGD, Adam): "
-                + "; ".join(f"{regime_label(regime)} {lrs[0]:g}, {lrs[1]:g}" for regime, lrs in best.items()))
-    detail = (f"Larger at {regime_label(largest)} than at {regime_label(smallest)} (the seed-paired ratio of the "
+                + "; ".join(f"{batch_regime.label(regime)} {lrs[0]:g}, {lrs[1]:g}" for regime, lrs in best.items()))
+    detail = (f"Larger at {batch_regime.label(largest)} than at {batch_regime.label(smallest)} (the seed-paired ratio of the "
               f"gaps, t interval over {n} seeds): {grows}; rising over {len(regimes)} batch sizes (rank correlation "
               f"≥ {RANK_AGREEMENT:g}): {rises}.")
     return halves_outcome([grows, rises], key, measured, detail, growth, growth_lo, growth_hi)
