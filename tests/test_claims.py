@@ -479,8 +479,8 @@ def test_the_gap_between_sgd_and_adam_growing_with_the_batch_size_is_judged_acro
     assert growing["setting"].startswith("every batch size") and "rank correlation with the batch size 1.00" in growing["key"]
     shrinking = batch_verdict(batch_rows({"16": 1.5, "64": 1.2, "full": 1.0}))
     assert shrinking["verdict"] == "refuted"
-    flat = batch_verdict(batch_rows({"16": 1.3, "64": 1.3, "full": 1.31}))
-    assert flat["verdict"] != "supported" and "no difference" in flat["detail"]
+    flat = batch_verdict(batch_rows({"16": 1.3, "64": 1.28, "full": 1.31}))  # a gap, the same at every size
+    assert flat["verdict"] == "no difference" and flat["detail"].endswith("no difference): no difference.")
     # an lr trained at full batch alone is not compared: it would flatter that regime's SGD
     assert batch_verdict(batch_rows({"16": 1.0, "64": 1.2, "full": 1.5}, extra_lr=0.5))["verdict"] == "supported"
     two = batch_verdict(batch_rows({"64": 1.2, "full": 1.5}))

@@ -32,7 +32,8 @@ and compared seed by seed (the same seed gives the same initial weights and batc
      SGD / Adam val loss. Two halves: (i) the gap at the largest batch (full) over the gap at the
      smallest, per seed, its geometric mean and t interval beyond GAP_TIE (judge_effect); (ii)
      the Spearman rank correlation of the gap (geometric mean over seeds) with the batch size
-     at least RANK_AGREEMENT (at most 0: refuted).
+     at least RANK_AGREEMENT (at most 0: refuted); where the gaps of every batch size lie within
+     GAP_TIE of each other there is no trend to rank: "no difference".
 """
 
 from __future__ import annotations
@@ -219,15 +220,18 @@ def gap_grows_with_batch(study: Study) -> Outcome:
     grows = judge_effect(growth, growth_lo, growth_hi, neutral=1, tie=GAP_TIE, minimum=1 + GAP_TIE, ratio=True)
     typical = [float(np.exp(gaps[regime].mean())) for regime in regimes]
     rho, rises = judge_rank(range(len(regimes)), typical)
+    if max(typical) <= (1 + GAP_TIE) * min(typical):  # the gaps tie: no trend for a rank to find
+        rises = "no difference"
     per_regime = "; ".join(f"{batch_regime.label(regime)} {gap:.3f}x" for regime, gap in zip(regimes, typical))
     key = (f"SGD / Adam best-lr {study.metric} val loss {typical[0]:.3f}x at {batch_regime.label(smallest)}, "
            f"{typical[-1]:.3f}x at {batch_regime.label(largest)}: the gap x{growth:.2f} [{growth_lo:.2f}, {growth_hi:.2f}]; "
            f"rank correlation with the batch size {rho:.2f}")
     measured = (f"SGD / Adam (geometric mean over seeds): {per_regime}; best lrs (SGD, Adam): "
                 + "; ".join(f"{batch_regime.label(regime)} {lrs[0]:g}, {lrs[1]:g}" for regime, lrs in best.items()))
-    detail = (f"Larger at {batch_regime.label(largest)} than at {batch_regime.label(smallest)} (the seed-paired ratio of the "
-              f"gaps, t interval over {n} seeds): {grows}; rising over {len(regimes)} batch sizes (rank correlation "
-              f"≥ {RANK_AGREEMENT:g}): {rises}.")
+    detail = (f"Larger at {batch_regime.label(largest)} than at {batch_regime.label(smallest)} (the seed-paired "
+              f"ratio of the gaps, t interval over {n} seeds): {grows}; rising over {len(regimes)} batch sizes (rank "
+              "correlation "
+              f"≥ {RANK_AGREEMENT:g}; gaps within {GAP_TIE:.0%} of each other: no difference): {rises}.")
     return halves_outcome([grows, rises], key, measured, detail, growth, growth_lo, growth_hi)
 
 
