@@ -199,3 +199,24 @@ def test_a_hessian_that_annihilates_the_start_vector_falls_back_to_the_full_spec
     blocks[:2, :2] = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])  # (1, 1) is in its null space
     blocks[2:, 2:] = torch.tensor([[2.0, -2.0], [-2.0, 2.0]])
     assert top_eigenvalues(blocks, 2) == pytest.approx([4.0, 2.0])
+
+
+def test_a_top_cluster_that_lanczos_resolves_slowly_gets_the_full_spectrum(monkeypatch):
+    # a stretched input's step-0 Hessian: its top eigenvalues equal to ~1e-6, and as many mirrored below
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    from optimizer_dynamics.data import make_dataset
+
+    data = make_dataset(64, 16, 0.2, 0, problem="moons_kappa10")
+    theta = torch.randn(n_params(HIDDEN), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    hess = loss_hessian(theta, torch.from_numpy(data.x_train), torch.from_numpy(data.y_train), HIDDEN)
+    expected = sorted(torch.linalg.eigvalsh(hess)[-TOP_K:].tolist(), reverse=True)
+    assert top_eigenvalues(hess, TOP_K) == pytest.approx(expected, rel=1e-10)
+    # ARPACK giving up is what sends it to the full spectrum
+    import scipy.sparse.linalg
+
+    def gives_up(*args, **kwargs):
+        raise ArpackNoConvergence("no convergence", [], [])
+
+    monkeypatch.setattr(scipy.sparse.linalg, "eigsh", gives_up)
+    assert top_eigenvalues(hess, TOP_K) == pytest.approx(expected, rel=1e-12)

@@ -43,6 +43,10 @@ import torch
 from optimizer_dynamics.model import layer_views, tensor_slices
 
 TOP_K = 3  # eigenvalues logged from the top of the spectrum
+# Lanczos restarts before the full spectrum is taken instead: a top cluster of eigenvalues equal
+# to 1e-6 (a stretched input's step-0 Hessian) took ARPACK thousands of restarts, seconds per
+# call, where the full spectrum of a 513 x 513 matrix takes ~25 ms
+ARPACK_MAX_RESTARTS = 30
 BLOCK_COLUMN = "hessian.block_top1.{}"  # a parameter tensor's diagonal block: its top eigenvalue
 BATCH_SHARPNESS_COLUMN = "hessian.batch_sharpness"  # minibatch runs only: NaN at full batch
 
@@ -106,14 +110,15 @@ def top_eigenvalues(matrix: torch.Tensor, k: int) -> list[float]:
     fixed, and so is the generator ARPACK draws a new start vector from when it restarts:
     without it, repeated calls on one matrix differed in the last bits (tests/test_curvature.py),
     and so did a run's file trained alone and in a block. The result is the same every time."""
-    from scipy.sparse.linalg import ArpackError, eigsh
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
     size = matrix.shape[0]
     try:
         values = eigsh(matrix.numpy(), k=k, which="LA", v0=np.ones(size), return_eigenvectors=False,
-                       rng=np.random.default_rng(0))
-    except ArpackError:
-        # H v0 = 0 (every unit dead after a huge step: H = 0): the full spectrum, exactly
+                       rng=np.random.default_rng(0), maxiter=ARPACK_MAX_RESTARTS)
+    except (ArpackError, ArpackNoConvergence):
+        # H v0 = 0 (every unit dead after a huge step: H = 0), or a top of near-equal eigenvalues
+        # that Lanczos resolves slowly: the full spectrum, exactly
         values = torch.linalg.eigvalsh(matrix)[-k:].numpy()
     return sorted(values.tolist(), reverse=True)
 
