@@ -55,6 +55,9 @@ COLUMN_DOCS = {
     "(curvature.py; on the Hessian schedule)",
     "hessian.precond_top1": "Adam only: top eigenvalue of P^-1 H, P Adam's preconditioner after the step "
     "(Cohen et al. 2022)",
+    "hessian.batch_sharpness": "minibatch runs only: E_B[g_B^T H_B g_B / |g_B|^2] at theta_t over the batches of "
+    "a random partition of the training set (curvature.batch_sharpness; Andreyev and Beneventano 2024; on the "
+    "Hessian schedule)",
     **NOISE_DOCS,
 }
 
