@@ -205,9 +205,10 @@ def gap_grows_with_batch(study: Study) -> Outcome:
     def on_common(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[[pair in common for pair in zip(frame["optimizer"], frame["lr"])]]
 
+    compared = Study(on_common(study.runs), on_common(study.cells), study.analysis, study.metric)
     gaps, best = {}, {}
     for regime in regimes:
-        rungs = Study(on_common(study.runs), on_common(study.cells), study.analysis, study.metric).on_regime(regime)
+        rungs = compared.on_regime(regime)
         (sgd_lr, sgd), (adam_lr, adam) = (best_losses(rungs, optimizer, momentum) for optimizer, momentum in lines)
         both = pd.concat({"sgd": sgd, "adam": adam}, axis=1, join="inner")
         both = both[np.isfinite(both).all(axis=1) & (both > 0).all(axis=1)]
