@@ -240,7 +240,9 @@ show(
     f"exceeds {esc(training['divergence_factor'])} × its initial loss; it stops there and stays in every count.",
     "- **Optimizers**: "
     + "; ".join(f"{esc(OPTIMIZERS[name].label)} ({esc(OPTIMIZERS[name].description)})" for name in config["optimizers"])
-    + (f"; Adam's β₂ = {esc(training['adam_beta2'])}, ε = {esc(training['adam_eps'])}" if "adam" in config["optimizers"] else "")
+    + "".join(f"; {esc(OPTIMIZERS[name].label)}'s {esc(' or '.join(OPTIMIZERS[name].hyperparameter_label(text) for text in settings))}"
+              for name, settings in agg.runs.groupby("optimizer", sort=False)["hyperparameters"].unique().items()
+              if name in config["optimizers"] and OPTIMIZERS[name].hyperparameters)
     + f". Every setting below is trained in each regime, once per seed "
     f"({esc(', '.join(map(str, config['seeds'])))}); with the curvature, conditioning and batch-size runs, {esc(len(all_runs))} runs in all. "
     f"The tables and sentences of the experiment sections are for **{esc(shown_label)}**, and so is "

@@ -74,8 +74,7 @@ def tiny_study_config() -> dict:
     return {
         "data": {"n_train": 60, "n_val": 60, "noise": 0.2, "seed": 0},
         "training": {"steps": TINY_STEPS, "batch_size": [None], "eval_every": 5, "noise_every": 0, "divergence_factor": 10,
-                     "adam_beta2": 0.999, "adam_eps": 1e-8, "block": "line", "max_runs_per_job": 100,
-                     "threads": 1},
+                     "block": "line", "max_runs_per_job": 100, "threads": 1},
         "seeds": TINY_SEEDS,
         "optimizers": TINY_GRID,
         "analysis": {

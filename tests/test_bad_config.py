@@ -171,7 +171,17 @@ CASES = [
     Case(
         "misspelled-grid-key",
         changed(optimizers__adam__betas=[0.9]),
-        ("optimizers.adam", "'betas'", "allowed keys here: lr, momentum"),
+        ("optimizers.adam.betas", "adam has no hyperparameter betas", "allowed: lr, momentum, beta2, eps"),
+    ),
+    Case(
+        "hyperparameter-out-of-range",
+        changed(optimizers__adam__eps=[1.0e-8, 0.0]),
+        ("optimizers.adam.eps", "0.0 is not allowed", "allowed: a number > 0"),
+    ),
+    Case(
+        "hyperparameter-not-a-list",
+        changed(optimizers__adam__eps=1.0e-8),
+        ("optimizers.adam.eps", "1e-08"),
     ),
     # --- empty or repeated lists
     Case(

@@ -12,6 +12,7 @@ from conftest import in_setting, tiny_study_config
 from optimizer_dynamics import aggregate, claims
 from optimizer_dynamics.claims import base, experiment1, experiment3
 from optimizer_dynamics.claims.base import VERDICTS, Outcome, Study
+from optimizer_dynamics.config import RunConfig
 
 ANALYSIS = tiny_study_config()["analysis"]
 SEEDS = [0, 1, 2]
@@ -23,6 +24,7 @@ def run(optimizer="sgd", lr=0.1, momentum=0.0, seed=0, *, loss=0.3, steps=100, d
     row = {
         **GRID_RUN,
         "optimizer": optimizer,
+        "hyperparameters": RunConfig(optimizer=optimizer).hyperparameters,  # the optimizer's defaults
         "lr": lr,
         "momentum": momentum,
         "seed": seed,

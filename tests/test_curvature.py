@@ -164,7 +164,7 @@ def test_adam_preconditioned_sharpness_from_its_logged_state(tiny_dataset):
     config = tiny_config(optimizer="adam", lr=0.01, momentum=0.9, steps=4, curvature_every=1)
     log = train(config, tiny_dataset, record_trajectory=True)
     x, y = torch.from_numpy(tiny_dataset.x_train), torch.from_numpy(tiny_dataset.y_train)
-    beta1, beta2, eps = config.momentum, config.adam_beta2, config.adam_eps
+    beta1, beta2, eps = config.momentum, config.hyperparameter_values["beta2"], config.hyperparameter_values["eps"]
     v = np.zeros(log.trajectory["grads"].shape[1])
     for t, grad in enumerate(log.trajectory["grads"], start=1):
         v = beta2 * v + (1 - beta2) * grad**2

@@ -17,6 +17,7 @@ from conftest import (TINY_STEPS, REPO, aggregate_and_judge, in_setting, frames_
 from optimizer_dynamics import aggregate, claims, stats, tables
 from optimizer_dynamics.claims import stability
 from optimizer_dynamics.claims.base import VERDICTS
+from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.optimizers import stability_threshold
 from optimizer_dynamics.runfile import write_run
 from optimizer_dynamics.train import default_out, train
@@ -230,7 +231,8 @@ def run(optimizer="sgd", lr=1.0, momentum=0.0, seed=0, *, diverged=False, curvat
     threshold = stability_threshold(optimizer, lr, momentum)
     row = {"set": "curvature" if curvature else "grid", "problem": "moons", "batch": "full", "budget": 1.0, "budget_steps": 1000,
            "curvature_early_steps": 50,
-           "optimizer": optimizer, "lr": lr, "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
+           "optimizer": optimizer, "hyperparameters": RunConfig(optimizer=optimizer).hyperparameters, "lr": lr,
+           "momentum": momentum, "seed": seed, "steps": 1000, "diverged": diverged,
            "final_val_loss": np.nan if diverged else 0.3, "final_val_acc": np.nan if diverged else 0.9, "selected_val_loss": np.nan if diverged else 0.3, "overfit_gap": np.nan if diverged else 0.0,
            "final_train_loss_ratio": np.nan if diverged else (0.2 if trained else 1.5),
            "steps_to_target": None if diverged else 10, "stability_threshold": threshold,

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import TINY_DATA, tiny_config
+from optimizer_dynamics.config import RunConfig
 from optimizer_dynamics.data import make_dataset
 from optimizer_dynamics.model import StackedMLP, init_params, layer_views, with_ones
 from optimizer_dynamics.optimizers import OPTIMIZERS, Hyper
@@ -45,9 +46,7 @@ def test_the_stretched_and_rotated_problems_are_moons_transformed_as_their_entri
 def trajectory(optimizer: str, x: np.ndarray, theta: torch.Tensor, y: np.ndarray, lr: float, steps: int):
     """Full-batch training of one run from theta: its parameters after every step (steps, P)."""
     stack = StackedMLP(theta[None].clone(), HIDDEN, len(x))
-    column = torch.tensor([[lr]], dtype=torch.float64)
-    hyper = Hyper(lr=column, momentum=torch.full_like(column, 0.9), beta2=torch.full_like(column, 0.999),
-                  eps=torch.full_like(column, 1e-8))
+    hyper = Hyper.of([RunConfig(optimizer=optimizer, lr=lr, momentum=0.9)])
     entry = OPTIMIZERS[optimizer]
     state = entry.init_state(stack.thetas)
     x1, targets = with_ones(torch.from_numpy(x)), torch.from_numpy(y)

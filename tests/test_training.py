@@ -171,8 +171,8 @@ def test_adam_first_step_moves_every_coordinate_by_lr(tiny_dataset):
     nonzero = grad != 0
     assert nonzero.sum() > 0.5 * grad.size
     # Step 1: m_hat = g, v_hat = g^2, so |update| = lr * |g| / (|g| + eps) = lr up to eps.
-    np.testing.assert_allclose(moved[nonzero], config.lr * np.abs(grad[nonzero]) / (np.abs(grad[nonzero]) + config.adam_eps), rtol=1e-9)
-    assert np.all(np.abs(moved[nonzero] - config.lr) <= config.lr * config.adam_eps / np.abs(grad[nonzero]) + 1e-15)
+    np.testing.assert_allclose(moved[nonzero], config.lr * np.abs(grad[nonzero]) / (np.abs(grad[nonzero]) + config.hyperparameter_values["eps"]), rtol=1e-9)
+    assert np.all(np.abs(moved[nonzero] - config.lr) <= config.lr * config.hyperparameter_values["eps"] / np.abs(grad[nonzero]) + 1e-15)
     assert np.all(moved[~nonzero] == 0)
 
 

@@ -6,6 +6,7 @@ other runs on the same machine) never affect it. Expected numbers come from the 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -22,7 +23,7 @@ import yaml
 
 from conftest import REPO, SNAKEMAKE_ENV, copy_repo, snakemake
 from optimizer_dynamics import figure_files
-from optimizer_dynamics.config import format_number
+from optimizer_dynamics.config import RunConfig, format_number
 
 ONE_OF_EACH = ("dataset", "aggregate", "claims", "figures", "report", "all")
 
@@ -72,6 +73,13 @@ def run_lines(config: dict):
             yield "batch_sizes", problem, regime(size), optimizer, axes
 
 
+def hyperparameter_settings(optimizer: str, axes: dict) -> list[str]:
+    """Each combination of the optimizer's own hyperparameters the axes list, as RunConfig writes it."""
+    own = {name: values for name, values in axes.items() if name not in ("lr", "momentum")}
+    return [RunConfig(optimizer=optimizer, hyperparameters=",".join(f"{name}={value}" for name, value in zip(own, values)))
+            .hyperparameters for values in itertools.product(*own.values())]
+
+
 def problems(config: dict) -> set[str]:
     """The problems whose data sets the study builds."""
     return {problem for _, problem, _, _, _ in run_lines(config)}
@@ -79,9 +87,10 @@ def problems(config: dict) -> set[str]:
 
 def expected_run_files(config: dict) -> set[str]:
     return {
-        f"results/runs/{run_set}/problem~{problem}/batch~{batch}/optimizer~{optimizer}/lr~{format_number(lr)}"
-        f"/momentum~{format_number(momentum)}/seed~{seed}.parquet"
+        f"results/runs/{run_set}/problem~{problem}/batch~{batch}/optimizer~{optimizer}/hyperparameters~{hyperparameters}"
+        f"/lr~{format_number(lr)}/momentum~{format_number(momentum)}/seed~{seed}.parquet"
         for run_set, problem, batch, optimizer, axes in run_lines(config)
+        for hyperparameters in hyperparameter_settings(optimizer, axes)
         for lr in axes["lr"]
         for momentum in axes["momentum"]
         for seed in config["seeds"]
@@ -103,10 +112,12 @@ def flag_values(command: str) -> dict[str, list[str]]:
 
 
 def line_jobs(config: dict) -> dict[str, int]:
-    """One training job per set x regime x optimizer x momentum line (training.block: line)."""
+    """One training job per set x regime x optimizer x hyperparameters x momentum line (training.block: line)."""
     return {
-        re.sub(r"\W", "_", f"train_{run_set}_{problem}_{batch}_{optimizer}_momentum_{format_number(momentum)}"): 1
+        re.sub(r"\W", "_", f"train_{run_set}_{problem}_{batch}_{optimizer}_{hyperparameters}"
+                           f"_momentum_{format_number(momentum)}"): 1
         for run_set, problem, batch, optimizer, axes in run_lines(config)
+        for hyperparameters in hyperparameter_settings(optimizer, axes)
         for momentum in axes["momentum"]
     }
 
@@ -177,10 +188,12 @@ def test_schema_describes_every_key_and_allows_no_other():
     objects = list(schema_objects(schema))
     assert len(objects) > 5
     for node in objects:
-        # Closed, or a mapping keyed by optimizer names (checked against the registry before
-        # any job: tests/test_bad_config.py) whose values follow one schema.
+        # Closed, or a mapping keyed by optimizer names, or an optimizer's axes with its own
+        # hyperparameters beside lr and momentum (both checked against the registry before any
+        # job: tests/test_bad_config.py), whose values follow one schema.
         extra = node.get("additionalProperties")
-        assert extra is False or set(extra) == {"$ref"}, node.get("description")
+        hyperparameter_lists = isinstance(extra, dict) and extra.get("type") == "array" and extra.get("description")
+        assert extra is False or set(extra) == {"$ref"} or hyperparameter_lists, node.get("description")
         for key, subschema in node.get("properties", {}).items():
             assert subschema.get("description"), key
 
@@ -320,10 +333,11 @@ def test_tiny_study_end_to_end(repo_copy):
 # --- an optimizer added as one file ----------------------------------------------
 
 # RMSprop as a new optimizer: one new file in the registry's folder of a copy of the repository,
-# nothing else in the copy edited. (alpha, torch's second-moment decay, is the config's adam_beta2.)
+# nothing else in the copy edited. Its own hyperparameter alpha (torch's second-moment decay), new
+# to the study, is an axis of its cells in the config.
 TOY_MODULE = '''"""RMSprop, torch's form, without momentum."""
 
-from optimizer_dynamics.optimizers.base import Optimizer, library_optimizer
+from optimizer_dynamics.optimizers.base import Hyperparameter, Optimizer, library_optimizer
 
 
 def rmsprop_state(thetas):
@@ -334,7 +348,7 @@ def rmsprop_state(thetas):
 
 def rmsprop(thetas, grads, state, hyper, t):
     square_avg = state["square_avg"]
-    square_avg.mul_(hyper.beta2).add_((1 - hyper.beta2) * grads * grads)
+    square_avg.mul_(hyper.alpha).add_((1 - hyper.alpha) * grads * grads)
     thetas.sub_(hyper.lr * grads / (square_avg.sqrt() + hyper.eps))
 
 
@@ -343,11 +357,12 @@ OPTIMIZER = Optimizer(
     label="RMSprop",
     momentum_label="unused (0)",
     momentum_symbol="m",
-    description="without momentum; alpha is adam_beta2",
+    description="without momentum",
     init_state=rmsprop_state,
     update=rmsprop,
-    reference=lambda params, c: library_optimizer("torch.optim", "RMSprop")(params, lr=c.lr, alpha=c.adam_beta2,
-                                                                           eps=c.adam_eps),
+    hyperparameters=(Hyperparameter("alpha", default=0.99, minimum=0, maximum=1, exclusive_maximum=True, symbol="α"),
+                     Hyperparameter("eps", default=1e-8, minimum=0, exclusive_minimum=True, symbol="ε")),
+    reference=lambda params, c: library_optimizer("torch.optim", "RMSprop")(params, lr=c.lr, **c.hyperparameter_values),
     stability_threshold=lambda lr, m: 2 / lr,
     preconditioner=lambda state, hyper, t: state["square_avg"].sqrt() + hyper.eps,
     color="#999999",
@@ -375,12 +390,12 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     (repo_copy / "scripts/optimizer_dynamics/optimizers/rmsprop.py").write_text(TOY_MODULE)
     (repo_copy / "scripts/optimizer_dynamics/problems/turned.py").write_text(TOY_PROBLEM)
     config = load_yaml(repo_copy / "config/test.yaml")
-    config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0]}
+    config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0], "alpha": [0.9, 0.99]}
     config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
     config["conditioning"]["problems"] = ["moons", "moons_kappa10", "moons_turned"]
     config["batch_sizes"]["batch_size"] = [8]  # beside the grid's 16 and full batch: claim 9e's three sizes
     config["curvature"]["minibatch"]["cells"] = {"sgd": {"lr": [0.5], "momentum": [0.0]}}  # claim 7e
-    config["max_jobs"] = 24
+    config["max_jobs"] = 30
     (repo_copy / "config/toy.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -388,7 +403,8 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     runs = pd.read_parquet(repo_copy / "results/aggregate/runs.parquet", filters=[("budget", "==", 1.0)])
     toy = runs[(runs["optimizer"] == "rmsprop") & (runs["set"] == "grid")]
     regimes = len(config["training"]["batch_size"])
-    assert len(toy) == 2 * regimes * len(config["seeds"]) and toy["final_val_loss"].notna().all()
+    assert len(toy) == 2 * 2 * regimes * len(config["seeds"]) and toy["final_val_loss"].notna().all()
+    assert set(toy["hyperparameters"]) == {"alpha=0.9,eps=1e-08", "alpha=0.99,eps=1e-08"}  # alpha's axis
     curvature = pd.read_parquet(repo_copy / "results/aggregate/curvature.parquet")
     toy_curvature = curvature[curvature["optimizer"] == "rmsprop"]
     assert len(toy_curvature) and toy_curvature["precond_sharpness"].notna().all()  # adaptive: P^-1 H
@@ -423,7 +439,7 @@ from optimizer_dynamics.data import make_dataset
 from optimizer_dynamics.train import train
 from test_engine import reference_trajectory
 dataset = make_dataset(60, 60, 0.2, 0)
-config = RunConfig(optimizer="rmsprop", lr=1e-2, n_train=60, n_val=60, hidden=16, steps=300)
+config = RunConfig(optimizer="rmsprop", lr=1e-2, hyperparameters="alpha=0.9", n_train=60, n_val=60, hidden=16, steps=300)
 got = train(config, dataset, record_trajectory=True).trajectory["params"]
 expected = reference_trajectory(config, dataset, len(got) - 1)
 print((np.abs(got - expected).max(axis=1) / np.abs(expected).max(axis=1)).max())

@@ -220,7 +220,7 @@ END_COLUMNS = [
 ]
 # cells.parquet: mean, lo, hi over finished runs of these
 CELL_MEAN_COLUMNS = [*LATE_COLUMNS, "coord_eff_lr_spread_late"]
-CURVATURE_CELL = ["optimizer", "lr", "momentum"]
+CURVATURE_CELL = ["optimizer", "hyperparameters", "lr", "momentum"]
 RUN_COUNTS = {"n_runs": ("seed", "size"), "n_diverged": ("diverged", "sum")}  # per cell, in both cell tables
 REQUIRED_ANALYSIS = {
     "target_val_loss": "a number (val loss counted as reached)",

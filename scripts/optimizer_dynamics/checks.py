@@ -151,17 +151,32 @@ def check_optimizer_names(config):
 
 
 def check_optimizer(optimizer, axes, key):
-    """A registered optimizer, momentum values it allows, numbers that paths name exactly."""
+    """A registered optimizer, momentum values and hyperparameters it has and allows, numbers
+    that paths name exactly."""
     if optimizer not in OPTIMIZERS:
         raise ConfigError(
             f"invalid config: {key}: {optimizer} is not a registered "
             f"optimizer; allowed: {', '.join(OPTIMIZERS)}"
         )
-    if OPTIMIZERS[optimizer].requires_momentum and 0 in axes["momentum"]:
+    entry = OPTIMIZERS[optimizer]
+    if entry.requires_momentum and 0 in axes["momentum"]:
         raise ConfigError(
             f"invalid config: {key}.momentum: 0 is not allowed for "
             f"{optimizer}; allowed: numbers in (0, 1)"
         )
+    declared = {h.name: h for h in entry.hyperparameters}
+    for name in set(axes) - {"lr", "momentum"}:
+        if name not in declared:
+            raise ConfigError(
+                f"invalid config: {key}.{name}: {optimizer} has no hyperparameter {name}; allowed: lr, "
+                f"momentum{''.join(', ' + other for other in declared)}"
+            )
+        for value in axes[name]:
+            if not declared[name].allows(value):
+                raise ConfigError(
+                    f"invalid config: {key}.{name}: {value!r} is not allowed; allowed: {declared[name].allowed} "
+                    f"({optimizer}'s {name}, by default {format_number(declared[name].default)})"
+                )
     check_axis_numbers(axes, key)
 
 

@@ -24,8 +24,10 @@ class RunConfig:
     optimizer: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.0  # SGD: heavy-ball coefficient; Nesterov: its coefficient; Adam: beta1
-    adam_beta2: float = 0.999
-    adam_eps: float = 1e-8
+    # The optimizer's own hyperparameters (its registry entry's), as "name=value,..." in the
+    # entry's order; omitted ones take the entry's defaults, and the field is rewritten in full
+    # ("beta2=0.999,eps=1e-08"; NO_HYPERPARAMETERS for an optimizer that declares none).
+    hyperparameters: str = ""
     # run
     seed: int = 0  # model init and batch order; the data has its own seed
     steps: int = 1000
@@ -57,8 +59,6 @@ class RunConfig:
                 self.optimizer not in OPTIMIZERS or not OPTIMIZERS[self.optimizer].requires_momentum or self.momentum > 0,
                 f"a number in (0, 1) for {self.optimizer}",
             ),
-            ("adam_beta2", 0 <= self.adam_beta2 < 1, "a number in [0, 1)"),
-            ("adam_eps", self.adam_eps > 0, "a number > 0"),
             ("seed", self.seed >= 0, "an integer >= 0"),
             ("steps", 1 <= self.steps <= MAX_STEPS, f"an integer in [1, {MAX_STEPS}]"),
             (
@@ -82,6 +82,12 @@ class RunConfig:
         for name, ok, allowed in checks:
             if not ok:
                 raise ConfigError(f"{name} = {getattr(self, name)!r} is not allowed: must be {allowed}")
+        object.__setattr__(self, "hyperparameters", hyperparameter_text(self.optimizer, self.hyperparameter_values))
+
+    @property
+    def hyperparameter_values(self) -> dict[str, float]:
+        """The optimizer's own hyperparameters, every one, in its entry's order."""
+        return parse_hyperparameters(self.optimizer, self.hyperparameters)
 
     @property
     def full_batch(self) -> bool:
@@ -124,6 +130,34 @@ def _check_type(name: str, value, annotation: str) -> None:
         ok = isinstance(value, str)
     if not ok:
         raise ConfigError(f"{name} = {value!r} is not allowed: must be of type {annotation}")
+
+
+NO_HYPERPARAMETERS = "none"  # the hyperparameters field of an optimizer that declares none
+
+
+def parse_hyperparameters(optimizer: str, text: str) -> dict[str, float]:
+    """ "eps=1,beta2=0.99" -> every hyperparameter of the optimizer's entry, defaults for the
+    ones not given, checked against the entry's ranges."""
+    declared = {h.name: h for h in OPTIMIZERS[optimizer].hyperparameters}
+    given = {}
+    for item in text.split(",") if text and text != NO_HYPERPARAMETERS else []:
+        name, _, value = item.partition("=")
+        if name not in declared:
+            raise ConfigError(f"hyperparameters = {text!r} is not allowed: {optimizer} has no hyperparameter "
+                              f"{name!r}; allowed: {', '.join(declared) or 'none'}")
+        try:
+            given[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"hyperparameters = {text!r} is not allowed: {name} = {value!r} is not a number") from None
+        if not declared[name].allows(given[name]):
+            raise ConfigError(f"hyperparameters = {text!r} is not allowed: {optimizer}'s {name} must be "
+                              f"{declared[name].allowed}")
+    return {name: given.get(name, h.default) for name, h in declared.items()}
+
+
+def hyperparameter_text(optimizer: str, values: dict[str, float]) -> str:
+    """The one text form of an optimizer's hyperparameters: in runs, paths and command lines."""
+    return ",".join(f"{name}={format_number(value)}" for name, value in values.items()) or NO_HYPERPARAMETERS
 
 
 def format_number(value: float) -> str:

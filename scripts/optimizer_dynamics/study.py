@@ -2,38 +2,40 @@
 files and the training blocks, from the workflow config. Torch-free and fast: Snakemake
 plans with it, and the aggregation finds its run files with it (one source for the paths).
 
-Three sets of runs, all under results/runs, in Snakemake's Paramspace layout:
-  grid: every optimizer x lr x momentum cell in every batch regime (training.batch_size) on
+The sets of runs, all under results/runs, in Snakemake's Paramspace layout:
+  grid: every optimizer x hyperparameters x lr x momentum cell in every batch regime (training.batch_size) on
       the study's problem, training.steps steps:
-          results/runs/grid/problem~moons/batch~64/optimizer~sgd/lr~0.1/momentum~0.9/seed~0.parquet
+          results/runs/grid/problem~moons/batch~64/optimizer~sgd/hyperparameters~none/lr~0.1/momentum~0.9/seed~0.parquet
   curvature: the cells of curvature.cells, full batch, curvature.steps steps, logging exact
       Hessians:
-          results/runs/curvature/problem~moons/batch~full/optimizer~sgd/lr~0.5/momentum~0/seed~0.parquet
+          results/runs/curvature/problem~moons/batch~full/optimizer~sgd/hyperparameters~none/lr~0.5/momentum~0/seed~0.parquet
   conditioning: the cells of conditioning.optimizers on each of conditioning.problems, in
       each of its regimes, training.steps steps, with the Hessian pair of steps 0 and 1 (the
       step-0 sharpness):
-          results/runs/conditioning/problem~moons_kappa100/batch~64/optimizer~adam/lr~0.001/momentum~0.9/seed~0.parquet
+          results/runs/conditioning/problem~moons_kappa100/batch~64/optimizer~adam/hyperparameters~beta2=0.999,eps=1e-08/lr~0.001/momentum~0.9/seed~0.parquet
   minibatch_curvature: the cells of curvature.minibatch.cells at its batch size, training.steps
       steps, on the curvature runs' Hessian schedule, logging the batch sharpness too:
-          results/runs/minibatch_curvature/problem~moons/batch~64/optimizer~sgd/lr~0.1/momentum~0/seed~0.parquet
+          results/runs/minibatch_curvature/problem~moons/batch~64/optimizer~sgd/hyperparameters~none/lr~0.1/momentum~0/seed~0.parquet
   batch_sizes: the cells of batch_sizes.optimizers on the study's problem at the batch sizes
       of batch_sizes.batch_size, training.steps steps: beside the grid's regimes, more batch
       sizes for the lines whose gap claim 9e follows across batch sizes:
-          results/runs/batch_sizes/problem~moons/batch~16/optimizer~sgd/lr~0.1/momentum~0/seed~0.parquet
+          results/runs/batch_sizes/problem~moons/batch~16/optimizer~sgd/hyperparameters~none/lr~0.1/momentum~0/seed~0.parquet
 A regime is named "full" (batch_size null) or by its batch size ("64"), in the path and in
 the run file's `batch` column. A training block is the unit of one training job: by default
-every lr and seed of one set x problem x regime x optimizer x momentum line (training.block:
+every lr and seed of one set x problem x regime x optimizer x hyperparameters x momentum line (training.block:
 line), or one cell (cell).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from optimizer_dynamics import batch_regime
-from optimizer_dynamics.config import format_number
+from optimizer_dynamics.config import format_number, hyperparameter_text, parse_hyperparameters
+from optimizer_dynamics.optimizers import OPTIMIZERS
 
 RUNS_DIR = "results/runs"
 RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes", "minibatch_curvature")
@@ -41,8 +43,9 @@ RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes", "minibatch_curva
 CURVATURE_SETS = ("curvature", "minibatch_curvature")
 # the sets of tuned comparisons apart from the grid: each has its cells table, <set>.parquet
 SIDE_SETS = ("conditioning", "batch_sizes")
-CELL_COLUMNS = ["problem", "batch", "optimizer", "lr", "momentum"]
-# Paramspace's layout of a cell: problem~{problem}/batch~{batch}/optimizer~{optimizer}/lr~{lr}/momentum~{momentum}
+CELL_COLUMNS = ["problem", "batch", "optimizer", "hyperparameters", "lr", "momentum"]
+# Paramspace's layout of a cell: problem~{problem}/batch~{batch}/optimizer~{optimizer}/
+# hyperparameters~{hyperparameters}/lr~{lr}/momentum~{momentum}
 CELL_PATTERN = "/".join(f"{name}~{{{name}}}" for name in CELL_COLUMNS)
 
 
@@ -74,17 +77,28 @@ def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
     return [(config["problem"], "full", optimizer, axes) for optimizer, axes in curvature["cells"].items()]
 
 
+def hyperparameter_settings(optimizer: str, axes: dict) -> list[str]:
+    """The optimizer's own hyperparameters of a line's cells, each setting as RunConfig's
+    hyperparameters field writes it: the product of the values its axes list (optimizers.adam.eps:
+    [1.0e-8, 1.0]), defaults for the ones they do not."""
+    names = [h.name for h in OPTIMIZERS[optimizer].hyperparameters if h.name in axes]
+    return [hyperparameter_text(optimizer, parse_hyperparameters(
+        optimizer, ",".join(f"{name}={format_number(value)}" for name, value in zip(names, values))))
+        for values in itertools.product(*(axes[name] for name in names))]
+
+
 def grid(config: dict, run_set: str = "grid"):
-    """Snakemake's Paramspace of a set: one row per (problem, batch, optimizer, lr, momentum) cell,
-    values as path strings, so paths are stable. (pandas and snakemake are imported here, not
+    """Snakemake's Paramspace of a set: one row per (problem, batch, optimizer, hyperparameters,
+    lr, momentum) cell, values as path strings, so paths are stable. (pandas and snakemake are imported here, not
     at the top: a training job names its default output paths with this module.)"""
     import pandas as pd
     from snakemake.utils import Paramspace
 
     rows = [
-        {"problem": problem, "batch": regime, "optimizer": optimizer, "lr": format_number(lr),
-         "momentum": format_number(momentum)}
+        {"problem": problem, "batch": regime, "optimizer": optimizer, "hyperparameters": hyperparameters,
+         "lr": format_number(lr), "momentum": format_number(momentum)}
         for problem, regime, optimizer, axes in cell_axes(config, run_set)
+        for hyperparameters in hyperparameter_settings(optimizer, axes)
         for lr in axes["lr"]
         for momentum in axes["momentum"]
     ]
@@ -95,10 +109,11 @@ def run_file(run_set: str, cell_pattern: str, seed, root: str = RUNS_DIR) -> str
     return f"{root}/{run_set}/{cell_pattern}/seed~{seed}.parquet"
 
 
-def cell_run_file(run_set: str, problem: str, batch: str, optimizer: str, lr: str, momentum: str, seed,
-                  root: str = RUNS_DIR) -> str:
+def cell_run_file(run_set: str, problem: str, batch: str, optimizer: str, hyperparameters: str, lr: str,
+                  momentum: str, seed, root: str = RUNS_DIR) -> str:
     """The run file of one cell and seed; lr and momentum as format_number writes them."""
-    cell = CELL_PATTERN.format(problem=problem, batch=batch, optimizer=optimizer, lr=lr, momentum=momentum)
+    cell = CELL_PATTERN.format(problem=problem, batch=batch, optimizer=optimizer, hyperparameters=hyperparameters,
+                               lr=lr, momentum=momentum)
     return run_file(run_set, cell, seed, root)
 
 
@@ -123,9 +138,10 @@ def expected_runs(config: dict, root: str = RUNS_DIR):
         for cell in grid(config, run_set).dataframe.itertuples(index=False):
             for seed in config["seeds"]:
                 rows.append({
-                    "path": cell_run_file(run_set, cell.problem, cell.batch, cell.optimizer, cell.lr, cell.momentum,
-                                          seed, root),
+                    "path": cell_run_file(run_set, cell.problem, cell.batch, cell.optimizer, cell.hyperparameters,
+                                          cell.lr, cell.momentum, seed, root),
                     "set": run_set, "problem": cell.problem, "batch": cell.batch, "optimizer": cell.optimizer,
+                    "hyperparameters": cell.hyperparameters,
                     "lr": float(cell.lr), "momentum": float(cell.momentum), "seed": seed,
                     "batch_size": batch_regime.batch_size(cell.batch), **settings,
                 })
@@ -152,6 +168,7 @@ class Block:
     problem: str
     batch: str  # the regime: "full" or a batch size
     optimizer: str
+    hyperparameters: str  # as RunConfig writes them
     momentum: str
     lrs: tuple[str, ...]
     granularity: str  # "line" or "cell"
@@ -159,26 +176,28 @@ class Block:
 
     @property
     def name(self) -> str:
-        """A rule-name-safe id: train_grid_moons_64_sgd_momentum_0_9 (line), ..._part_2 (a split
-        line), train_curvature_moons_full_sgd_lr_0_1_momentum_0_9 (cell)."""
+        """A rule-name-safe id: train_grid_moons_64_sgd_none_momentum_0_9 (line), ..._part_2 (a
+        split line), train_curvature_moons_full_sgd_none_lr_0_1_momentum_0_9 (cell)."""
         lr = f"_lr_{self.lrs[0]}" if self.granularity == "cell" else ""
         part = f"_part_{self.part}" if self.part else ""
-        name = f"train_{self.run_set}_{self.problem}_{self.batch}_{self.optimizer}{lr}_momentum_{self.momentum}{part}"
+        name = (f"train_{self.run_set}_{self.problem}_{self.batch}_{self.optimizer}_{self.hyperparameters}{lr}"
+                f"_momentum_{self.momentum}{part}")
         return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
     @property
     def log_stem(self) -> str:
-        """grid/problem~moons/batch~64/optimizer~sgd/momentum~0.9 (line), .../part~2 (a split
-        line), or grid/problem~moons/batch~64/optimizer~sgd/lr~0.1/momentum~0.9 (cell)."""
+        """grid/problem~moons/batch~64/optimizer~sgd/hyperparameters~none/momentum~0.9 (line),
+        .../part~2 (a split line), or .../hyperparameters~none/lr~0.1/momentum~0.9 (cell)."""
         lr = f"/lr~{self.lrs[0]}" if self.granularity == "cell" else ""
         part = f"/part~{self.part}" if self.part else ""
-        return (f"{self.run_set}/problem~{self.problem}/batch~{self.batch}/optimizer~{self.optimizer}{lr}"
-                f"/momentum~{self.momentum}{part}")
+        return (f"{self.run_set}/problem~{self.problem}/batch~{self.batch}/optimizer~{self.optimizer}"
+                f"/hyperparameters~{self.hyperparameters}{lr}/momentum~{self.momentum}{part}")
 
     def run_files(self, seeds, root: str = RUNS_DIR) -> list[str]:
         """lr-major, as the training command takes its --out paths."""
         return [
-            cell_run_file(self.run_set, self.problem, self.batch, self.optimizer, lr, self.momentum, seed, root)
+            cell_run_file(self.run_set, self.problem, self.batch, self.optimizer, self.hyperparameters, lr,
+                          self.momentum, seed, root)
             for lr in self.lrs
             for seed in seeds
         ]
@@ -194,8 +213,9 @@ def blocks(config: dict) -> list[Block]:
     for run_set in RUN_SETS:
         for problem, regime, optimizer, axes in cell_axes(config, run_set):
             lrs = tuple(format_number(lr) for lr in axes["lr"])
-            for momentum in axes["momentum"]:
-                line = (run_set, problem, regime, optimizer, format_number(momentum))
+            for hyperparameters, momentum in itertools.product(hyperparameter_settings(optimizer, axes),
+                                                               axes["momentum"]):
+                line = (run_set, problem, regime, optimizer, hyperparameters, format_number(momentum))
                 if granularity == "cell":
                     result.extend(Block(*line, (lr,), granularity) for lr in lrs)
                     continue

@@ -285,8 +285,8 @@ def _add_eval_columns(cols, config: RunConfig, thetas_after, is_eval, train_set,
 
 def default_out(config: RunConfig) -> str:
     run_set = "curvature" if config.curvature_every else "grid"
-    return cell_run_file(run_set, config.problem, config.batch, config.optimizer, format_number(config.lr),
-                         format_number(config.momentum), config.seed)
+    return cell_run_file(run_set, config.problem, config.batch, config.optimizer, config.hyperparameters,
+                         format_number(config.lr), format_number(config.momentum), config.seed)
 
 
 def _parse_field(annotation: str):

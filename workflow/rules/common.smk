@@ -198,6 +198,7 @@ def train_args(block):
     settings = {
         "problem": block.problem,
         "optimizer": block.optimizer,
+        "hyperparameters": block.hyperparameters,
         "momentum": block.momentum,
         "batch_size": batch_regime.batch_size(block.batch),
         **study.training_settings(config, block.run_set),

@@ -1,6 +1,6 @@
 """Adam (torch's single-tensor path); its momentum axis is beta1."""
 
-from optimizer_dynamics.optimizers.base import Optimizer, library_optimizer
+from optimizer_dynamics.optimizers.base import Hyperparameter, Optimizer, library_optimizer
 
 
 def adam_state(thetas):
@@ -41,8 +41,14 @@ OPTIMIZER = Optimizer(
     description="the momentum axis is β₁",
     init_state=adam_state,
     update=adam,
+    hyperparameters=(
+        Hyperparameter("beta2", default=0.999, minimum=0, maximum=1, exclusive_maximum=True, symbol="β₂",
+                       description="the second-moment decay (torch's default)"),
+        Hyperparameter("eps", default=1e-8, minimum=0, exclusive_minimum=True, symbol="ε",
+                       description="added to the root of the second moment (torch's default)"),
+    ),
     reference=lambda params, c: library_optimizer("torch.optim", "Adam")(
-        params, lr=c.lr, betas=(c.momentum, c.adam_beta2), eps=c.adam_eps
+        params, lr=c.lr, betas=(c.momentum, c.hyperparameter_values["beta2"]), eps=c.hyperparameter_values["eps"]
     ),
     # Preconditioned sharpness threshold (2 + 2 beta1) / ((1 - beta1) lr): 38 / lr at 0.9
     # (Cohen et al. 2022).
