@@ -516,6 +516,14 @@ show(
            "the batch size, over the learning rates every batch size has; bars: quartiles over seeds.")
     if config["batch_sizes"]["batch_size"] else
     "This study has no batch-size runs (config batch_sizes.batch_size is empty), so claim 9e cannot be tested.",
+    "Adam's ε is the last ingredient (claim 9f): far above the root of the second moment, it turns Adam's "
+    "per-coordinate step lr m̂/(√v̂ + ε) into lr m̂/ε, heavy ball at lr (1 − β₁)/ε. Adam runs at a large and a "
+    "small ε sit on the heavy-ball learning-rate axis beside the grid's heavy ball.",
+    figure("eps_overlay", "Adam at each ε, its learning rate converted to heavy ball's, (1 − β₁)/ε × lr, against "
+           "the grid's heavy ball; median final validation loss, bands: quartiles over seeds; ×: half the seeds or "
+           "more diverged.")
+    if config["epsilon"]["eps"] else
+    "This study has no epsilon runs (config epsilon.eps is empty), so claim 9f cannot be tested.",
 )
 
 # %%

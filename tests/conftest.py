@@ -90,6 +90,7 @@ def tiny_study_config() -> dict:
         "problem": "moons",
         "conditioning": {"problems": [], "batch_size": [64], "optimizers": {}},
         "batch_sizes": {"batch_size": [], "optimizers": {}},
+        "epsilon": {"eps": [], "momentum": 0.9, "heavy_ball_lr": [], "batch_size": [None]},
         "max_jobs": 2000,
     }
 

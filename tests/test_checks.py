@@ -66,6 +66,13 @@ REFUSED = [
     (changed(batch_sizes__batch_size=[64]), ("batch_sizes.batch_size", "64 is all of data.n_train = 64",)),
     (changed(batch_sizes__batch_size=[8], batch_sizes__optimizers__rmsprop={"lr": [0.1], "momentum": [0.9]}),
      ("batch_sizes.optimizers.rmsprop", "not a registered optimizer",)),
+    # claim 9f's heavy-ball partners are the grid's SGD runs
+    (changed(epsilon__eps=[1.0], epsilon__heavy_ball_lr=[0.1, 0.2]),
+     ("epsilon.heavy_ball_lr", "0.2 is not in optimizers.sgd.lr", "one of [0.1, 0.5]")),
+    (changed(epsilon__eps=[1.0], epsilon__momentum=0.9), ("epsilon.momentum", "0.9 is not in optimizers.sgd.momentum",)),
+    (changed(epsilon__eps=[1.0], epsilon__batch_size=[64]), ("epsilon.batch_size", "64 is not in training.batch_size",)),
+    (changed(epsilon__eps=[1.0, 1.0]), ("epsilon.eps", "1 is listed more than once",)),
+    (changed(epsilon__eps=[1.0], epsilon__heavy_ball_lr=[]), ("epsilon.heavy_ball_lr", "empty",)),
 ]
 
 

@@ -470,7 +470,7 @@ def batch_verdict(rows) -> pd.Series:
     runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
     per_set = {name: aggregate.summarize_cells(runs[runs["set"] == name], LADDER_ANALYSIS).assign(budget=1.0)
                for name in ("grid", "batch_sizes")}
-    table = claims.evaluate(runs, per_set["grid"], LADDER_ANALYSIS, claims=[claims.family_of("9e").claims[-1]],
+    table = claims.evaluate(runs, per_set["grid"], LADDER_ANALYSIS, claims=[claim for claim in claims.CLAIMS if claim.id == "9e"],
                             side_cells={"batch_sizes": per_set["batch_sizes"]})
     return table[table["metric"] == "final"].set_index("id").loc["9e"]
 
@@ -487,3 +487,40 @@ def test_the_gap_between_sgd_and_adam_growing_with_the_batch_size_is_judged_acro
     assert batch_verdict(batch_rows({"16": 1.0, "64": 1.2, "full": 1.5}, extra_lr=0.5))["verdict"] == "supported"
     two = batch_verdict(batch_rows({"64": 1.2, "full": 1.5}))
     assert two["verdict"] == "inconclusive" and "the claim needs three" in two["key"]
+
+
+HEAVY_BALL = {0.01: 0.3, 0.1: 0.2, 1.0: 0.25}  # the grid's heavy ball (m 0.9): lr -> loss
+
+
+def epsilon_verdict(large_factor: dict[float, float], small_factor: float) -> pd.Series:
+    """The grid's heavy ball and Adam (beta1 0.9) at eps 1 and 1e-3 at the matched lrs lr x eps / 0.1:
+    Adam's loss is heavy ball's x large_factor[heavy-ball lr] (inf: diverged) at eps 1, x
+    small_factor at eps 1e-3."""
+    rows = []
+    for seed in SEEDS:
+        jitter = 1 + 0.004 * seed
+        for lr, loss in HEAVY_BALL.items():
+            rows.append(run("sgd", lr, 0.9, seed, loss=loss * jitter))
+            for eps, factor in ((1.0, large_factor.get(lr, 1.02)), (1e-3, small_factor)):
+                adam = run("adam", lr * eps / 0.1, 0.9, seed, loss=loss * jitter * factor, diverged=math.isinf(factor),
+                           set="epsilon", hyperparameters=f"beta2=0.999,eps={eps:g}")
+                rows.append(adam)
+    runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
+    per_set = {name: aggregate.summarize_cells(runs[runs["set"] == name], LADDER_ANALYSIS).assign(budget=1.0)
+               for name in ("grid", "epsilon")}
+    table = claims.evaluate(runs, per_set["grid"], LADDER_ANALYSIS, side_cells={"epsilon": per_set["epsilon"]},
+                            claims=[claim for claim in claims.CLAIMS if claim.id == "9f"])
+    return table[table["metric"] == "final"].set_index("id").loc["9f"]
+
+
+def test_large_eps_adam_overlaying_heavy_ball_is_counted_over_the_matched_lrs():
+    holds = epsilon_verdict({}, small_factor=1.5)
+    assert holds["verdict"] == "supported" and holds["effect"] == pytest.approx(1.02, rel=1e-6)
+    assert "at 3 of 3 matched lrs; at heavy ball's best lr 0.1" in holds["key"] and "ε 0.001: at 0 of 3" in holds["key"]
+    # Adam diverging alone at the largest lr breaks the overlay there, and names why
+    edge = epsilon_verdict({1.0: math.inf}, small_factor=1.5)
+    assert edge["verdict"] == "mixed" and "the 1 exception: heavy-ball lr 1 (Adam diverged alone in 3 seeds)" in edge["measured"]
+    # 15 % apart is not an overlay; a small eps that overlays too refutes the contrast
+    assert epsilon_verdict({0.1: 1.15}, small_factor=1.5)["verdict"] == "mixed"
+    both = epsilon_verdict({}, small_factor=1.0)
+    assert both["verdict"] == "mixed" and both["detail"].endswith("differ): refuted.")

@@ -130,9 +130,9 @@ def test_missing_reference_and_momentum_axis_become_notes(agg):
     curves_keep = (agg.curves["optimizer"] != "sgd") | (agg.curves["momentum"] == 0)
     partial = dataclasses.replace(agg, cells=agg.cells[keep], curves=agg.curves[curves_keep],
                                   config={k: v for k, v in agg.config.items() if k != "analysis"})
-    # noise: noise_every 0; conditioning, batch_gap, stochastic_edge: no such runs
+    # noise: noise_every 0; conditioning, batch_gap, stochastic_edge, eps_overlay: no such runs
     noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum", "noise", "conditioning", "batch_gap",
-             "stochastic_edge"}
+             "stochastic_edge", "eps_overlay"}
     for stem in figures.FIGURES:
         fig = figures.build_figure(stem, partial)
         fig.savefig(io.BytesIO(), format="png")  # drawing must not fail either
@@ -182,3 +182,19 @@ def test_the_batch_gap_figure_draws_each_optimizers_best_loss_at_every_batch_siz
         best = tables.select(agg.cells, optimizer=optimizer, momentum=agg.reference(optimizer)[1])[
             "median_final_val_loss"].min()
         assert y[0] == pytest.approx(best) and y[1] == pytest.approx(best)  # not the 1e-6 of batch 8's own lrs
+
+
+def test_the_eps_overlay_figure_puts_adam_on_the_heavy_ball_lr_axis(agg):
+    # Adam cells at eps 1 made of the heavy-ball cells at lr x eps / (1 - beta1): on the heavy-ball
+    # axis they must fall on heavy ball's points exactly
+    heavy = tables.select(agg.cells, optimizer="sgd", momentum=0.9)
+    adam = heavy.assign(optimizer="adam", hyperparameters="beta2=0.999,eps=1", lr=heavy["lr"] / (1 - 0.9))
+    study = dataclasses.replace(agg, side_cells_by_budget={**agg.side_cells_by_budget, "epsilon": adam})
+    ax = figures.build_figure("eps_overlay", study).axes[0]
+    lines = {line.get_gid(): line for line in ax.lines if line.get_gid()}
+    finite = heavy.sort_values("lr")
+    finite = finite[np.isfinite(finite["median_final_val_loss"])]
+    for gid in ("heavy_ball", "adam"):
+        x, y = lines[gid].get_data()
+        np.testing.assert_allclose(x, finite["lr"], rtol=1e-12)
+        np.testing.assert_allclose(y, finite["median_final_val_loss"])

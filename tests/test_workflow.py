@@ -50,8 +50,8 @@ def regime(batch_size) -> str:
 def run_lines(config: dict):
     """(set, problem, regime, optimizer, axes) of every line of runs: the grid in each regime,
     the curvature cells full batch, the conditioning cells on each of their problems, the
-    batch-size cells at each extra batch size (written out here, not taken from
-    optimizer_dynamics.study)."""
+    batch-size cells at each extra batch size, Adam's epsilon cells (written out here, not taken
+    from optimizer_dynamics.study)."""
     problem = config.get("problem", "moons")
     for size in config["training"]["batch_size"]:
         for optimizer, axes in config["optimizers"].items():
@@ -71,6 +71,11 @@ def run_lines(config: dict):
     for size in batch_sizes.get("batch_size", []):
         for optimizer, axes in batch_sizes["optimizers"].items():
             yield "batch_sizes", problem, regime(size), optimizer, axes
+    epsilon = config.get("epsilon", {})
+    for size in epsilon.get("batch_size", []) if epsilon.get("eps") else []:
+        for eps in epsilon["eps"]:  # Adam at the lrs matched to heavy ball's: lr x eps / (1 - beta1)
+            lrs = [float(format_number(lr * eps / (1 - epsilon["momentum"]))) for lr in epsilon["heavy_ball_lr"]]
+            yield "epsilon", problem, regime(size), "adam", {"lr": lrs, "momentum": [epsilon["momentum"]], "eps": [eps]}
 
 
 def hyperparameter_settings(optimizer: str, axes: dict) -> list[str]:
@@ -395,7 +400,8 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     config["conditioning"]["problems"] = ["moons", "moons_kappa10", "moons_turned"]
     config["batch_sizes"]["batch_size"] = [8]  # beside the grid's 16 and full batch: claim 9e's three sizes
     config["curvature"]["minibatch"]["cells"] = {"sgd": {"lr": [0.5], "momentum": [0.0]}}  # claim 7e
-    config["max_jobs"] = 30
+    config["epsilon"]["eps"] = [1.0e-3, 1.0]  # claim 9f, beside the grid's SGD at momentum 0
+    config["max_jobs"] = 32
     (repo_copy / "config/toy.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo_copy, "--cores", "2", "--configfile", "config/toy.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -419,6 +425,8 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     assert verdicts[verdicts["id"] == "10d"]["measured"].str.contains("moons_turned").all()
     edge = verdicts[verdicts["id"] == "7e"]
     assert edge["key"].str.contains(r"at batch 16, the late batch sharpness is \d").all()
+    overlay = verdicts[verdicts["id"] == "9f"]
+    assert overlay["measured"].str.contains("ε 0.001: overlays heavy ball in .* ε 1: overlays heavy ball in").all()
     gap = verdicts[verdicts["id"] == "9e"]
     assert gap["measured"].str.contains("batch 8 .*batch 16 .*full batch").all()
     assert "moons_turned" in page

@@ -7,10 +7,9 @@ reads every run file of the config (the grid in each regime and the curvature ru
 optimizer_dynamics.study.expected_runs) under --runs-dir.
 
 Writes runs.parquet (one row per run and budget), cells.parquet (one row per problem, batch
-regime, optimizer, lr, momentum and budget, over the grid's runs), conditioning.parquet and
-batch_sizes.parquet (the same of the conditioning and the batch-size runs, study.SIDE_SETS),
-curves.parquet (seed-summarized
-curves of the grid at eval steps, long format), curvature.parquet (the measured sharpness of
+regime, optimizer, hyperparameters, lr, momentum and budget, over the grid's runs),
+conditioning.parquet, batch_sizes.parquet and epsilon.parquet (the same of each side set's runs,
+study.SIDE_SETS), curves.parquet (seed-summarized curves of the grid at eval steps, long format), curvature.parquet (the measured sharpness of
 the curvature runs, one row per run and Hessian step), curvature_cells.parquet (one row per
 curvature setting and budget, over its seeds) and study.json. The claims are judged from these
 tables in a stage of their own (optimizer_dynamics.claims, verdicts.parquet).
@@ -246,13 +245,13 @@ CONFIG_RUN_SETTINGS = {
 EXPECTED_RUN_SETTINGS = {
     **dict.fromkeys([*CELL, "seed"], dict.fromkeys(study.RUN_SETS, "its path")),
     "steps": {"grid": "training.steps", "curvature": "curvature.steps", "conditioning": "training.steps",
-              "batch_sizes": "training.steps", "minibatch_curvature": "training.steps"},
+              "batch_sizes": "training.steps", "minibatch_curvature": "training.steps", "epsilon": "training.steps"},
     "batch_size": {"grid": "training.batch_size", "curvature": "full batch",
                    "conditioning": "conditioning.batch_size", "batch_sizes": "batch_sizes.batch_size",
-                   "minibatch_curvature": "curvature.minibatch.batch_size"},
+                   "minibatch_curvature": "curvature.minibatch.batch_size", "epsilon": "epsilon.batch_size"},
     **{f"curvature_{key}": {"grid": "0 on grid runs", "curvature": f"curvature.{key}",
                             "conditioning": "the step-0 Hessian pair", "batch_sizes": "0 on batch-size runs",
-                            "minibatch_curvature": f"curvature.{key}"}
+                            "minibatch_curvature": f"curvature.{key}", "epsilon": "0 on epsilon runs"}
        for key in ("every", "early_steps", "early_every")},
 }
 # curvature summaries that need a Hessian schedule past step 1: NaN for the conditioning runs,

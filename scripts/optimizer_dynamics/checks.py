@@ -25,6 +25,7 @@ def check_config(config: dict) -> None:
     check_batch_sizes(config, "training.batch_size", config["training"]["batch_size"])
     check_problems(config)
     check_batch_size_runs(config)
+    check_epsilon_runs(config)
     check_minibatch_curvature(config)
     check_budgets(config)
     check_analysis_cells(config)
@@ -250,6 +251,31 @@ def check_batch_size_runs(config):
             )
     for optimizer, axes in batch_sizes["optimizers"].items():
         check_optimizer(optimizer, axes, f"batch_sizes.optimizers.{optimizer}")
+
+
+def check_epsilon_runs(config):
+    """Claim 9f's Adam runs: their heavy-ball partners must be grid cells (the claim reads them),
+    and their lrs must print exactly (paths name them)."""
+    epsilon = config["epsilon"]
+    if not epsilon["eps"]:
+        return
+    check_unique(epsilon["eps"], "epsilon.eps", format_number)
+    sgd = config["optimizers"].get("sgd", {"lr": [], "momentum": []})
+    grid = {
+        "epsilon.momentum": ([epsilon["momentum"]], sgd["momentum"], "optimizers.sgd.momentum"),
+        "epsilon.heavy_ball_lr": (epsilon["heavy_ball_lr"], sgd["lr"], "optimizers.sgd.lr"),
+        "epsilon.batch_size": (epsilon["batch_size"], config["training"]["batch_size"], "training.batch_size"),
+    }
+    for key, (values, allowed_values, grid_key) in grid.items():
+        for value in values:
+            if value not in allowed_values:
+                raise ConfigError(
+                    f"invalid config: {key}: {value} is not in {grid_key} (the heavy-ball partners are the grid's "
+                    f"SGD runs); allowed: one of {short_list(allowed_values)}"
+                )
+    if not epsilon["heavy_ball_lr"]:
+        raise ConfigError("invalid config: epsilon.heavy_ball_lr: empty; allowed: one or more lrs of optimizers.sgd.lr")
+    check_unique(epsilon["heavy_ball_lr"], "epsilon.heavy_ball_lr", format_number)
 
 
 def check_minibatch_curvature(config):

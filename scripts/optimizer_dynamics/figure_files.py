@@ -11,7 +11,7 @@ from optimizer_dynamics.study import regimes
 # The report's figures: one per regime of the grid's, and one each of those that show the whole
 # study at once (the curvature runs; gradient noise, both regimes side by side).
 REGIME_FIGURES = ("loss_curves", "norms", "effective_step", "lr_sensitivity", "momentum", "saturation", "adaptivity")
-STUDY_FIGURES = ("sharpness", "stability", "stochastic_edge", "noise", "ladder", "batch_gap", "conditioning")
+STUDY_FIGURES = ("sharpness", "stability", "stochastic_edge", "noise", "ladder", "batch_gap", "eps_overlay", "conditioning")
 
 
 def figure_files(config: dict) -> list[tuple[str, str, str | None]]:

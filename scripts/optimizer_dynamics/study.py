@@ -20,6 +20,11 @@ The sets of runs, all under results/runs, in Snakemake's Paramspace layout:
       of batch_sizes.batch_size, training.steps steps: beside the grid's regimes, more batch
       sizes for the lines whose gap claim 9e follows across batch sizes:
           results/runs/batch_sizes/problem~moons/batch~16/optimizer~sgd/hyperparameters~none/lr~0.1/momentum~0/seed~0.parquet
+  epsilon: Adam at each eps of epsilon.eps with beta1 epsilon.momentum, at the lrs that make it
+      heavy ball at epsilon.heavy_ball_lr for a large eps (lr = heavy-ball lr x eps / (1 - beta1)),
+      in each regime of epsilon.batch_size, training.steps steps; their heavy-ball partners are
+      the grid's SGD runs at that momentum:
+          results/runs/epsilon/problem~moons/batch~64/optimizer~adam/hyperparameters~beta2=0.999,eps=1/lr~1/momentum~0.9/seed~0.parquet
 A regime is named "full" (batch_size null) or by its batch size ("64"), in the path and in
 the run file's `batch` column. A training block is the unit of one training job: by default
 every lr and seed of one set x problem x regime x optimizer x hyperparameters x momentum line (training.block:
@@ -36,13 +41,17 @@ from pathlib import PurePath
 from optimizer_dynamics import batch_regime
 from optimizer_dynamics.config import format_number, hyperparameter_text, parse_hyperparameters
 from optimizer_dynamics.optimizers import OPTIMIZERS
+from optimizer_dynamics.optimizers.adam import lr_of_heavy_ball
 
 RUNS_DIR = "results/runs"
-RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes", "minibatch_curvature")
+RUN_SETS = ("grid", "curvature", "conditioning", "batch_sizes", "minibatch_curvature", "epsilon")
 # the sets whose runs log Hessians on the curvature schedule (the curvature claims read them)
 CURVATURE_SETS = ("curvature", "minibatch_curvature")
 # the sets of tuned comparisons apart from the grid: each has its cells table, <set>.parquet
-SIDE_SETS = ("conditioning", "batch_sizes")
+SIDE_SETS = ("conditioning", "batch_sizes", "epsilon")
+# the side sets whose claims read them beside the grid's runs (the same lines at more batch sizes;
+# the heavy-ball partners of large-eps Adam)
+BESIDE_THE_GRID = ("batch_sizes", "epsilon")
 CELL_COLUMNS = ["problem", "batch", "optimizer", "hyperparameters", "lr", "momentum"]
 # Paramspace's layout of a cell: problem~{problem}/batch~{batch}/optimizer~{optimizer}/
 # hyperparameters~{hyperparameters}/lr~{lr}/momentum~{momentum}
@@ -63,6 +72,12 @@ def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
         conditioning = config["conditioning"]
         return [(problem, batch_regime.name(size), optimizer, axes) for problem in conditioning["problems"]
                 for size in conditioning["batch_size"] for optimizer, axes in conditioning["optimizers"].items()]
+    if run_set == "epsilon":
+        epsilon, beta1 = config["epsilon"], config["epsilon"]["momentum"]
+        return [(config["problem"], batch_regime.name(size), "adam",
+                 {"lr": [float(format_number(lr_of_heavy_ball(lr, beta1, eps))) for lr in epsilon["heavy_ball_lr"]],
+                  "momentum": [beta1], "eps": [eps]})
+                for size in epsilon["batch_size"] for eps in epsilon["eps"]]
     if run_set == "batch_sizes":
         batch_sizes = config["batch_sizes"]
         return [(config["problem"], batch_regime.name(size), optimizer, axes) for size in batch_sizes["batch_size"]
@@ -151,7 +166,7 @@ def expected_runs(config: dict, root: str = RUNS_DIR):
 def training_settings(config: dict, run_set: str) -> dict:
     """The settings a set's runs differ by: steps and the Hessian schedule."""
     curvature, steps = config["curvature"], config["training"]["steps"]
-    if run_set in ("grid", "batch_sizes"):
+    if run_set in ("grid", "batch_sizes", "epsilon"):
         return {"steps": steps, "curvature_every": 0, "curvature_early_steps": 0, "curvature_early_every": 1}
     if run_set == "conditioning":
         # a Hessian pair every `steps` steps: the pair of steps 0 and 1 only

@@ -18,7 +18,7 @@ import pandas as pd
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.study import SIDE_SETS
 
-KEY_COLUMNS = ("set", "problem", "batch", "budget", "optimizer", "lr", "momentum", "seed")
+KEY_COLUMNS = ("set", "problem", "batch", "budget", "optimizer", "hyperparameters", "lr", "momentum", "seed")
 # The validation-loss metrics of the runs and cells tables: per-run column, cells' median over
 # seeds and good-window flag. final: at the last step, the seed's measure; selected: at the step
 # with the lowest loss on the validation set's first half, reported on its second half (no

@@ -40,7 +40,7 @@ from optimizer_dynamics.claims.base import (
     settings_of,
 )
 from optimizer_dynamics import batch_regime
-from optimizer_dynamics.study import CURVATURE_SETS, RUN_SETS, SIDE_SETS
+from optimizer_dynamics.study import BESIDE_THE_GRID, CURVATURE_SETS, RUN_SETS, SIDE_SETS
 from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
 
 FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
@@ -73,7 +73,7 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
     grid = by_set["grid"]
     # no runs: inconclusive rows
     regimes = {run_set: sorted(by_set[run_set]["batch"].unique(), key=batch_regime.full_first) or ["full"]
-               for run_set in ("grid", "conditioning")}
+               for run_set in ("grid", "conditioning", "epsilon")}
     budgets = sorted(runs["budget"].unique()) or [1.0]
     texts = claim_texts(analysis)
     rows = []
@@ -89,7 +89,7 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
             if claim.run_set in SIDE_SETS:
                 source = by_set[claim.run_set]
                 set_cells = side_cells[claim.run_set]
-                if claim.run_set == "batch_sizes":  # its regimes beside the grid's, of the same lines
+                if claim.run_set in BESIDE_THE_GRID:  # read beside the grid's runs
                     source, set_cells = pd.concat([grid, source]), pd.concat([cells, set_cells])
                 if regime != batch_regime.ALL:
                     source, set_cells = source[source["batch"] == regime], set_cells[set_cells["batch"] == regime]

@@ -34,6 +34,17 @@ and compared seed by seed (the same seed gives the same initial weights and batc
      the Spearman rank correlation of the gap (geometric mean over seeds) with the batch size
      at least RANK_AGREEMENT (at most 0: refuted); where the gaps of every batch size lie within
      GAP_TIE of each other there is no trend to rank: "no difference".
+  9f with eps far above sqrt(v_hat), Adam's step is lr m_hat / eps: heavy ball at lr (1 - beta1)
+     / eps (Choi et al. 2019; optimizers/adam.py). The epsilon runs (study.py) are Adam at each
+     eps at the lrs matched to the grid's heavy-ball lrs. Per matched lr, seed by seed: Adam's
+     val loss within OVERLAY_TIE of heavy ball's, or both diverged; a seed where one diverged
+     and the other did not breaks the overlay. A matched lr overlays where no seed breaks it and
+     the geometric mean of the finite seeds' ratios lies within OVERLAY_TIE. Two halves: (i) at
+     the largest eps the share of matched lrs that overlay (judge_count); (ii) at the smallest
+     eps, the share that do not (a small eps makes Adam something else). The effect: Adam /
+     heavy ball at heavy ball's best lr, largest eps, seed-paired. Not predicted, and measured:
+     Adam's bias correction 1 / (1 - beta1^t) makes its first steps up to 1 / (1 - beta1) times
+     heavy ball's, which can move the largest lr that trains.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ import pandas as pd
 
 from optimizer_dynamics import batch_regime
 from optimizer_dynamics.claims.base import (
+    HOLDS_SHARE,
     Claim,
     Family,
     Missing,
@@ -63,6 +75,8 @@ from optimizer_dynamics.claims.base import (
     paired_ratio,
 )
 from optimizer_dynamics.claims.experiment2 import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from optimizer_dynamics.config import parse_hyperparameters
+from optimizer_dynamics.optimizers.adam import heavy_ball_lr
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.tables import lrs_in_every_regime
 
@@ -70,6 +84,7 @@ TRACK_TIE = 0.05  # best-lr val losses within 5 % count as equal
 HALFWAY = 0.5  # normalized GD's place: below 0.5 it is closer to SGD than to Adam
 GAP_TIE = 0.05  # 9e: gaps within 5 % of each other count as equal
 RMS_BAND = 1.5  # 9d: a run's update RMS / lr within a factor 1.5 of the law counts as following it
+OVERLAY_TIE = 0.1  # 9f: Adam's val loss within 10 % of heavy ball's at a matched lr overlays it
 
 
 def best_losses(study: Study, optimizer: str, beta: float) -> tuple[float, pd.Series]:
@@ -236,9 +251,76 @@ def gap_grows_with_batch(study: Study) -> Outcome:
     return halves_outcome([grows, rises], key, measured, detail, growth, growth_lo, growth_hi)
 
 
+def eps_of(hyperparameters: str) -> float:
+    return parse_hyperparameters("adam", hyperparameters)["eps"]
+
+
+def overlay(adam: pd.DataFrame, heavy: pd.DataFrame, beta1: float, eps: float) -> pd.DataFrame:
+    """Per Adam lr of one eps (loss matrices, seeds x lrs, +inf = diverged): its heavy-ball lr,
+    whether it overlays heavy ball there, and why not."""
+    rows = []
+    for lr in adam.columns:
+        partner = heavy_ball_lr(lr, beta1, eps)
+        match = [column for column in heavy.columns if math.isclose(column, partner, rel_tol=1e-6)]
+        if not match:
+            continue
+        both = pd.concat({"adam": adam[lr], "heavy": heavy[match[0]]}, axis=1, join="inner").astype(float)
+        diverged = np.isinf(both)
+        breaks = int((diverged["adam"] != diverged["heavy"]).sum())
+        finite = both[~diverged.any(axis=1)]
+        ratio = float(np.exp(np.log(finite["adam"] / finite["heavy"]).mean())) if len(finite) else math.nan
+        within = not len(finite) or abs(math.log(ratio)) <= math.log1p(OVERLAY_TIE)
+        why = (f"{'Adam' if diverged['adam'].sum() > diverged['heavy'].sum() else 'heavy ball'} diverged alone in "
+               f"{breaks} seed{'s' if breaks != 1 else ''}" if breaks else f"x{ratio:.2f}")
+        rows.append({"lr": lr, "heavy_ball_lr": match[0], "ratio": ratio, "overlays": breaks == 0 and within,
+                     "name": f"heavy-ball lr {match[0]:g} ({why})"})
+    return pd.DataFrame(rows, columns=["lr", "heavy_ball_lr", "ratio", "overlays", "name"])
+
+
+def large_eps_is_heavy_ball(study: Study) -> Outcome:
+    adam = study.runs[(study.runs["optimizer"] == "adam") & (study.runs["set"] == "epsilon")]
+    if adam.empty:
+        raise Missing("no epsilon runs (config epsilon.eps)")
+    beta1 = float(adam["momentum"].iloc[0])
+    # the grid's heavy ball (the epsilon runs are Adam's only)
+    heavy = study.subset(f"no {line_name('sgd', beta1)} runs in the grid (the heavy-ball partners)",
+                         optimizer="sgd", momentum=beta1)
+    by_eps = {eps_of(text): Study(runs, study.cells.iloc[:0], study.analysis, study.metric)
+              for text, runs in adam.groupby("hyperparameters")}
+    overlays = {eps: overlay(runs.loss_matrix("adam", beta1), heavy.loss_matrix("sgd", beta1), beta1, eps)
+                for eps, runs in sorted(by_eps.items())}
+    if any(table.empty for table in overlays.values()):
+        raise Missing("an eps has no lr matched to a heavy-ball lr of the grid")
+    largest, smallest = max(overlays), min(overlays)
+    top = overlays[largest]
+    halves = [judge_count(int(top["overlays"].sum()), len(top))]
+    if smallest < largest:
+        bottom = overlays[smallest]
+        halves.append(judge_count(int((~bottom["overlays"]).sum()), len(bottom)))
+    # heavy ball's best lr among the matched ones (median over seeds, a diverged seed +inf)
+    at_best = top.loc[heavy.loss_matrix("sgd", beta1)[top["heavy_ball_lr"]].median().to_numpy().argmin()]
+    best = float(at_best["heavy_ball_lr"])
+    effect, lo, hi, _ = paired_ratio(by_eps[largest].seed_values("adam", float(at_best["lr"]), beta1, study.loss_columns[0]),
+                                     heavy.seed_values("sgd", best, beta1, study.loss_columns[0]))
+    per_eps = "; ".join(f"ε {eps:g}: " + count_phrase(table["overlays"], table["name"], "matched lrs",
+                                                     holds="overlays heavy ball")
+                        for eps, table in overlays.items())
+    key = (f"ε {largest:g}: Adam's {study.metric} val loss within {OVERLAY_TIE:.0%} of heavy ball's at "
+           f"{int(top['overlays'].sum())} of {len(top)} matched lrs; at heavy ball's best lr {best:g}, Adam / heavy "
+           f"ball {effect:.3f} [{lo:.3f}, {hi:.3f}]" + (
+               f"; ε {smallest:g}: at {int(overlays[smallest]['overlays'].sum())} of {len(overlays[smallest])}"
+               if smallest < largest else ""))
+    measured = (f"Adam β₁ {beta1:g} at lr × (1 − β₁)/ε against {line_name('sgd', beta1)} of the grid, seed-paired: "
+                f"{per_eps}")
+    detail = (f"Overlay at the largest ε (≥ {HOLDS_SHARE:.0%} of matched lrs): {halves[0]}"
+              + (f"; no overlay at the smallest ε (≥ {HOLDS_SHARE:.0%} of matched lrs differ): {halves[1]}"
+                 if len(halves) > 1 else "; one ε only: the contrast half is not tested") + ".")
+    return halves_outcome(halves, key, measured, detail, effect, lo, hi)
+
+
 FAMILY = Family(
     name="Why Adam differs: the ablation ladder",
-    figures=("ladder", "batch_gap"),
+    figures=("ladder", "batch_gap", "eps_overlay"),
     claims=[
         Claim("9a", "Sign descent with momentum (Signum) behaves like Adam: the same best loss, overlapping lr windows",
               "Kunstner et al., 2023",
@@ -270,5 +352,11 @@ FAMILY = Family(
               "plain SGD and Adam (β₁ as configured) at each one's best lr in every regime of the grid and of "
               "batch_sizes, at the lrs every batch size has; seed-paired",
               gap_grows_with_batch, axes=("metric", "budget"), run_set="batch_sizes", across_regimes=True),
+        Claim("9f", "With a large ε, Adam is heavy ball at lr (1 − β₁)/ε", "Choi et al., 2019",
+              f"at the largest ε, Adam's val loss within {OVERLAY_TIE:.0%} of heavy ball's (or both diverged) at "
+              f"≥ {HOLDS_SHARE:.0%} of the matched lrs; at the smallest ε, at ≤ {1 - HOLDS_SHARE:.0%} of them",
+              "Adam (β₁ of the epsilon runs) at each ε and lr against the grid's heavy ball at lr (1 − β₁)/ε; "
+              "seed-paired",
+              large_eps_is_heavy_ball, axes=("regime", "metric", "budget"), run_set="epsilon"),
     ],
 )

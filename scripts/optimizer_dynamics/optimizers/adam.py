@@ -1,6 +1,21 @@
-"""Adam (torch's single-tensor path); its momentum axis is beta1."""
+"""Adam (torch's single-tensor path); its momentum axis is beta1.
+
+With eps far above sqrt(v_hat), Adam's step is lr m_hat / eps, and m_hat = (1 - beta1) v / (1 -
+beta1^t) for heavy ball's velocity v (v_t = beta1 v_(t-1) + g_t): heavy ball at lr (1 - beta1) /
+eps once the bias correction 1 / (1 - beta1^t) has faded (Choi et al. 2019, "On empirical
+comparisons of optimizers"). heavy_ball_lr and lr_of_heavy_ball convert between the two."""
 
 from optimizer_dynamics.optimizers.base import Hyperparameter, Optimizer, library_optimizer
+
+
+def heavy_ball_lr(lr: float, beta1: float, eps: float) -> float:
+    """The heavy-ball lr whose step Adam's is at a large eps: lr (1 - beta1) / eps."""
+    return lr * (1 - beta1) / eps
+
+
+def lr_of_heavy_ball(heavy_ball: float, beta1: float, eps: float) -> float:
+    """Adam's lr whose step at a large eps is heavy ball's at this lr: heavy_ball eps / (1 - beta1)."""
+    return heavy_ball * eps / (1 - beta1)
 
 
 def adam_state(thetas):
