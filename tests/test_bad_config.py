@@ -175,8 +175,13 @@ CASES = [
     ),
     Case(
         "hyperparameter-out-of-range",
-        changed(optimizers__adam__eps=[1.0e-8, 0.0]),
+        changed(optimizers__adam__eps=[0.0]),
         ("optimizers.adam.eps", "0.0 is not allowed", "allowed: a number > 0"),
+    ),
+    Case(
+        "hyperparameter-axis-in-the-grid",
+        changed(optimizers__adam__eps=[1.0e-8, 1.0]),
+        ("optimizers.adam.eps", "lists 2 values", "allowed: one value", "the epsilon runs"),
     ),
     Case(
         "hyperparameter-not-a-list",

@@ -172,6 +172,13 @@ def check_optimizer(optimizer, axes, key):
                 f"invalid config: {key}.{name}: {optimizer} has no hyperparameter {name}; allowed: lr, "
                 f"momentum{''.join(', ' + other for other in declared)}"
             )
+        if len(axes[name]) > 1:
+            # the figures, tables and claims tell an optimizer's lines apart by momentum alone
+            raise ConfigError(
+                f"invalid config: {key}.{name}: {axes[name]} lists {len(axes[name])} values; allowed: one value "
+                f"(the figures and claims compare an optimizer's lines by momentum only; Adam's eps as an axis is "
+                f"the epsilon runs, claim 9f)"
+            )
         for value in axes[name]:
             if not declared[name].allows(value):
                 raise ConfigError(

@@ -95,7 +95,7 @@ def cell_axes(config: dict, run_set: str) -> list[tuple[str, str, str, dict]]:
 def hyperparameter_settings(optimizer: str, axes: dict) -> list[str]:
     """The optimizer's own hyperparameters of a line's cells, each setting as RunConfig's
     hyperparameters field writes it: the product of the values its axes list (optimizers.adam.eps:
-    [1.0e-8, 1.0]), defaults for the ones they do not."""
+    [1.0e-3]; the config checks allow one value each), defaults for the ones they do not."""
     names = [h.name for h in OPTIMIZERS[optimizer].hyperparameters if h.name in axes]
     return [hyperparameter_text(optimizer, parse_hyperparameters(
         optimizer, ",".join(f"{name}={format_number(value)}" for name, value in zip(names, values))))
