@@ -8,7 +8,7 @@ CORES ?= $(shell nproc)
 # apt-get needs root: sudo where make runs as another user.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench browser cockpit clean
+.PHONY: run test docs bench browser cockpit clean
 
 run: $(STAMP)  ## install, then run the study on config/config.yaml, ending in the report
 	$(VENV)/bin/snakemake --cores $(CORES)
@@ -22,6 +22,9 @@ browser:  ## headless Chromium and its driver for the report's browser tests (De
 	  $(SUDO) apt-get install -y chromium chromium-driver || \
 	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; } || \
 	  echo "chromium could not be installed: the browser tests will be skipped, saying so"
+
+docs: $(STAMP)  ## regenerate config/README.md's key tables from the config schema
+	$(PY) -m optimizer_dynamics.config_docs
 
 bench: $(STAMP)  ## print the measured performance figures
 	$(PY) benchmarks/bench_training.py

@@ -10,6 +10,7 @@ last commit before the batched engine, 2571fe5), in its own copy, right before, 
 of the wall times is printed: both measured on this machine in this one run.
 
 Run: python benchmarks/bench_study.py [--cores 2] [--configfile config/config.yaml] [--baseline REV]
+         [--keep-results DIR]
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--configfile", default="config/config.yaml")
     parser.add_argument("--baseline", help="a git revision whose code runs the same study first, for the ratio")
+    parser.add_argument("--keep-results", type=Path,
+                        help="copy this checkout's results/ here afterwards (the verdicts of the measured study)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         baseline = None
@@ -76,6 +79,8 @@ def main() -> None:
         total = run_study(workdir, args.cores, args.configfile, "this checkout")
         if baseline:
             print(f"this checkout / baseline {args.baseline}: {total / baseline:.2f}x of the wall time")
+        if args.keep_results:
+            shutil.copytree(workdir / "results", args.keep_results, dirs_exist_ok=True)
 
 
 if __name__ == "__main__":

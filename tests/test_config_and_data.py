@@ -75,3 +75,35 @@ def test_dataset_seed_is_separate_and_file_round_trips(tmp_path):
     with pytest.raises(ValueError, match="noise: file has 0.2, run wants 0.3"):
         load_dataset(path, expected={**a.settings, "noise": 0.3})
     assert [p.name for p in tmp_path.iterdir()] == ["moons.npz"]
+
+
+def test_the_config_readmes_key_tables_are_generated_from_the_schema():
+    # The schema holds every key's meaning, range, default and reason once; the README's tables
+    # are generated from it (python -m optimizer_dynamics.config_docs): stale tables fail here.
+    import yaml
+
+    from optimizer_dynamics import config_docs
+
+    schema, study = yaml.safe_load(config_docs.SCHEMA.read_text()), yaml.safe_load(config_docs.CONFIG.read_text())
+    text = config_docs.README.read_text()
+    assert text.count("<!-- keys: ") == 7
+    assert config_docs.generate(text, schema, study) == text, "run python -m optimizer_dynamics.config_docs"
+    # a default changed in the schema reaches the table
+    schema["properties"]["data"]["properties"]["n_train"]["default"] = 400
+    assert "| `n_train` | Number of training points (full batch by default). | an integer >= 2 | `400` (config.yaml: `500`) |" \
+        in config_docs.generate(text, schema, study)
+
+
+def test_a_single_runs_defaults_are_the_workflows():
+    # RunConfig (a run by hand) keeps its defaults in Python, so a training job need not parse the
+    # schema; they must be the schema's, which the README's tables show.
+    import yaml
+
+    from optimizer_dynamics import config_docs
+    from optimizer_dynamics.config import RUN_DEFAULTS
+
+    sections = yaml.safe_load(config_docs.SCHEMA.read_text())["properties"]
+    shared = {**{key: ("data", key) for key in ("n_train", "n_val", "noise")}, "data_seed": ("data", "seed"),
+              **{key: ("training", key) for key in ("steps", "eval_every", "divergence_factor")}}
+    for field, (section, key) in shared.items():
+        assert RUN_DEFAULTS[field] == sections[section]["properties"][key]["default"], field

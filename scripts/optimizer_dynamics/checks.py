@@ -105,6 +105,7 @@ TYPE_WORDS = {
     "number": lambda schema: f"a number{bounds(schema)}",
     "integer": lambda schema: f"an integer{bounds(schema)}",
     "boolean": lambda schema: "true or false",
+    "string": lambda schema: "text" + (f" matching {schema['pattern']}" if "pattern" in schema else ""),
     "null": lambda schema: "null",
     "array": list_words,
     "object": mapping_words,
