@@ -37,14 +37,13 @@ def test_a_budget_is_the_summary_of_the_shorter_run(tiny_aggregate, tiny_dataset
     config = tiny_study_config()
     short = [train(tiny_config(optimizer=row.optimizer, lr=row.lr, momentum=row.momentum, seed=row.seed,
                                steps=TINY_STEPS // 2), tiny_dataset) for row in runs.itertuples()]
-    frames = []
-    for index, log in enumerate(short):
-        frame = pd.DataFrame(log.columns).assign(run=index, **{k: v for k, v in log.config.to_dict().items()},
-                                                 batch=log.config.batch, diverged=log.diverged,
-                                                 diverged_step=log.diverged_step, diverged_cause=log.diverged_cause)
-        frames.append(frame)
-    steps = pd.concat(frames, ignore_index=True).astype({"diverged_step": "Int64", "batch_size": "Int64"})
-    expected = aggregate.summarize_runs(steps, config["analysis"], aggregate.curvature_rows(steps))
+    steps = pd.concat([pd.DataFrame(log.columns).assign(run=index) for index, log in enumerate(short)],
+                      ignore_index=True)
+    run_table = pd.DataFrame([{**log.config.to_dict(), "batch": log.config.batch, "diverged": log.diverged,
+                               "diverged_step": log.diverged_step, "diverged_cause": log.diverged_cause}
+                              for log in short]).astype({"diverged_step": "Int64", "batch_size": "Int64"})
+    expected = aggregate.summarize_runs(steps, run_table.rename_axis("run"), config["analysis"],
+                                        aggregate.curvature_rows(steps, run_table))
     columns = ["diverged", "steps_completed", "final_val_loss", "selected_val_loss", "final_train_loss",
                "eff_step_late", "update_cosine_late", "coord_eff_lr_median_late"]
     pd.testing.assert_frame_equal(runs[columns].reset_index(drop=True), expected[columns].reset_index(drop=True))
@@ -121,10 +120,11 @@ def test_curve_mean_is_the_mean_over_seeds_of_the_files(tiny_aggregate, files):
 
 def test_curves_summarize_over_seeds_with_a_t_interval(tiny_study):
     """Three seeds (one built from another, scaled), so that mean, median and range differ."""
-    steps, _ = aggregate.read_runs([p for p in tiny_study if "optimizer~adam" in str(p)][:2])
-    extra = steps[steps["seed"] == steps["seed"].iloc[0]].assign(seed=99, run=2)
+    steps, run_table, _ = aggregate.read_runs([p for p in tiny_study if "optimizer~adam" in str(p)][:2])
+    extra = steps[steps["run"] == 0].assign(run=2)
     extra["val.loss"] *= 3
-    curves = aggregate.summarize_curves(pd.concat([steps, extra], ignore_index=True))
+    run_table = pd.concat([run_table, run_table.iloc[[0]].assign(seed=99)], ignore_index=True).rename_axis("run")
+    curves = aggregate.summarize_curves(pd.concat([steps, extra], ignore_index=True), run_table)
     row = curves[(curves["metric"] == "val.loss") & (curves["step"] == 9)].iloc[0]
     values = pd.concat([steps, extra]).query("step == 9")["val.loss"]
     half = stats.t_quantile(2) * values.std(ddof=1) / np.sqrt(3)

@@ -61,6 +61,14 @@ def test_rendering_is_deterministic(tiny_aggregate, rendered, tmp_path):
         assert (tmp_path / name).read_bytes() == (rendered / name).read_bytes(), name
 
 
+def test_figures_drawn_side_by_side_are_the_same_files(tiny_aggregate, rendered, tmp_path):
+    # --jobs 2: forked processes, each drawing some of the figures, write the same bytes
+    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--jobs", "2"])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in rendered.iterdir())
+    for path in rendered.iterdir():
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+
+
 def _axes_titled(fig, prefix: str):
     return next(ax for ax in fig.axes if ax.get_title().startswith(prefix))
 

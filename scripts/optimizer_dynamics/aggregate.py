@@ -116,6 +116,7 @@ import argparse
 import contextlib
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +124,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from optimizer_dynamics import study
+from optimizer_dynamics import batch_regime, study
 from optimizer_dynamics.atomic import atomic_path
 from optimizer_dynamics.optimizers import OPTIMIZERS, stability_threshold
 from optimizer_dynamics.runfile import run_schema_fields, schema_metadata
@@ -259,9 +260,11 @@ EXPECTED_RUN_SETTINGS = {
 SCHEDULE_CURVATURE_COLUMNS = ["max_sharpness_ratio", "first_stable_step", "loss_rise_before_stable",
                               *CURVATURE_LATE_COLUMNS]
 # what the summaries read; other per-step columns (per-layer ratios, other eigenvalues) stay on disk
-READ_COLUMNS = [*RUN_COLUMNS, "step", *CURVE_METRICS, "update.rms", *HETEROGENEITY_BLOCKS, "val_select.loss",
-                "val_report.loss",
+# the per-step columns the summaries read; a run's settings come once per run (read_runs)
+STEP_COLUMNS = ["step", *CURVE_METRICS, "update.rms", *HETEROGENEITY_BLOCKS, "val_select.loss", "val_report.loss",
                 *SHARPNESS_COLUMNS.values()]
+READ_COLUMNS = [*RUN_COLUMNS, *STEP_COLUMNS]  # what a run file must have
+READ_THREADS = 2
 FIX_HINT = "delete it and rerun snakemake to retrain it"
 
 
@@ -272,40 +275,51 @@ class AggregationError(RuntimeError):
 # --- reading ----------------------------------------------------------------------------
 
 
-def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
-    """All steps of all runs in one frame (column `run` = index into paths), and each run's metadata."""
+def read_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """All steps of all runs in one frame, the per-step columns only (column `run` = index into
+    paths); one row per run of its settings and outcome (RUN_COLUMNS, index `run`), from the
+    metadata its file stores beside the same values' columns; and each run's metadata."""
     if not paths:
         raise AggregationError("the config's grid names no run files")
-    tables, metadata = [], []
-    for run, path in enumerate(paths):
+    for path in paths:
         if not Path(path).exists():
             raise AggregationError(f"run file {path} of the config's grid is missing; rerun snakemake to train it")
-        try:
-            with pq.ParquetFile(path) as file:
-                schema = file.schema_arrow
-                meta = schema_metadata(schema)
-                missing = [c for c in READ_COLUMNS if c not in schema.names]
-                table = None if missing else file.read(columns=READ_COLUMNS)
-        except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as error:
-            raise AggregationError(
-                f"run file {path} is truncated or not a run Parquet file ({type(error).__name__}: {error}); "
-                f"{FIX_HINT}"
-            ) from error
-        if missing or table.num_rows == 0:
-            problem = f"lacks columns {missing}" if missing else "has no rows"
-            raise AggregationError(f"run file {path} {problem}; {FIX_HINT}")
-        if run == 0:
-            first_schema = table.schema
-        elif not table.schema.equals(first_schema, check_metadata=False):
+    # Two files at a time: reading is decompression in Arrow's C++, which releases the GIL.
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        read = list(pool.map(_read_run, paths))
+    first_schema = read[0][0].schema
+    for path, (table, _) in zip(paths, read):
+        if not table.schema.equals(first_schema, check_metadata=False):
             raise AggregationError(f"run file {path} has column types unlike {paths[0]}'s; {FIX_HINT}")
-        tables.append(table.append_column("run", pa.array(np.full(table.num_rows, run))))
-        metadata.append(meta)
-    combined = pa.concat_tables(tables)
-    steps = combined.to_pandas()
+    tables = [table.append_column("run", pa.array(np.full(table.num_rows, run))) for run, (table, _) in enumerate(read)]
+    metadata = [meta for _, meta in read]
+    steps = pa.concat_tables(tables).to_pandas()
+    settings = [{**meta.get("config", {}), "batch": batch_regime.name(meta.get("config", {}).get("batch_size")),
+                 **{key: meta.get(key) for key in ("diverged", "diverged_step", "diverged_cause")}} for meta in metadata]
+    run_table = pa.Table.from_pylist(settings, schema=pa.schema(run_schema_fields())).to_pandas()
     # to_pandas turns an int column with nulls into float; keep those two as nullable ints
     for column in NULLABLE_INT_COLUMNS:
-        steps[column] = steps[column].astype("Int64")
-    return steps, metadata
+        run_table[column] = run_table[column].astype("Int64")
+    return steps, run_table.rename_axis("run"), metadata
+
+
+def _read_run(path: str | Path) -> tuple[pa.Table, dict]:
+    """One run file's per-step columns and its metadata."""
+    try:
+        with pq.ParquetFile(path) as file:
+            schema = file.schema_arrow
+            meta = schema_metadata(schema)
+            missing = [c for c in READ_COLUMNS if c not in schema.names]
+            table = None if missing else file.read(columns=STEP_COLUMNS, use_threads=False)
+    except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as error:
+        raise AggregationError(
+            f"run file {path} is truncated or not a run Parquet file ({type(error).__name__}: {error}); "
+            f"{FIX_HINT}"
+        ) from error
+    if missing or table.num_rows == 0:
+        problem = f"lacks columns {missing}" if missing else "has no rows"
+        raise AggregationError(f"run file {path} {problem}; {FIX_HINT}")
+    return table, meta
 
 
 def check_runs(runs: pd.DataFrame, expected: pd.DataFrame, config: dict) -> None:
@@ -363,10 +377,11 @@ def analysis_settings(config: dict) -> dict:
 # --- summaries --------------------------------------------------------------------------
 
 
-def curvature_rows(steps: pd.DataFrame) -> pd.DataFrame:
+def curvature_rows(steps: pd.DataFrame, run_table: pd.DataFrame) -> pd.DataFrame:
     """The steps where a Hessian was measured, as curvature.parquet's columns plus `run`."""
-    measured = steps.loc[
-        steps["hessian.top1"].notna(), ["run", *CELL, "seed", "step", *SHARPNESS_COLUMNS.values()]
+    measured = steps.loc[steps["hessian.top1"].notna(), ["run", "step", *SHARPNESS_COLUMNS.values()]]
+    measured = measured.join(run_table[[*CELL, "seed"]], on="run")[
+        ["run", *CELL, "seed", "step", *SHARPNESS_COLUMNS.values()]
     ].rename(columns={column: name for name, column in SHARPNESS_COLUMNS.items()})
     # The registry says which quantity meets each optimizer's threshold (P^-1 H for adaptive ones).
     adaptive = measured["optimizer"].map(lambda name: OPTIMIZERS[name].adaptive)
@@ -436,11 +451,12 @@ def summarize_curvature(curvature: pd.DataFrame, analysis: dict, batch_loss: pd.
     return summary[CURVATURE_RUN_COLUMNS]
 
 
-def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: its settings and what it reached (see the module docstring); `curvature`
-    is curvature_rows(steps)."""
+def summarize_runs(steps: pd.DataFrame, run_table: pd.DataFrame, analysis: dict,
+                   curvature: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its settings (run_table, as read_runs gives it) and what it reached (see
+    the module docstring); `curvature` is curvature_rows(steps, run_table)."""
     by_run = steps.groupby("run", sort=True)
-    runs = by_run[RUN_COLUMNS].first()
+    runs = run_table[RUN_COLUMNS].copy()
     runs["steps_completed"] = by_run.size()
     last = by_run[["val.loss", "val.acc", "train.loss", "val_report.loss"]].last()  # last non-NaN: the last eval step
     runs["final_val_loss"], runs["final_val_acc"], runs["final_train_loss"], runs["final_report_val_loss"] = (
@@ -466,7 +482,7 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
     for name, column in LATE_COLUMNS.items():
         runs[name] = late_means[column]
 
-    relative = (steps["eff_step.global"] / steps["lr"] - 1).abs()
+    relative = (steps["eff_step.global"] / steps["run"].map(runs["lr"]) - 1).abs()
     runs["sgd_eff_step_max_rel_dev"] = relative.groupby(steps["run"]).max().where(runs["optimizer"] == "sgd")
 
     runs["stability_threshold"] = [
@@ -476,7 +492,7 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
     measured = steps[steps["hessian.top1"].notna()]
     blocks = measured.groupby("run")[HETEROGENEITY_BLOCKS].first()  # at the first Hessian step: step 0
     runs["initial_block_heterogeneity"] = np.log10(blocks.max(axis=1) / blocks.min(axis=1)).reindex(runs.index)
-    runs = runs.join(summarize_noise(steps).reindex(runs.index))
+    runs = runs.join(summarize_noise(steps, runs).reindex(runs.index))
 
     diverged = runs["diverged"].astype(bool)
     runs.loc[diverged, END_COLUMNS] = np.nan
@@ -485,11 +501,12 @@ def summarize_runs(steps: pd.DataFrame, analysis: dict, curvature: pd.DataFrame)
     return runs
 
 
-def summarize_noise(steps: pd.DataFrame) -> pd.DataFrame:
-    """Per run with noise steps (index `run`): the NOISE_RUN_COLUMNS (module docstring)."""
+def summarize_noise(steps: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per run with noise steps (index `run`): the NOISE_RUN_COLUMNS (module docstring); runs:
+    the runs' settings (batch_size, n_train), index `run`."""
     measured = steps.loc[steps["noise.b_simple"].notna(),
-                         ["run", "step", "batch_size", "n_train", "noise.b_simple", "noise.alpha", "noise.norm_test"]]
-    batch = measured["batch_size"].fillna(measured["n_train"])
+                         ["run", "step", "noise.b_simple", "noise.alpha", "noise.norm_test"]]
+    batch = measured["run"].map(runs["batch_size"].astype("float64").fillna(runs["n_train"]))
     measured = measured.assign(above=measured["noise.b_simple"] > batch)
     by_run = measured.groupby("run", sort=True)
     return pd.DataFrame({
@@ -556,11 +573,13 @@ def summarize_curvature_cells(runs: pd.DataFrame) -> pd.DataFrame:
     return cells.join(mean_intervals(by_cell, ["late_sharpness_ratio"])).reset_index()
 
 
-def summarize_curves(steps: pd.DataFrame) -> pd.DataFrame:
+def summarize_curves(steps: pd.DataFrame, run_table: pd.DataFrame) -> pd.DataFrame:
     """Long table: mean and 95% interval over seeds of each metric at each eval step of each cell."""
-    is_eval = ((steps["step"] + 1) % steps["eval_every"] == 0) | (steps["step"] == steps["steps"] - 1)
+    eval_every, last = steps["run"].map(run_table["eval_every"]), steps["run"].map(run_table["steps"]) - 1
+    is_eval = ((steps["step"] + 1) % eval_every == 0) | (steps["step"] == last)
     is_noise = steps["noise.b_simple"].notna()
-    by_step = steps.loc[is_eval | is_noise, [*CELL, "step", *CURVE_METRICS]].groupby([*CELL, "step"], sort=True)
+    shown = steps.loc[is_eval | is_noise, ["run", "step", *CURVE_METRICS]].join(run_table[CELL], on="run")
+    by_step = shown[[*CELL, "step", *CURVE_METRICS]].groupby([*CELL, "step"], sort=True)
     parts = {
         name: by_step.agg(name).rename_axis(columns="metric").stack() for name in ("mean", "std", "count")
     }
@@ -596,19 +615,18 @@ def study_summary(config: dict, runs: pd.DataFrame, metadata: list[dict]) -> dic
     }
 
 
-def budget_prefix(steps: pd.DataFrame, budget: float) -> pd.DataFrame:
-    """The runs as if trained for ceil(budget x steps) steps: at a constant lr a shorter run is
-    the prefix of a longer one (tests/test_training.py checks it), so its first rows are it.
-    A run that diverged after the cut-off had not diverged yet."""
-    cutoff = np.ceil(budget * steps["steps"]).astype("int64")
-    keep = steps["step"] < cutoff
-    prefix = steps[keep].copy()
-    prefix["steps"] = cutoff[keep]
-    later = prefix["diverged_step"].fillna(-1).to_numpy() >= prefix["steps"].to_numpy()
-    prefix.loc[later, "diverged"] = False
-    prefix.loc[later, "diverged_step"] = pd.NA
-    prefix.loc[later, "diverged_cause"] = None
-    return prefix
+def budget_prefix(steps: pd.DataFrame, run_table: pd.DataFrame, budget: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs (steps, run_table) as if trained for ceil(budget x steps) steps: at a constant lr
+    a shorter run is the prefix of a longer one (tests/test_training.py checks it), so its first
+    rows are it. A run that diverged after the cut-off had not diverged yet."""
+    cutoff = np.ceil(budget * run_table["steps"]).astype("int64")
+    prefix = steps[steps["step"] < steps["run"].map(cutoff)]
+    table = run_table.assign(steps=cutoff)
+    later = table["diverged_step"].fillna(-1).to_numpy() >= cutoff.to_numpy()
+    table.loc[later, "diverged"] = False
+    table.loc[later, "diverged_step"] = pd.NA
+    table.loc[later, "diverged_cause"] = None
+    return prefix, table
 
 
 def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
@@ -617,14 +635,14 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
     steps, `budget_steps` the steps it is; runs.parquet's `set` says grid or curvature."""
     analysis = analysis_settings(config)
     expected = study.expected_runs(config, root)
-    steps, metadata = read_runs(list(expected["path"]))
-    curvature = curvature_rows(steps)
+    steps, run_table, metadata = read_runs(list(expected["path"]))
+    curvature = curvature_rows(steps, run_table)
     run_set = steps["run"].map(expected["set"])
     runs_per_budget, cells_per_budget, curvature_cells_per_budget = [], [], []
     side_cells_per_budget = {side_set: [] for side_set in study.SIDE_SETS}
     for budget in sorted(analysis["budgets"]):
-        prefix = steps if budget == 1 else budget_prefix(steps, budget)
-        runs = summarize_runs(prefix, analysis, curvature if budget == 1 else curvature_rows(prefix))
+        prefix, table = (steps, run_table) if budget == 1 else budget_prefix(steps, run_table, budget)
+        runs = summarize_runs(prefix, table, analysis, curvature if budget == 1 else curvature_rows(prefix, table))
         if budget == 1:
             check_runs(runs, expected, config)
         runs = runs.assign(set=expected["set"].to_numpy(), budget=budget, budget_steps=runs["steps"])
@@ -642,7 +660,7 @@ def aggregate(config: dict, root: str = study.RUNS_DIR) -> dict:
         "cells.parquet": cells,
         **{f"{side_set}.parquet": pd.concat(per_budget, ignore_index=True)
            for side_set, per_budget in side_cells_per_budget.items()},
-        "curves.parquet": summarize_curves(steps[run_set == "grid"]),
+        "curves.parquet": summarize_curves(steps[run_set == "grid"], run_table),
         "curvature.parquet": curvature_set.sort_values([*CELL, "seed", "step"])[CURVATURE_TABLE_COLUMNS],
         "curvature_cells.parquet": pd.concat(curvature_cells_per_budget, ignore_index=True),
         "study.json": study_summary(config, runs[runs["budget"] == 1], metadata),

@@ -1041,23 +1041,41 @@ def _save_palette_png(fig: Figure, path: Path, metadata: dict) -> None:
         path, format="png", optimize=True)
 
 
-def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = None) -> list[Path]:
+def render_all(agg: Aggregate, out_dir: str | Path, stems: list[str] | None = None, jobs: int = 1) -> list[Path]:
     """Every figure file of figure_files (the grid's figures once per regime); `stems` picks
-    figures by name."""
+    figures by name; `jobs` processes draw them side by side (forked: each inherits agg)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    files = [file for file in figure_files.figure_files(agg.config) if not stems or file[1] in stems]
+    if jobs <= 1 or len(files) <= 1:
+        return [path for file in files for path in render_file(agg, out_dir, *file)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(jobs, len(files)), mp_context=multiprocessing.get_context("fork"),
+                             initializer=_keep_aggregate, initargs=(agg, out_dir)) as pool:
+        return [path for paths in pool.map(_render_kept, files) for path in paths]
+
+
+_KEPT: dict = {}  # a worker's aggregate and output directory, inherited at fork
+
+
+def _keep_aggregate(agg: Aggregate, out_dir: Path) -> None:
+    _KEPT.update(agg=agg, out_dir=out_dir)
+
+
+def _render_kept(file: tuple[str, str, str | None]) -> list[Path]:
+    return render_file(_KEPT["agg"], _KEPT["out_dir"], *file)
+
+
+def render_file(agg: Aggregate, out_dir: Path, stem: str, figure: str, regime: str | None) -> list[Path]:
+    """One figure file: a study figure, or a grid figure in one regime (its title says which)."""
     with matplotlib.rc_context(STYLE):
-        for stem, figure, regime in figure_files.figure_files(agg.config):
-            if stems and figure not in stems:
-                continue
-            if regime is None:
-                written += save_figure(build_figure(figure, agg), out_dir, stem)
-                continue
-            fig = build_figure(figure, agg.in_regime(regime))
-            fig.suptitle(f"[{batch_regime.label(regime)}] {fig.get_suptitle()}")
-            written += save_figure(fig, out_dir, stem)
-    return written
+        if regime is None:
+            return save_figure(build_figure(figure, agg), out_dir, stem)
+        fig = build_figure(figure, agg.in_regime(regime))
+        fig.suptitle(f"[{batch_regime.label(regime)}] {fig.get_suptitle()}")
+        return save_figure(fig, out_dir, stem)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1068,6 +1086,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "study.json")
     parser.add_argument("--out-dir", required=True, help="where <stem>.png and <stem>.svg are written")
     parser.add_argument("--only", nargs="+", choices=list(FIGURES), help="draw only these figures")
+    parser.add_argument("--jobs", type=int, default=1, help="processes drawing figures side by side (default 1)")
     return parser
 
 
@@ -1078,7 +1097,7 @@ def main(argv: list[str] | None = None) -> None:
         agg = load_aggregate(args.aggregate_dir, with_verdicts=False)
     except AggregateError as error:
         parser.error(str(error))
-    render_all(agg, args.out_dir, args.only)
+    render_all(agg, args.out_dir, args.only, args.jobs)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ rule figures:
         "results/benchmarks/figures.tsv"
     conda:
         "../envs/optimizer_dynamics.yaml"
+    # Two processes draw the figures side by side: the job runs after the last training job,
+    # when the cores are free (Snakemake gives it fewer where fewer are).
+    threads: 2
     params:
         args=figures_args,
     shell:
-        '"$PYTHON" -m optimizer_dynamics.figures {params.args:q} > {log:q} 2>&1'
+        '"$PYTHON" -m optimizer_dynamics.figures {params.args:q} --jobs {threads} > {log:q} 2>&1'
