@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from optimizer_dynamics import batch_regime
-from optimizer_dynamics.config import format_number, hyperparameter_text, parse_hyperparameters
+from optimizer_dynamics.config import format_number, hyperparameter_text
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.optimizers.adam import lr_of_heavy_ball
 
@@ -96,10 +96,10 @@ def hyperparameter_settings(optimizer: str, axes: dict) -> list[str]:
     """The optimizer's own hyperparameters of a line's cells, each setting as RunConfig's
     hyperparameters field writes it: the product of the values its axes list (optimizers.adam.eps:
     [1.0e-3]; the config checks allow one value each), defaults for the ones they do not."""
-    names = [h.name for h in OPTIMIZERS[optimizer].hyperparameters if h.name in axes]
-    return [hyperparameter_text(optimizer, parse_hyperparameters(
-        optimizer, ",".join(f"{name}={format_number(value)}" for name, value in zip(names, values))))
-        for values in itertools.product(*(axes[name] for name in names))]
+    defaults = {h.name: h.default for h in OPTIMIZERS[optimizer].hyperparameters}
+    names = [name for name in defaults if name in axes]
+    return [hyperparameter_text(optimizer, {**defaults, **dict(zip(names, values))})
+            for values in itertools.product(*(axes[name] for name in names))]
 
 
 def grid(config: dict, run_set: str = "grid"):

@@ -285,9 +285,10 @@ def large_eps_is_heavy_ball(study: Study) -> Outcome:
     # the grid's heavy ball (the epsilon runs are Adam's only)
     heavy = study.subset(f"no {line_name('sgd', beta1)} runs in the grid (the heavy-ball partners)",
                          optimizer="sgd", momentum=beta1)
+    heavy_losses = heavy.loss_matrix("sgd", beta1)
     by_eps = {eps_of(text): Study(runs, study.cells.iloc[:0], study.analysis, study.metric)
               for text, runs in adam.groupby("hyperparameters")}
-    overlays = {eps: overlay(runs.loss_matrix("adam", beta1), heavy.loss_matrix("sgd", beta1), beta1, eps)
+    overlays = {eps: overlay(runs.loss_matrix("adam", beta1), heavy_losses, beta1, eps)
                 for eps, runs in sorted(by_eps.items())}
     if any(table.empty for table in overlays.values()):
         raise Missing("an eps has no lr matched to a heavy-ball lr of the grid")
@@ -298,7 +299,7 @@ def large_eps_is_heavy_ball(study: Study) -> Outcome:
         bottom = overlays[smallest]
         halves.append(judge_count(int((~bottom["overlays"]).sum()), len(bottom)))
     # heavy ball's best lr among the matched ones (median over seeds, a diverged seed +inf)
-    at_best = top.loc[heavy.loss_matrix("sgd", beta1)[top["heavy_ball_lr"]].median().to_numpy().argmin()]
+    at_best = top.loc[heavy_losses[top["heavy_ball_lr"]].median().to_numpy().argmin()]
     best = float(at_best["heavy_ball_lr"])
     effect, lo, hi, _ = paired_ratio(by_eps[largest].seed_values("adam", float(at_best["lr"]), beta1, study.loss_columns[0]),
                                      heavy.seed_values("sgd", best, beta1, study.loss_columns[0]))
