@@ -524,3 +524,28 @@ def test_large_eps_adam_overlaying_heavy_ball_is_counted_over_the_matched_lrs():
     assert epsilon_verdict({0.1: 1.15}, small_factor=1.5)["verdict"] == "mixed"
     both = epsilon_verdict({}, small_factor=1.0)
     assert both["verdict"] == "mixed" and both["detail"].endswith("differ): refuted.")
+
+
+def conditioning_verdict(adam_best: dict[str, float]) -> pd.Series:
+    """Adam (beta1 0.9) at three lrs on moons and moons_kappa100 (conditioning runs), its best lr
+    on each problem adam_best[problem]: 10c's row."""
+    rows = []
+    for problem, best in adam_best.items():
+        for seed in SEEDS:
+            for lr in (1e-3, 1e-2, 1e-1):
+                rows.append(run("adam", lr, 0.9, seed, loss=(0.2 if lr == best else 0.5) * (1 + 0.004 * seed),
+                                set="conditioning", problem=problem))
+    runs = pd.DataFrame(rows).astype({"steps_to_target": "Int64"})
+    cells = aggregate.summarize_cells(runs, LADDER_ANALYSIS).assign(budget=1.0)
+    table = claims.evaluate(runs, cells.iloc[:0], LADDER_ANALYSIS, side_cells={"conditioning": cells},
+                            claims=[claim for claim in claims.CLAIMS if claim.id == "10c"])
+    return table[table["metric"] == "final"].iloc[0]
+
+
+def test_a_best_lr_that_does_not_move_is_said_to_stay():
+    stays = conditioning_verdict({"moons": 1e-2, "moons_kappa100": 1e-2})
+    assert stays["verdict"] == "supported"
+    assert stays["key"].startswith("κ 100: Adam's best lr stays at 0.01: +0 grid points")
+    assert "from 0.01 to 0.01" not in stays["key"] + stays["measured"]
+    moved = conditioning_verdict({"moons": 1e-3, "moons_kappa100": 1e-1})
+    assert moved["verdict"] == "refuted" and moved["key"].startswith("κ 100: Adam's best lr from 0.001 to 0.1: +2")
