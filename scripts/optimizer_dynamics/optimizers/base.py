@@ -24,8 +24,8 @@ State = dict  # name -> (R, P) tensor, the optimizer's per-run buffers
 @dataclass(frozen=True)
 class Hyperparameter:
     """One of an optimizer's own hyperparameters, beside the study's lr and momentum axes: its
-    config key (optimizers.<optimizer>.<name>, a list of values like lr's), its default and
-    its allowed range, which the config checks and RunConfig enforce."""
+    config key (optimizers.<optimizer>.<name>, a list of one value), its default and its allowed
+    range, which the config checks and RunConfig enforce."""
 
     name: str
     default: float
@@ -102,13 +102,10 @@ class Optimizer:
     # For adaptive methods: P (R, P) after a step, so that the stability quantity is the top
     # eigenvalue of P^-1 H (Cohen et al. 2022); None: the plain sharpness is compared.
     preconditioner: Callable[[State, Hyper, int], torch.Tensor] | None = None
-    # Its own hyperparameters beyond lr and momentum, each a possible axis of the config's cells.
+    # Its own hyperparameters beyond lr and momentum, each set in the config or left at its default.
     hyperparameters: tuple[Hyperparameter, ...] = ()
     requires_momentum: bool = False  # the momentum axis must be > 0 (torch refuses Nesterov at 0)
     order: int = 100  # its place in tables, legends and figure panels (the registry's order)
-
-    def hyperparameter(self, name: str) -> Hyperparameter:
-        return {h.name: h for h in self.hyperparameters}[name]
 
     def hyperparameter_label(self, text: str) -> str:
         """A run's hyperparameters field as labels show it: "beta2=0.999,eps=1e-08" -> "β₂ = 0.999,
