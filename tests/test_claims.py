@@ -542,10 +542,10 @@ def conditioning_verdict(adam_best: dict[str, float]) -> pd.Series:
     return table[table["metric"] == "final"].iloc[0]
 
 
-def test_a_best_lr_that_does_not_move_is_said_to_stay():
+def test_a_best_lr_that_does_not_move_is_not_said_to_move():
     stays = conditioning_verdict({"moons": 1e-2, "moons_kappa100": 1e-2})
     assert stays["verdict"] == "supported"
-    assert stays["key"].startswith("κ 100: Adam's best lr stays at 0.01: +0 grid points")
+    assert stays["key"].startswith("κ 100 leaves Adam's best lr at 0.01: +0 grid points")
     assert "from 0.01 to 0.01" not in stays["key"] + stays["measured"]
     moved = conditioning_verdict({"moons": 1e-3, "moons_kappa100": 1e-1})
-    assert moved["verdict"] == "refuted" and moved["key"].startswith("κ 100: Adam's best lr from 0.001 to 0.1: +2")
+    assert moved["verdict"] == "refuted" and moved["key"].startswith("κ 100 moves Adam's best lr from 0.001 to 0.1: +2")

@@ -154,10 +154,11 @@ def best_lr_moves(study: Study, optimizer: str) -> list[dict]:
     return moves
 
 
-def best_lr_change(move: dict) -> str:
-    """ "from 0.2 to 5e-05", or "stays at 0.01" where the best lr is the same (as printed)."""
+def best_lr_change(move: dict, whose: str) -> str:
+    """ "moves Adam's best lr from 0.002 to 0.1", or "leaves Adam's best lr at 0.01" where the best
+    lr is the same (as printed)."""
     base, lr = f"{move['base_lr']:g}", f"{move['lr']:g}"
-    return f"stays at {base}" if base == lr else f"from {base} to {lr}"
+    return f"leaves {whose} best lr at {base}" if base == lr else f"moves {whose} best lr from {base} to {lr}"
 
 
 def sgd_best_lr_falls(study: Study) -> Outcome:
@@ -173,10 +174,11 @@ def sgd_best_lr_falls(study: Study) -> Outcome:
                                         if move["edge"] else ""))
     last = moves[-1]
     predicted = math.log10(last["kappa"] ** 2)
-    key = (f"κ {last['kappa']:g}: plain SGD's best lr {best_lr_change(last)}: "
+    change = best_lr_change(last, "plain SGD's")
+    key = (f"κ {last['kappa']:g} {change}: "
            f"{last['fall']:.2f} decades [{last['fall_ci'][0]:.2f}, {last['fall_ci'][1]:.2f}] of the "
            f"{predicted:.0f} that κ² allows")
-    measured = "; ".join(f"{m['problem']}: best lr {best_lr_change(m)}, {m['fall']:.2f} decades "
+    measured = "; ".join(f"{m['problem']} {best_lr_change(m, 'the')}, {m['fall']:.2f} decades "
                          f"[{m['fall_ci'][0]:.2f}, {m['fall_ci'][1]:.2f}]" for m in moves)
     detail = ("; ".join(notes) + f". Intervals: {BOOTSTRAP_RESAMPLES} resamples of the seeds; one grid step is "
               f"{GRID_STEP_DECADES:.2f} decades.")
@@ -190,9 +192,10 @@ def adam_best_lr_stays(study: Study) -> Outcome:
         lo, hi = move["steps_ci"]
         halves.append("supported" if -1 <= lo and hi <= 1 else "refuted" if lo > 1 or hi < -1 else "inconclusive")
     last = moves[-1]
-    key = (f"κ {last['kappa']:g}: Adam's best lr {best_lr_change(last)}: "
+    change = best_lr_change(last, "Adam's")
+    key = (f"κ {last['kappa']:g} {change}: "
            f"{last['steps']:+d} grid points [{last['steps_ci'][0]:+.0f}, {last['steps_ci'][1]:+.0f}]")
-    measured = "; ".join(f"{m['problem']}: best lr {best_lr_change(m)}, {m['steps']:+d} grid points "
+    measured = "; ".join(f"{m['problem']} {best_lr_change(m, 'the')}, {m['steps']:+d} grid points "
                          f"[{m['steps_ci'][0]:+.0f}, {m['steps_ci'][1]:+.0f}]" for m in moves)
     detail = ("At most one grid point: the move's 95 % interval inside [-1, +1]: "
               + ", ".join(f"{m['problem']} {half}" + (" (its best lr is at the grid's edge: the move is a bound)"
