@@ -123,18 +123,26 @@ def train_block(configs: list[RunConfig], dataset: Dataset, *, record_trajectory
             xb, yb = (x1_train, y_train) if orders is None else (x1_train[index[:, row]], targets[:, row])
             logits[:, row], losses[:, row] = stack.loss_and_grad(xb, yb)
             grads[:, row].copy_(stack.grad)
-            # H at theta_t, where this step's gradient was taken; Adam's preconditioner after the step
-            due = hessian_rows.get(row, ())
-            hessians = {i: loss_hessian(thetas[i], x_train, y_train, hidden) for i in due}
+            # H at theta_t, where this step's gradient was taken; Adam's preconditioner after the step.
+            # Runs at the same point share its Hessian, computed once: at step 0 every lr of a seed
+            # is at that seed's initial weights.
+            points = {}
+            for i in hessian_rows.get(row, ()):
+                points.setdefault(thetas[i].numpy().tobytes(), []).append(i)
+            hessians = [(same, loss_hessian(thetas[same[0]], x_train, y_train, hidden)) for same in points.values()]
             optimizer.update(thetas, stack.grad, state, hyper, step + 1)
-            if hessians:
-                precond = optimizer.preconditioner(state, hyper, step + 1) if optimizer.adaptive else None
-                for i, hess in hessians.items():
-                    summary = spectrum_summary(hess, None if precond is None else precond[i], hidden)
-                    if orders is not None:  # at theta_t: the batches of a partition drawn for this step
-                        summary[BATCH_SHARPNESS_COLUMN] = batch_sharpness(
-                            params[i, row], x_train, y_train, hidden, batch, torch.Generator().manual_seed(step))
-                    curvature[i, row] = torch.tensor([summary[c] for c in CURVATURE_COLUMNS], dtype=torch.float64)
+            precond = optimizer.preconditioner(state, hyper, step + 1) if hessians and optimizer.adaptive else None
+            for same, hess in hessians:
+                summaries = {}  # by the run's preconditioner (one for a method without any)
+                for i in same:
+                    key = None if precond is None else precond[i].numpy().tobytes()
+                    if key not in summaries:
+                        summary = spectrum_summary(hess, None if precond is None else precond[i], hidden)
+                        if orders is not None:  # at theta_t: the batches of a partition drawn for this step
+                            summary[BATCH_SHARPNESS_COLUMN] = batch_sharpness(
+                                params[i, row], x_train, y_train, hidden, batch, torch.Generator().manual_seed(step))
+                        summaries[key] = torch.tensor([summary[c] for c in CURVATURE_COLUMNS], dtype=torch.float64)
+                    curvature[i, row] = summaries[key]
             params[:, row + 1].copy_(thetas)
 
         # End of a chunk: diagnostics in bulk over (runs, steps), then each run's divergence check.
