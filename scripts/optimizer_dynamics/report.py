@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from optimizer_dynamics.atomic import atomic_path
@@ -87,17 +88,27 @@ def _render_offline(source, stylesheet, parameters, work, out_html, out_pdf) -> 
         executed = _execute(notebook, work / "executed.ipynb", parameters)
     with stage("to markdown", timings):
         markdown = _to_markdown(executed, work / "findings.md")
-    with stage("html", timings):
-        html = _pandoc(markdown, work / "findings.html", "html5",
-                       ["--standalone", "--embed-resources", "--toc", "--toc-depth=2",
-                        f"--css={stylesheet}", "--section-divs"])
-        _check_self_contained(html)
-    built = {html: out_html}
+
+    def timed(name, build, out):
+        with stage(name, timings):
+            return build(), out
+
+    # The HTML and the PDF are built side by side: each is mostly a tool's process (pandoc, typst).
+    builds = [("html", lambda: _to_html(markdown, stylesheet, work), out_html)]
     if out_pdf is not None:
-        with stage("pdf", timings):
-            built[_to_pdf(markdown, work)] = out_pdf
+        builds.append(("pdf", lambda: _to_pdf(markdown, work), out_pdf))
+    with ThreadPoolExecutor(max_workers=len(builds)) as pool:
+        built = dict(future.result() for future in [pool.submit(timed, *build) for build in builds])
     _publish_all(built)
     return timings
+
+
+def _to_html(markdown: Path, stylesheet: Path, work: Path) -> Path:
+    html = _pandoc(markdown, work / "findings.html", "html5",
+                   ["--standalone", "--embed-resources", "--toc", "--toc-depth=2", f"--css={stylesheet}",
+                    "--section-divs"])
+    _check_self_contained(html)
+    return html
 
 
 def _to_notebook(source: Path, out: Path) -> Path:

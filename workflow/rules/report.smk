@@ -15,6 +15,8 @@ rule report:
         "results/benchmarks/report.tsv"
     conda:
         "../envs/optimizer_dynamics.yaml"
+    # the HTML and the PDF are built side by side (the last job: the cores are free)
+    threads: 2
     params:
         args=report_args,
     shell:
