@@ -175,15 +175,15 @@ def test_adam_preconditioned_sharpness_from_its_logged_state(tiny_dataset):
         assert log.columns["hessian.top1"][t - 1] == pytest.approx(np.linalg.eigvalsh(h)[-1], rel=1e-9)
 
 
-@pytest.mark.parametrize(("early_steps", "early_every"), [(0, 1), (10, 4)])
-def test_curvature_follows_its_schedule_and_changes_nothing_else(tiny_dataset, early_steps, early_every):
+@pytest.mark.parametrize(("early_steps", "early_every", "consecutive"), [(0, 1, 2), (10, 4, 2), (10, 4, 1)])
+def test_curvature_follows_its_schedule_and_changes_nothing_else(tiny_dataset, early_steps, early_every, consecutive):
     plain = train(tiny_config(optimizer="sgd", lr=0.3), tiny_dataset)
     measured = train(tiny_config(optimizer="sgd", lr=0.3, curvature_every=7, curvature_early_steps=early_steps,
-                                 curvature_early_every=early_every), tiny_dataset)
+                                 curvature_early_every=early_every, curvature_consecutive=consecutive), tiny_dataset)
     logged = ~np.isnan(measured.columns["hessian.top1"])
-    # pairs of consecutive steps, so a period-2 oscillation is seen at both phases
+    # pairs of consecutive steps by default, so a period-2 oscillation is seen at both phases
     starts = [*range(0, early_steps, early_every), *range(early_steps + (-early_steps) % 7, plain.config.steps, 7)]
-    expected = sorted({step for s in starts for step in (s, s + 1) if step < plain.config.steps})
+    expected = sorted({s + k for s in starts for k in range(consecutive) if s + k < plain.config.steps})
     np.testing.assert_array_equal(np.flatnonzero(logged), expected)
     assert np.all(np.isnan(measured.columns["hessian.precond_top1"]))  # SGD has no preconditioner
     assert all(np.all(np.isnan(plain.columns[name])) for name in CURVATURE_COLUMNS)

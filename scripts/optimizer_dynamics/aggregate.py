@@ -235,7 +235,6 @@ REQUIRED_ANALYSIS = {
 # from study.expected_runs. (adam_* are left out: they do not apply to every optimizer's runs.)
 CONFIG_RUN_SETTINGS = {
     "eval_every": ("training", "eval_every"),
-    "noise_every": ("training", "noise_every"),
     "divergence_factor": ("training", "divergence_factor"),
     "n_train": ("data", "n_train"),
     "n_val": ("data", "n_val"),
@@ -251,12 +250,16 @@ EXPECTED_RUN_SETTINGS = {
                    "conditioning": "conditioning.batch_size", "batch_sizes": "batch_sizes.batch_size",
                    "minibatch_curvature": "curvature.minibatch.batch_size", "epsilon": "epsilon.batch_size"},
     **{f"curvature_{key}": {"grid": "0 on grid runs", "curvature": f"curvature.{key}",
-                            "conditioning": "the step-0 Hessian pair", "batch_sizes": "0 on batch-size runs",
+                            "conditioning": "the step-0 Hessian", "batch_sizes": "0 on batch-size runs",
                             "minibatch_curvature": f"curvature.{key}", "epsilon": "0 on epsilon runs"}
        for key in ("every", "early_steps", "early_every")},
+    "curvature_consecutive": {**dict.fromkeys(study.RUN_SETS, "pairs of steps"),
+                              "conditioning": "the step-0 Hessian alone"},
+    "noise_every": {run_set: f"0 on {run_set} runs" if run_set in study.SIDE_SETS else "training.noise_every"
+                    for run_set in study.RUN_SETS},
 }
-# curvature summaries that need a Hessian schedule past step 1: NaN for the conditioning runs,
-# whose one Hessian pair is steps 0 and 1
+# curvature summaries that need a Hessian schedule past step 0: NaN for the conditioning runs,
+# whose one Hessian is step 0's
 SCHEDULE_CURVATURE_COLUMNS = ["max_sharpness_ratio", "first_stable_step", "loss_rise_before_stable",
                               *CURVATURE_LATE_COLUMNS]
 # what the summaries read; other per-step columns (per-layer ratios, other eigenvalues) stay on disk

@@ -37,6 +37,7 @@ class RunConfig:
     curvature_every: int = 0  # exact Hessians at steps s, s + 1 for s a multiple of K; 0 = off
     curvature_early_steps: int = 0  # ... and, before this step,
     curvature_early_every: int = 1  # a pair every this many steps (dense early, where the catapult happens)
+    curvature_consecutive: int = 2  # Hessians at s, ..., s + this - 1: 2 = the pair; 1 = step s alone
     noise_every: int = 0  # exact gradient-noise instruments every K steps (noise.py); 0 = off
     # model
     hidden: int = 128
@@ -71,6 +72,7 @@ class RunConfig:
             ("curvature_every", self.curvature_every >= 0, "an integer >= 0 (0 = off)"),
             ("curvature_early_steps", self.curvature_early_steps >= 0, "an integer >= 0"),
             ("curvature_early_every", self.curvature_early_every >= 1, "an integer >= 1"),
+            ("curvature_consecutive", self.curvature_consecutive in (1, 2), "1 or 2"),
             ("noise_every", self.noise_every >= 0, "an integer >= 0 (0 = off)"),
             ("hidden", self.hidden >= 1, "an integer >= 1"),
             ("problem", self.problem in PROBLEMS, f"one of {list(PROBLEMS)}"),
@@ -103,11 +105,12 @@ class RunConfig:
         Hessians come in pairs of consecutive steps, s and s + 1 for s a multiple of the period
         (curvature_early_every before curvature_early_steps, curvature_every after): gradient
         descent at the edge of stability oscillates with period 2, and a schedule of even steps
-        alone would see one phase of the orbit only."""
+        alone would see one phase of the orbit only. curvature_consecutive 1 takes step s alone,
+        for runs that read no oscillation (the conditioning runs' step-0 sharpness)."""
         if not self.curvature_every:
             return False
         period = self.curvature_early_every if step < self.curvature_early_steps else self.curvature_every
-        return step % period in (0, 1)
+        return step % period < self.curvature_consecutive
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -10,8 +10,8 @@ The sets of runs, all under results/runs, in Snakemake's Paramspace layout:
       Hessians:
           results/runs/curvature/problem~moons/batch~full/optimizer~sgd/hyperparameters~none/lr~0.5/momentum~0/seed~0.parquet
   conditioning: the cells of conditioning.optimizers on each of conditioning.problems, in
-      each of its regimes, training.steps steps, with the Hessian pair of steps 0 and 1 (the
-      step-0 sharpness):
+      each of its regimes, training.steps steps, with the Hessian of step 0 (the step-0
+      sharpness):
           results/runs/conditioning/problem~moons_kappa100/batch~64/optimizer~adam/hyperparameters~beta2=0.999,eps=1e-08/lr~0.001/momentum~0.9/seed~0.parquet
   minibatch_curvature: the cells of curvature.minibatch.cells at its batch size, training.steps
       steps, on the curvature runs' Hessian schedule, logging the batch sharpness too:
@@ -144,7 +144,7 @@ def run_files(config: dict, root: str = RUNS_DIR) -> list[str]:
 
 def expected_runs(config: dict, root: str = RUNS_DIR):
     """One row per run file of the config (path, set, the cell, seed) with the settings its
-    run must have been trained with: steps, batch_size, curvature_every."""
+    run must have been trained with: steps, batch_size, the Hessian schedule, noise_every."""
     import pandas as pd
 
     rows = []
@@ -164,15 +164,19 @@ def expected_runs(config: dict, root: str = RUNS_DIR):
 
 
 def training_settings(config: dict, run_set: str) -> dict:
-    """The settings a set's runs differ by: steps and the Hessian schedule."""
-    curvature, steps = config["curvature"], config["training"]["steps"]
+    """The settings a set's runs differ by: steps, the Hessian schedule and the gradient-noise
+    instruments, which the side sets leave off (their claims read losses and the step-0 Hessian)."""
+    curvature, training = config["curvature"], config["training"]
+    steps = training["steps"]
+    noise = {"noise_every": 0 if run_set in SIDE_SETS else training["noise_every"]}
+    off = {"curvature_every": 0, "curvature_early_steps": 0, "curvature_early_every": 1, "curvature_consecutive": 2}
     if run_set in ("grid", "batch_sizes", "epsilon"):
-        return {"steps": steps, "curvature_every": 0, "curvature_early_steps": 0, "curvature_early_every": 1}
-    if run_set == "conditioning":
-        # a Hessian pair every `steps` steps: the pair of steps 0 and 1 only
-        return {"steps": steps, "curvature_every": steps, "curvature_early_steps": 0, "curvature_early_every": 1}
+        return {"steps": steps, **off, **noise}
+    if run_set == "conditioning":  # one Hessian, at step 0: a period of `steps` steps, one step a period
+        return {"steps": steps, **off, "curvature_every": steps, "curvature_consecutive": 1, **noise}
     return {"steps": curvature["steps"] if run_set == "curvature" else steps, "curvature_every": curvature["every"],
-            "curvature_early_steps": curvature["early_steps"], "curvature_early_every": curvature["early_every"]}
+            "curvature_early_steps": curvature["early_steps"], "curvature_early_every": curvature["early_every"],
+            "curvature_consecutive": 2, **noise}
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,7 @@ def train_args(block):
     shared = {
         k: v
         for k, v in config["training"].items()
-        if k not in ("threads", "block", "max_runs_per_job", "batch_size", "steps")
+        if k not in ("threads", "block", "max_runs_per_job", "batch_size", "steps", "noise_every")
     }
     settings = {
         "problem": block.problem,
@@ -268,7 +268,7 @@ def train_runtime_minutes(block):
     settings = study.training_settings(config, block.run_set)
     steps, runs = settings["steps"], len(block.lrs) * len(SEEDS)
     hessians = runs * hessians_per_run(settings)
-    noise_every = config["training"]["noise_every"]
+    noise_every = settings["noise_every"]
     noise_steps = runs * (math.ceil(steps / noise_every) if noise_every else 0)
     seconds = (
         runs * steps * SECONDS_PER_RUN_STEP
@@ -281,11 +281,13 @@ def train_runtime_minutes(block):
 def hessians_per_run(settings):
     if not settings["curvature_every"]:
         return 0
-    # Hessians come in pairs of consecutive steps (RunConfig.is_hessian_step).
+    # Hessians come in runs of consecutive steps, pairs by default (RunConfig.is_hessian_step).
     early = math.ceil(
         settings["curvature_early_steps"] / settings["curvature_early_every"]
     )
-    return 2 * (early + math.ceil(settings["steps"] / settings["curvature_every"]))
+    return settings["curvature_consecutive"] * (
+        early + math.ceil(settings["steps"] / settings["curvature_every"])
+    )
 
 
 def train_mem_mb(block):
