@@ -12,7 +12,6 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 run: $(STAMP)  ## install, then run the study on config/config.yaml, ending in the report
 	$(VENV)/bin/snakemake --cores $(CORES)
-	@echo "Report: $(CURDIR)/results/report/findings.html (PDF beside it)"
 
 test: $(STAMP) browser  ## install, then run the test suite
 	$(VENV)/bin/pytest

@@ -179,10 +179,29 @@ def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
     ])
 
 
+def claim_anchor(claim_id: str) -> str:
+    """The id of a claim's row in the verdict table: what a key finding links to."""
+    return f"claim-{re.sub(r'[^A-Za-z0-9]', '-', claim_id)}"
+
+
+def evidence(claim_ids: list[str]) -> str:
+    """A link to the claim's row in the verdict table; to the table, for a finding about many claims."""
+    if len(claim_ids) == 1:
+        return f"[claim {esc(claim_ids[0])}](#{claim_anchor(claim_ids[0])})"
+    return "[the verdict table](#verdicts)"
+
+
+show(
+    "## Key findings",
+    "What the study found, from the verdicts below, each finding with its evidence:",
+    "\n".join(f"{number}. {esc(finding['text'])} *Evidence: {evidence(finding['claims'])}.*"
+              for number, finding in enumerate(agg.key_findings, start=1)),
+)
+
 claims = verdicts.drop_duplicates("id")
 summary_table = pd.DataFrame(
     {
-        "#": claims["id"].map(esc),
+        "#": [f"[{esc(claim_id)}]{{#{claim_anchor(claim_id)}}}" for claim_id in claims["id"]],
         "Claim": [f"{esc(c.claim)} *({esc(c.source)}; prediction: {esc(c.prediction)})*" for c in claims.itertuples()],
         "Where it holds": claims["headline"].map(esc),
         "Each setting": [" ".join(setting_badge(r) for r in group.itertuples())

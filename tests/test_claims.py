@@ -549,3 +549,31 @@ def test_a_best_lr_that_does_not_move_is_not_said_to_move():
     assert "from 0.01 to 0.01" not in stays["key"] + stays["measured"]
     moved = conditioning_verdict({"moons": 1e-3, "moons_kappa100": 1e-1})
     assert moved["verdict"] == "refuted" and moved["key"].startswith("κ 100 moves Adam's best lr from 0.001 to 0.1: +2")
+
+
+def test_key_findings_count_where_the_seed_holds_and_quote_each_chosen_claim_at_its_primary_setting():
+    from optimizer_dynamics.claims.base import Family
+    from optimizer_dynamics.claims.key_findings import key_findings
+
+    def rows(claim_id, source, verdicts, keys=None):
+        settings = [("full", 1.0), ("64", 1.0), ("64", 0.5)][: len(verdicts)]
+        return [{"id": claim_id, "claim": f"Claim {claim_id}.", "source": source, "regime": regime, "metric": None,
+                 "comparison": None, "budget": budget, "setting": f"{regime}, {budget:.0%}", "verdict": verdict,
+                 "key": (keys or {}).get((regime, budget), f"key {claim_id} {regime} {budget}")}
+                for (regime, budget), verdict in zip(settings, verdicts)]
+
+    verdicts = pd.DataFrame([
+        *rows("1", "the seed, Experiment 1", ["supported", "supported", "supported"]),
+        *rows("2", "the seed, Experiment 2", ["refuted", "mixed", "no difference"],
+              keys={("64", 1.0): "Adam / SGD 0.98"}),
+        *rows("3", "the seed, Experiment 3", ["refuted", "no difference", "inconclusive"]),
+        *rows("4", "a paper", ["supported"]),
+    ])
+    findings = key_findings(verdicts, [Family("a", [], findings=("2",)), Family("b", [], findings=("4", "5"))])
+    assert [f["claims"] for f in findings] == [["1", "2", "3"], ["2"], ["4"]]
+    assert findings[0]["text"] == ("Of the seed's 3 claims, 1 holds in every setting (1), "
+                                   "1 holds in some settings only (2) and 1 holds in no setting (3).")
+    # the whole run in the seed's minibatch regime, not full batch nor half the steps
+    assert findings[1]["text"] == ("“Claim 2” (2): Adam / SGD 0.98, at 64, 100%; verdicts over its 3 settings: "
+                                   "mixed in 1, fails in 1, no difference in 1.")
+    assert findings[2]["text"] == "“Claim 4” (4): key 4 full 1.0, at full, 100%; verdicts over its 1 setting: holds in 1."

@@ -7,6 +7,7 @@ other runs on the same machine) never affect it. Expected numbers come from the 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import re
@@ -276,9 +277,25 @@ def test_tiny_study_end_to_end(repo_copy):
     for stem in ("loss_curves_full", "lr_sensitivity_16", "effective_step_16", "stability"):
         assert (repo_copy / f"results/figures/{stem}.png").stat().st_size > 0
 
-    text = visible_text((repo_copy / "results/report/findings.html").read_text())
+    # The terminal: a short line per job saying what it does (no per-job reasons listing every
+    # output path), then where the report is and the key findings, as the report opens with them.
+    terminal = result.stdout + result.stderr
+    assert "Reason:" not in terminal and max(map(len, terminal.splitlines())) <= 160
+    assert "training grid runs on moons, full batch: SGD m = 0, 2 lrs x 2 seeds" in terminal
+    assert f"Report: {repo_copy / 'results/report/findings.html'}" in terminal
+    findings = json.loads((repo_copy / "results/aggregate/key_findings.json").read_text())
+    page = (repo_copy / "results/report/findings.html").read_text()
+    text = visible_text(page)
+    assert len(findings) >= 2
+    for number, finding in enumerate(findings, start=1):
+        assert " ".join(f"{number}. {finding['text']}".split()) in " ".join(terminal.split())
+        assert finding["text"].replace("\u2019", "'") in text
     verdicts = pd.read_parquet(repo_copy / "results/aggregate/verdicts.parquet")
     assert len(verdicts) > 0
+    # the findings open the page: before the verdict table, each linking to its claim's row there
+    assert text.index(findings[-1]["text"].replace("\u2019", "'")) < text.index(verdicts.headline.iloc[0])
+    for claim_id in {claim_id for finding in findings for claim_id in finding["claims"]}:
+        assert f'id="claim-{claim_id}"' in page
     for claim, headline in zip(verdicts.claim, verdicts.headline):
         assert claim.replace("\u2019", "'") in text and headline in text
     for setting, verdict in zip(verdicts.setting, verdicts.verdict):

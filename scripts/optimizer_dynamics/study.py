@@ -212,6 +212,16 @@ class Block:
         return (f"{self.run_set}/problem~{self.problem}/batch~{self.batch}/optimizer~{self.optimizer}"
                 f"/hyperparameters~{self.hyperparameters}{lr}/momentum~{self.momentum}{part}")
 
+    def describe(self, seeds) -> str:
+        """What its job does, in a line: "training grid runs on moons, batch 64: SGD m = 0.9,
+        15 lrs x 5 seeds" (the hyperparameters where the optimizer has any; the part of a split line)."""
+        optimizer = OPTIMIZERS[self.optimizer]
+        own = f", {optimizer.hyperparameter_label(self.hyperparameters)}" if optimizer.hyperparameters else ""
+        part = f", part {self.part}" if self.part else ""
+        return (f"training {self.run_set} runs on {self.problem}, {batch_regime.label(self.batch)}: "
+                f"{optimizer.label} {optimizer.momentum_symbol} = {self.momentum}{own}, "
+                f"{len(self.lrs)} lr{'s' if len(self.lrs) > 1 else ''} x {len(seeds)} seeds{part}")
+
     def run_files(self, seeds, root: str = RUNS_DIR) -> list[str]:
         """lr-major, as the training command takes its --out paths."""
         return [

@@ -51,6 +51,7 @@ AGGREGATE_FILES = (*REQUIRED_COLUMNS, "study.json")  # what the aggregation writ
 VERDICTS_FILE = "verdicts.parquet"
 VERDICTS_COLUMNS = ["id", "family", "claim", "source", "headline", "setting", "prediction", "effect", "effect_lo",
                     "effect_hi", "n_held", "n_tested", "verdict", "measured", "detail"]
+KEY_FINDINGS_FILE = "key_findings.json"  # [{"claims": [ids], "text": sentence}] (claims/key_findings.py)
 AGGREGATE_HINT = "run python -m optimizer_dynamics.aggregate first"
 
 
@@ -109,6 +110,7 @@ class Aggregate:
     side_runs_by_budget: pd.DataFrame
     verdicts: pd.DataFrame | None
     study: dict  # study.json: the config, run counts and library versions
+    key_findings: list[dict] | None = None  # with the verdicts: the study's key findings
 
     def in_regime(self, regime: str) -> Aggregate:
         """The grid of one batch regime (its cells, curves and runs); the curvature stays."""
@@ -175,7 +177,18 @@ def load_aggregate(directory: str | Path, with_verdicts: bool = True) -> Aggrega
                      runs_by_budget=runs_by_budget,
                      side_cells_by_budget={run_set: frames[f"{run_set}.parquet"] for run_set in SIDE_SETS},
                      side_runs_by_budget=all_runs[side], study=study,
-                     verdicts=read_table(directory / VERDICTS_FILE, VERDICTS_COLUMNS) if with_verdicts else None)
+                     verdicts=read_table(directory / VERDICTS_FILE, VERDICTS_COLUMNS) if with_verdicts else None,
+                     key_findings=read_key_findings(directory / KEY_FINDINGS_FILE) if with_verdicts else None)
+
+
+def read_key_findings(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise AggregateError(f"{path}: missing; run python -m optimizer_dynamics.claims first")
+    findings = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(findings, list) or not all(isinstance(f, dict) and {"claims", "text"} <= f.keys()
+                                                 for f in findings):
+        raise AggregateError(f"{path}: expected a list of {{claims, text}}")
+    return findings
 
 
 def read_table(path: Path, columns: list[str]) -> pd.DataFrame:

@@ -17,13 +17,16 @@ rule aggregate:
         runs_dir=runs_dir,
         out_dir=output_dir,
         args=aggregate_args,
+    message:
+        f"aggregating {len(run_files())} runs"
     shell:
         '"$PYTHON" -m optimizer_dynamics.aggregate --runs-dir {params.runs_dir:q}'
         " --out-dir {params.out_dir:q} {params.args:q} > {log:q} 2>&1"
 
 
 rule claims:
-    """Each claim judged in each setting: prediction, effect, interval, verdict, headline."""
+    """Each claim judged in each setting: prediction, effect, interval, verdict, headline; and
+    the study's key findings, a sentence each."""
     input:
         aggregates=AGGREGATES,
         code=CODE["claims"],
@@ -34,6 +37,7 @@ rule claims:
             category="Tables",
             labels={"table": "verdicts.parquet"},
         ),
+        KEY_FINDINGS,
     log:
         "results/logs/claims.log",
     benchmark:
@@ -42,5 +46,7 @@ rule claims:
         "../envs/optimizer_dynamics.yaml"
     params:
         aggregate_dir=output_dir,
+    message:
+        "judging the claims"
     shell:
         '"$PYTHON" -m optimizer_dynamics.claims --aggregate-dir {params.aggregate_dir:q} > {log:q} 2>&1'

@@ -5,6 +5,7 @@ import math
 import os
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -65,6 +66,7 @@ DATASET = "results/data/{problem}.npz"  # one data set per problem
 AGGREGATE_DIR = "results/aggregate"
 AGGREGATES = [f"{AGGREGATE_DIR}/{name}" for name in tables.AGGREGATE_FILES]
 VERDICTS = f"{AGGREGATE_DIR}/{tables.VERDICTS_FILE}"
+KEY_FINDINGS = f"{AGGREGATE_DIR}/{tables.KEY_FINDINGS_FILE}"
 FIGURES_DIR = "results/figures"
 FIGURE_FILES = figure_files.figure_files(config)  # (file stem, figure, regime)
 FIGURES = [
@@ -193,7 +195,15 @@ def train_args(block):
     shared = {
         k: v
         for k, v in config["training"].items()
-        if k not in ("threads", "block", "max_runs_per_job", "batch_size", "steps", "noise_every")
+        if k
+        not in (
+            "threads",
+            "block",
+            "max_runs_per_job",
+            "batch_size",
+            "steps",
+            "noise_every",
+        )
     }
     settings = {
         "problem": block.problem,
@@ -294,3 +304,16 @@ def train_mem_mb(block):
     runs = len(block.lrs) * len(SEEDS)
     steps = study.training_settings(config, block.run_set)["steps"]
     return 1024 + math.ceil(runs * steps / 1000 * MB_PER_RUN_THOUSAND_STEPS)
+
+
+def print_summary():
+    """The end of a run that reached the report: where it is, and the key findings."""
+    if not Path(REPORT_HTML).is_file() or not Path(KEY_FINDINGS).is_file():
+        return
+    print(f"\nReport: {Path(REPORT_HTML).resolve()} (the PDF beside it)\nKey findings:")
+    findings = json.loads(Path(KEY_FINDINGS).read_text(encoding="utf-8"))
+    for number, finding in enumerate(findings, start=1):
+        text = f"{number}. {finding['text']}"
+        # breaks at spaces only: "0.002-0.005" and paths stay whole
+        wrap = dict(break_on_hyphens=False, break_long_words=False)
+        print(textwrap.fill(text, width=100, subsequent_indent="   ", **wrap))

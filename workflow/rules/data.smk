@@ -11,5 +11,7 @@ rule dataset:
         "../envs/optimizer_dynamics.yaml"
     params:
         args=dataset_args,
+    message:
+        "building the {wildcards.problem} data set"
     shell:
         '"$PYTHON" -m optimizer_dynamics.data --out {output:q} {params.args:q} > {log:q} 2>&1'

@@ -16,5 +16,7 @@ rule figures:
     threads: 2
     params:
         args=figures_args,
+    message:
+        "drawing the figures"
     shell:
         '"$PYTHON" -m optimizer_dynamics.figures {params.args:q} --jobs {threads} > {log:q} 2>&1'

@@ -4,7 +4,7 @@ rule report:
         source=REPORT_SOURCE,
         style=REPORT_STYLE,
         code=CODE["report"],
-        aggregates=[*AGGREGATES, VERDICTS],
+        aggregates=[*AGGREGATES, VERDICTS, KEY_FINDINGS],
         figures=FIGURES,
     output:
         html=report(REPORT_HTML, caption="../report/findings.rst", category="Report"),
@@ -19,5 +19,7 @@ rule report:
     threads: 2
     params:
         args=report_args,
+    message:
+        "rendering the report"
     shell:
         '"$PYTHON" -m optimizer_dynamics.report {params.args:q} > {log:q} 2>&1'

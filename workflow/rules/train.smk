@@ -22,6 +22,8 @@ for block in BLOCKS:
             runtime=train_runtime_minutes(block),
         params:
             args=train_args(block),
+        message:
+            block.describe(SEEDS)
         shell:
             '"$PYTHON" -m optimizer_dynamics.train --data {input.data:q} --out {output.runs:q}'
             " --threads {threads} {params.args:q} > {log:q} 2>&1"

@@ -6,13 +6,15 @@ the registry FAMILIES, and the stage that writes verdicts.parquet.
 
 reads the aggregate tables (tables.load_aggregate) and writes verdicts.parquet beside them: one
 row per claim and setting (base.settings_of) with the prediction, the measured effect and its
-interval, the units that held, the verdict and the claim's headline. A claim is added as one
+interval, the units that held, the verdict and the claim's headline; and key_findings.json, the
+study's key findings in a few sentences (key_findings.py). A claim is added as one
 file with a FAMILY (or one Claim in a family) and an entry in FAMILIES.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from optimizer_dynamics.claims import (
     ladder,
     stability,
 )
+from optimizer_dynamics.claims.key_findings import key_findings
 from optimizer_dynamics.claims.base import (
     SETTING_AXES,
     Claim,
@@ -41,7 +44,7 @@ from optimizer_dynamics.claims.base import (
 )
 from optimizer_dynamics import batch_regime
 from optimizer_dynamics.study import BESIDE_THE_GRID, CURVATURE_SETS, RUN_SETS, SIDE_SETS
-from optimizer_dynamics.tables import VERDICTS_FILE, AggregateError, load_aggregate
+from optimizer_dynamics.tables import KEY_FINDINGS_FILE, VERDICTS_FILE, AggregateError, load_aggregate
 
 FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
                           conditioning.FAMILY, stability.FAMILY, gradient_noise.FAMILY]
@@ -135,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
                         tables.cells_by_budget, tables.analysis, side_cells=tables.side_cells_by_budget)
     with atomic_path(Path(args.aggregate_dir) / VERDICTS_FILE) as tmp:
         verdicts.to_parquet(tmp, index=False)
+    with atomic_path(Path(args.aggregate_dir) / KEY_FINDINGS_FILE) as tmp:
+        Path(tmp).write_text(json.dumps(key_findings(verdicts, FAMILIES), ensure_ascii=False, indent=1) + "\n",
+                             encoding="utf-8")
     counts = verdicts["verdict"].value_counts()
     print(f"judged {verdicts['id'].nunique()} claims in {len(verdicts)} settings: "
           + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()))

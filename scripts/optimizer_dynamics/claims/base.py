@@ -98,6 +98,8 @@ class Family:
     name: str  # the report section's title
     claims: list[Claim]
     figures: tuple[str, ...] = field(default_factory=tuple)  # figures.FIGURES names
+    # the claims whose key numbers answer the family's question: the study's key findings quote them
+    findings: tuple[str, ...] = ()
 
 
 # --- judges -------------------------------------------------------------------------------

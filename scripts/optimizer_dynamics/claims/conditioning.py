@@ -273,6 +273,7 @@ def heterogeneity_tracks_advantage(study: Study) -> Outcome:
 SOURCE = "the per-coordinate scaling argument (issue: why Adam differs); Adam's invariance to diagonal rescaling"
 FAMILY = Family(
     name="Conditioning: what per-coordinate scaling fixes",
+    findings=("10c",),
     claims=[
         Claim("10a", "Stretching one input by κ multiplies the step-0 sharpness by about κ².", SOURCE,
               "the exponent log(λ_κ / λ_1) / log κ² is 1 within ±10 %",

@@ -152,6 +152,7 @@ def adam_adaptive(study: Study) -> Outcome:
 
 FAMILY = Family(
     name="Experiment 1: SGD vs Adam at their usual learning rates",
+    findings=("1b", "6a"),
     figures=("loss_curves", "norms", "effective_step", "adaptivity"),
     claims=[
         Claim("1a", "Adam converges faster than SGD", "the seed, Experiment 1",

@@ -152,6 +152,7 @@ def adam_more_robust(study: Study) -> Outcome:
 
 FAMILY = Family(
     name="Experiment 2: the learning-rate sweep",
+    findings=("3c",),
     figures=("lr_sensitivity",),
     claims=[
         Claim("3a", "SGD's good lr window is {sgd_window}", "the seed, Experiment 2",

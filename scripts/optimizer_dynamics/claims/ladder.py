@@ -321,6 +321,7 @@ def large_eps_is_heavy_ball(study: Study) -> Outcome:
 
 FAMILY = Family(
     name="Why Adam differs: the ablation ladder",
+    findings=("9a",),
     figures=("ladder", "batch_gap", "eps_overlay"),
     claims=[
         Claim("9a", "Sign descent with momentum (Signum) behaves like Adam: the same best loss, overlapping lr windows",

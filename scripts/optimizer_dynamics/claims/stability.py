@@ -235,6 +235,7 @@ CURVATURE_AXES = ("budget",)
 
 FAMILY = Family(
     name="Curvature: the edge of stability and the catapult",
+    findings=("7a",),
     figures=("sharpness", "stability", "stochastic_edge"),
     claims=[
         Claim("7a", "Full-batch gradient descent, with or without heavy-ball momentum, trains at the edge of "
