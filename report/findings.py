@@ -146,7 +146,9 @@ if len(all_runs) != study["n_runs"] or int(all_runs.diverged.sum()) != study["n_
     raise ValueError("runs.parquet and study.json disagree on the run counts: re-run the aggregation")
 
 # %%
-VERDICT_MARKS = {"supported": "✓", "mixed": "◐", "refuted": "✗", "no difference": "=", "not reached": "…",
+# (≈, not =, for a tie: typst reads a table cell starting with "= " as a heading, which the PDF's
+# table of contents then lists)
+VERDICT_MARKS = {"supported": "✓", "mixed": "◐", "refuted": "✗", "no difference": "≈", "not reached": "…",
                  "inconclusive": "?"}
 
 
@@ -215,13 +217,12 @@ show(
           "about loss the final or the selected validation loss (at the step picked on the other half of the "
           "validation set), for comparisons of the optimizers the usual or the tuned (best) learning rates, and "
           "the budget in % of the steps. ✓ (green): supported, ◐ (yellow): mixed (the count is in the "
-          "headline), ✗ (red): refuted, = (blue): no difference (within the tie band), … (grey): not reached "
+          "headline), ✗ (red): refuted, ≈ (blue): no difference (within the tie band), … (grey): not reached "
           "within the run, ? (grey): undecided."),
     "At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read from the "
     "same runs. The curvature claims (7a-7d) use the curvature runs, full batch; 8a, about sampling noise, is "
     "judged at minibatch only, and 8d compares the regimes (its badges name one budget each). The measurements "
-    "behind each badge:",
-    *[claim_details(claim_id, group) for claim_id, group in verdicts.groupby("id", sort=False)],
+    "behind each badge are in [the appendix](#appendix-the-measurements-behind-each-verdict), claim by claim.",
 )
 
 
@@ -719,4 +720,11 @@ show(
     table(versions_table, "Library versions recorded by the training runs and the aggregation."),
     table(config_table, "The study configuration, as the aggregation received it."),
     "</details>",
+)
+
+
+# %%
+show(
+    "## Appendix: the measurements behind each verdict",
+    *[claim_details(claim_id, group) for claim_id, group in verdicts.groupby("id", sort=False)],
 )

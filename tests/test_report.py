@@ -114,9 +114,12 @@ def test_the_page_opens_on_the_verdicts_one_line_per_claim_with_a_badge_per_sett
             " ".join(k.split()) for k in group["key"]]
         assert [" ".join(c[3].get_text(" ", strip=True).split()) for c in cells] == [
             " ".join(m.split()) for m in group["measured"]]
-    # The verdicts come first, before the set-up and every experiment section.
+    # The key findings come first, then the verdicts, before the set-up and every experiment
+    # section; the measurements are the appendix.
     headings = [h.get_text(strip=True) for h in page.find_all("h2")]
-    assert headings[0] == "Verdicts"
+    assert headings[:2] == ["Key findings", "Verdicts"]
+    assert headings[-1] == "Appendix: the measurements behind each verdict"
+    assert all(fold.find_parent("section")["id"] == "appendix-the-measurements-behind-each-verdict" for fold in details)
 
 
 def test_run_counts_come_from_the_runs(tiny_aggregate, page):
@@ -299,19 +302,24 @@ def test_the_report_loads_in_chromium_without_console_errors(opened):
     assert not errors, errors
 
 
-def test_the_first_screen_shows_the_verdicts(opened):
+def test_the_first_screen_shows_the_key_findings_and_each_links_to_its_evidence(opened):
     from selenium.webdriver.common.by import By
 
-    heading = next(h for h in opened.find_elements(By.TAG_NAME, "h2") if h.text == "Verdicts")
-    first_claim = opened.find_element(By.XPATH, "//table[.//th[text()='Where it holds']]//tbody/tr[1]")
+    heading = next(h for h in opened.find_elements(By.TAG_NAME, "h2") if h.text == "Key findings")
+    findings = opened.find_elements(By.CSS_SELECTOR, "section#key-findings li")
     height = opened.execute_script("return window.innerHeight")
-    assert heading.rect["y"] < height and first_claim.rect["y"] < height, (heading.rect, first_claim.rect, height)
+    assert findings and heading.rect["y"] < height and findings[0].rect["y"] < height, (heading.rect, height)
+    links = opened.find_elements(By.CSS_SELECTOR, "section#key-findings li a")
+    assert len(links) == len(findings)
+    for link in links:
+        target = link.get_attribute("href").split("#", 1)[1]
+        assert opened.find_elements(By.ID, target), target
 
 
 def test_a_claims_measurements_unfold_on_a_click(opened):
     from selenium.webdriver.common.by import By
 
-    fold = opened.find_elements(By.TAG_NAME, "details")[0]
+    fold = opened.find_elements(By.CSS_SELECTOR, "details.measurements")[0]
     folded = fold.find_element(By.TAG_NAME, "table")
     assert not folded.is_displayed()
     opened.execute_script("arguments[0].scrollIntoView()", fold)
