@@ -22,8 +22,9 @@ browser:  ## headless Chromium and its driver for the report's browser tests (De
 	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; } || \
 	  echo "chromium could not be installed: the browser tests will be skipped, saying so"
 
-docs: $(STAMP)  ## regenerate config/README.md's key tables from the config schema
+docs: $(STAMP)  ## regenerate config/README.md's key tables from the config schema, and the figures' caption files
 	$(PY) -m optimizer_dynamics.config_docs
+	$(PY) -m optimizer_dynamics.figures.captions
 
 bench: $(STAMP)  ## print the measured performance figures
 	$(PY) benchmarks/bench_training.py

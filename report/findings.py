@@ -33,11 +33,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optimizer_dynamics.config import format_number
-from optimizer_dynamics import figure_files, interactive, tables
+from optimizer_dynamics import interactive, tables
+from optimizer_dynamics.figures import FIGURES
 from optimizer_dynamics import batch_regime
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
-from optimizer_dynamics.claims import conditioning, gradient_noise, ladder, stability
+from optimizer_dynamics.claims import FAMILIES, conditioning, gradient_noise, ladder, stability
 from optimizer_dynamics.claims.base import VERDICTS, Missing, Study
 
 figures = Path(figures_dir)
@@ -109,13 +110,19 @@ def image(stem: str, caption: str) -> str:
     return f"![{caption}](<{path.resolve().as_posix()}>)"
 
 
-def figure(stem: str, caption: str) -> str:
-    """A curvature figure; or a grid figure in the regime the section describes, with the other
-    regimes' folded below it (HTML; the PDF shows them all, as pandoc drops the raw HTML)."""
-    if stem in figure_files.STUDY_FIGURES:
-        return image(stem, caption)
+placed: set[str] = set()  # the figures a section has shown; "More figures" shows the others
+
+
+def figure(name: str) -> str:
+    """A figure of the whole study; or a grid figure in the regime the section describes, with the
+    other regimes' folded below it (HTML; the PDF shows them all, as pandoc drops the raw HTML);
+    with the caption its entry states."""
+    placed.add(name)
+    caption = FIGURES[name].caption
+    if not FIGURES[name].per_regime:
+        return image(name, caption)
     def in_regime(regime: str) -> str:
-        return image(f"{stem}_{regime}", f"{batch_regime.label(regime).capitalize()}. {caption}")
+        return image(f"{name}_{regime}", f"{batch_regime.label(regime).capitalize()}. {caption}")
     others = [r for r in regimes if r != shown_regime]
     if not others:
         return in_regime(shown_regime)
@@ -308,8 +315,7 @@ show(
           "∞ in a median means at least half the seeds did."),
     f"At these settings, seed by seed (claims 1b and 1a): {claim_key('1b', **usual)}; {claim_key('1a', **usual)}. "
     "One learning rate each decides little; Experiment 2 compares each optimizer at its best.",
-    figure("loss_curves", "Training and validation loss of the reference pair against step "
-           "(mean over seeds, shaded: 95 % interval)."),
+    figure("loss_curves"),
 )
 
 # %%
@@ -357,8 +363,7 @@ show(
     "measured at the grid's resolution, and possibly wider when it reaches the end of the grid.",
     table(window_table, "Good learning-rate windows per optimizer and momentum, beside the seed's "
           "claimed windows (the verdicts on claims 3 and 4 use the reference momentum's row)."),
-    figure("lr_sensitivity", "Median final validation loss against learning rate; bars: interquartile "
-           "range over seeds; filled markers: good learning rates; crosses: diverged runs."),
+    figure("lr_sensitivity"),
     interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(agg.cells_by_budget)}),
 )
 
@@ -418,8 +423,7 @@ show(
     f"Across momenta the late effective step is {num(ratios.min())} to {num(ratios.max())} times the "
     f"prediction, and the late update cosine ranges from {num(cosines.min())} to {num(cosines.max())} "
     "(settings where every seed diverged have no late values and are left out of both ranges).",
-    figure("momentum", "Left: late effective step of SGD against the prediction lr / (1 − momentum) for "
-           "every learning rate and momentum (dashed: equality). Right: late cosine of consecutive updates."),
+    figure("momentum"),
     "Any cell's curves, in either regime (the HTML page only; the shaded band is the 95 % interval over seeds):",
     interactive.embed({"curve-explorer": interactive.curve_explorer_chart(
         agg.curves, agg.curvature,
@@ -441,10 +445,8 @@ show(
     f"and SGD's at its own {interval(ref_cells['sgd'], 'eff_step_late')} (claim 6a compares them seed by seed). "
     f"Relative to their learning rates that is {num(ref_step['adam'] / reference['adam'][0])} × lr for Adam "
     f"and {num(ref_step['sgd'] / reference['sgd'][0])} × lr for SGD.",
-    figure("norms", "L2 norms of the gradient, the parameters and the update, for the whole network and "
-           "per tensor, at the reference settings (mean over seeds, shaded: 95 % interval)."),
-    figure("effective_step", "Effective step ‖update‖ / ‖gradient‖ against step for plain SGD and Adam "
-           "across the learning-rate grid; dashed: y = lr, where plain SGD must lie."),
+    figure("norms"),
+    figure("effective_step"),
 )
 
 # %%
@@ -459,8 +461,7 @@ show(
     + " and ".join(f"{interval(c, 'saturated_frac_late')} for {esc(name)}" for name, c in saturation.items())
     + f" at the reference settings. The most saturated setting with a finished run is "
     f"{setting(most.optimizer, most.lr, most.momentum)} at {num(most.saturated_frac_late_mean)}.",
-    figure("saturation", "Fraction of saturated logits and mean |logit| against step at the reference "
-           "settings (mean over seeds, shaded: 95 % interval)."),
+    figure("saturation"),
 )
 
 # %%
@@ -504,8 +505,7 @@ show(
     + " and ".join(f"{spread(name, *reference[name])} for {esc(name)}" for name in reference)
     + " at the reference settings (mean [95 % interval] over seeds; 1 means every coordinate took the same step). "
     + control_text,
-    figure("adaptivity", "Per-coordinate effective learning rate at the reference settings: median and "
-           "90th percentile over coordinates (left) and their ratio (right) against step."),
+    figure("adaptivity"),
 )
 
 
@@ -524,24 +524,19 @@ show(
     "Where the ladder's claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
     "details at the top):",
     verdict_list(ladder.FAMILY),
-    figure("ladder", "Each rung's median final validation loss at its best learning rate, per regime, with "
-           "an average of the gradients (solid, β = Adam's β₁) and without (dashed); bars: quartiles over seeds.")
-    if len(ladder_rungs) == 4 else
+    figure("ladder") if len(ladder_rungs) == 4 else
     "This study's grid lacks some of the ladder's optimizers (" + esc(", ".join(
         name for name in ("sgd", "normalized", "sign", "adam") if name not in config["optimizers"]))
     + "), so the claims above cannot be tested.",
     "Kunstner et al. also found the gap between SGD and Adam growing with the batch size (claim 9e): plain SGD "
     "and Adam are trained at more batch sizes for it, beside the grid's regimes.",
-    figure("batch_gap", "Plain SGD's and Adam's median final validation loss at their best learning rates against "
-           "the batch size, over the learning rates every batch size has; bars: quartiles over seeds.")
+    figure("batch_gap")
     if config["batch_sizes"]["batch_size"] else
     "This study has no batch-size runs (config batch_sizes.batch_size is empty), so claim 9e cannot be tested.",
     "Adam's ε is the last ingredient (claim 9f): far above the root of the second moment, it turns Adam's "
     "per-coordinate step lr m̂/(√v̂ + ε) into lr m̂/ε, heavy ball at lr (1 − β₁)/ε. Adam runs at a large and a "
     "small ε sit on the heavy-ball learning-rate axis beside the grid's heavy ball.",
-    figure("eps_overlay", "Adam at each ε, its learning rate converted to heavy ball's, (1 − β₁)/ε × lr, against "
-           "the grid's heavy ball; median final validation loss, bands: quartiles over seeds; ×: half the seeds or "
-           "more diverged.")
+    figure("eps_overlay")
     if config["epsilon"]["eps"] else
     "This study has no epsilon runs (config epsilon.eps is empty), so claim 9f cannot be tested.",
 )
@@ -559,8 +554,7 @@ show(
     "whole trajectory, which the tests check to 1e-12).",
     "Where these claims hold (the measurements, setting by setting, are in the Verdicts' details at the top):",
     verdict_list(conditioning.FAMILY),
-    figure("conditioning", "The learning-rate sweep of plain SGD and Adam on each problem; median final "
-           "validation loss over seeds, bars: quartiles, each problem's best learning rate circled.")
+    figure("conditioning")
     if conditioning_problems else
     "This study has no conditioning runs (config conditioning.problems is empty), so these claims cannot be tested.",
 )
@@ -635,17 +629,13 @@ else:
         "Where the curvature claims hold in these runs (the measurements, setting by setting, are in the "
         "Verdicts' details at the top):",
         verdict_lines,
-        figure("sharpness", "Sharpness (SGD) and preconditioned sharpness (Adam) against step, one colour per "
-               "learning rate, with the thresholds dashed in the same colour (mean over seeds, band: range)."),
-        figure("stability", "Left: late (preconditioned) sharpness over its threshold for every run and setting. "
-               "Right: SGD's sharpness over its threshold in the first steps, where the runs that start above it "
-               "catapult below it."),
+        figure("sharpness"),
+        figure("stability"),
         "With minibatches the full-batch sharpness need not reach 2/lr: what SGD keeps in check is the "
         "*batch sharpness*, each minibatch loss's curvature along its own gradient, "
         "E_B[g_Bᵀ H_B g_B / |g_B|²] (Andreyev and Beneventano 2024, claim 7e), measured on runs of their own at "
         f"batch {esc(minibatch_curvature['batch_size'])}.",
-        figure("stochastic_edge", "Late batch sharpness and late full-batch sharpness over 2 (1 + m) / lr, per "
-               "learning rate of the minibatch curvature runs, one dot per seed; shaded: the edge band.")
+        figure("stochastic_edge")
         if minibatch_curvature["cells"] else
         "This study has no minibatch curvature runs (config curvature.minibatch.cells is empty), so claim 7e "
         "cannot be tested.",
@@ -677,9 +667,7 @@ if training["noise_every"]:
         "Where the noise claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
         "details at the top):",
         verdict_list(gradient_noise.FAMILY),
-        figure("noise", "Left: B_simple at the reference cells against step, per regime, beside the batch sizes "
-               "in use (dotted). Right: median α per learning rate at each optimizer's reference momentum, per "
-               "regime; grey: where Cockpit's best learning rates fell."),
+        figure("noise"),
     )
 else:
     show(
@@ -722,6 +710,14 @@ show(
     "</details>",
 )
 
+
+# %%
+# A figure added as one file (optimizer_dynamics/figures/) is shown here until a section takes it
+# (a figure a claim family names is its section's to show, or to leave out where the study lacks its runs).
+named = {name for family in FAMILIES for name in family.figures}
+unplaced = [name for name in FIGURES if name not in placed and name not in named]
+if unplaced:
+    show("## More figures", *map(figure, unplaced))
 
 # %%
 show(

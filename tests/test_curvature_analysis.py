@@ -436,7 +436,7 @@ def test_sharpness_figure_draws_the_seed_mean_and_the_thresholds(curvature_agg, 
     from optimizer_dynamics import figures
 
     table = pd.read_parquet(curvature_aggregate / "curvature.parquet")
-    fig = figures.sharpness_figure(curvature_agg)
+    fig = figures.FIGURES["sharpness"].draw(curvature_agg)
     checked = 0
     for ax in fig.axes:
         title = ax.get_title()
@@ -463,7 +463,7 @@ def test_stability_figure_draws_each_seeds_late_ratio_and_the_catapult(curvature
 
     runs = pd.read_parquet(curvature_aggregate / "runs.parquet", filters=[("budget", "==", 1.0)])
     table = pd.read_parquet(curvature_aggregate / "curvature.parquet")
-    fig = figures.stability_figure(curvature_agg)
+    fig = figures.FIGURES["stability"].draw(curvature_agg)
     left, right = fig.axes[:2]
     dots = np.concatenate([line.get_ydata() for line in left.lines if line.get_gid() == "seed"])
     assert sorted(dots) == pytest.approx(sorted(runs.loc[runs["set"] == "curvature", "late_sharpness_ratio"].dropna()))
@@ -481,7 +481,7 @@ def test_curvature_figures_say_when_the_study_has_no_curvature(tiny_aggregate):
     from optimizer_dynamics import figures
 
     agg = tables.load_aggregate(tiny_aggregate)
-    for build in (figures.sharpness_figure, figures.stability_figure):
+    for build in (figures.FIGURES["sharpness"].draw, figures.FIGURES["stability"].draw):
         panels = [ax for ax in build(agg).axes if ax.get_visible()]
         assert panels, build.__name__
         for ax in panels:

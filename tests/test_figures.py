@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_study_config
-from optimizer_dynamics import figure_files, figures, tables
+from optimizer_dynamics import figures, tables
 from optimizer_dynamics.optimizers import OPTIMIZERS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -36,7 +36,7 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])  # IHDR: width, height
 
 
-STEMS = figure_files.figure_stems(tiny_study_config())  # lr_sensitivity_full, ..., sharpness
+STEMS = figures.figure_stems(tiny_study_config())  # lr_sensitivity_full, ..., sharpness
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -74,7 +74,7 @@ def _axes_titled(fig, prefix: str):
 
 
 def test_effective_step_draws_sgd_measured_line_at_lr(agg):
-    fig = figures.effective_step_figure(agg)
+    fig = figures.FIGURES["effective_step"].draw(agg)
     ax = _axes_titled(fig, "SGD")
     measured = [line for line in ax.lines if line.get_gid() == "measured"]
     reference_levels = [line.get_ydata()[0] for line in ax.lines if line.get_gid() == "lr"]
@@ -91,7 +91,7 @@ def test_effective_step_draws_sgd_measured_line_at_lr(agg):
 
 
 def test_effective_step_draws_adam_off_its_lr(agg):
-    fig = figures.effective_step_figure(agg)
+    fig = figures.FIGURES["effective_step"].draw(agg)
     ax = _axes_titled(fig, "Adam")
     measured = [line for line in ax.lines if line.get_gid() == "measured"]
     assert measured
@@ -101,7 +101,7 @@ def test_effective_step_draws_adam_off_its_lr(agg):
 
 
 def test_lr_sensitivity_marks_every_cell_whose_median_diverged(agg):
-    fig = figures.lr_sensitivity_figure(agg)
+    fig = figures.FIGURES["lr_sensitivity"].draw(agg)
     n_marked = 0
     for optimizer in ("sgd", "adam"):
         ax = _axes_titled(fig, OPTIMIZERS[optimizer].label)
@@ -117,7 +117,7 @@ def test_lr_sensitivity_marks_every_cell_whose_median_diverged(agg):
 
 
 def test_momentum_figure_plots_measured_late_step_against_prediction(agg):
-    fig = figures.momentum_figure(agg)
+    fig = figures.FIGURES["momentum"].draw(agg)
     ax = _axes_titled(fig, "late effective step")
     containers = {c.get_label(): c for c in ax.containers}
     sgd = agg.cell_rows("sgd").query("n_diverged < n_runs")
@@ -206,3 +206,11 @@ def test_the_eps_overlay_figure_puts_adam_on_the_heavy_ball_lr_axis(agg):
         x, y = lines[gid].get_data()
         np.testing.assert_allclose(x, finite["lr"], rtol=1e-12)
         np.testing.assert_allclose(y, finite["median_final_val_loss"])
+
+
+def test_snakemakes_caption_files_are_the_figures_captions_generated():
+    from optimizer_dynamics.figures import captions
+
+    captions.main(["--check"])  # exits 1 where a file is stale, missing or left over
+    assert set(captions.caption_files()) == {f"{name}.rst" for name in figures.FIGURES}
+    assert captions.rst_text("mean |logit| of B_simple") == r"mean \|logit\| of B\_simple"  # no rst markup

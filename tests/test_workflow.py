@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SNAKEMAKE_ENV, copy_repo, snakemake
-from optimizer_dynamics import figure_files
+from optimizer_dynamics import figures
 from optimizer_dynamics.config import RunConfig, format_number
 
 ONE_OF_EACH = ("dataset", "aggregate", "claims", "figures", "report", "all")
@@ -306,8 +306,8 @@ def test_tiny_study_end_to_end(repo_copy):
     made = snakemake(repo_copy, "--configfile", "config/test.yaml", "--report", str(zipped))
     assert made.returncode == 0 and "Report created" in made.stdout + made.stderr, made.stderr[-3000:]
     names = {Path(name).name for name in zipfile.ZipFile(zipped).namelist()}
-    figures = {f"{stem}.png" for stem in figure_files.figure_stems(config)}
-    assert figures | {"findings.html", "findings.pdf", "verdicts.parquet", "report.html"} <= names
+    pngs = {f"{stem}.png" for stem in figures.figure_stems(config)}
+    assert pngs | {"findings.html", "findings.pdf", "verdicts.parquet", "report.html"} <= names
     assert "ERROR" not in made.stdout + made.stderr  # the captions' reStructuredText is valid
     zipped.unlink()
 
@@ -337,7 +337,7 @@ def test_tiny_study_end_to_end(repo_copy):
     # only those.
     package = repo_copy / "scripts/optimizer_dynamics"
     for module, expected in [
-        ("figures", dict.fromkeys(("figures", "report", "all"), 1)),
+        ("figures/drawing", dict.fromkeys(("figures", "report", "all"), 1)),
         ("aggregate", downstream),
         ("claims/experiment1", dict.fromkeys(("claims", "figures", "report", "all"), 1)),
         ("model", {**line_jobs(config), **downstream}),
@@ -407,10 +407,31 @@ PROBLEM = Problem(name="moons_turned", label="moons turned 30°", description="m
 '''
 
 
+TOY_FIGURE = '''"""Figure final_losses. Each run's final validation loss against its learning rate."""
+
+from matplotlib.figure import Figure
+
+from optimizer_dynamics.figures.base import FigureEntry
+
+
+def draw(agg):
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(agg.runs["lr"], agg.runs["final_val_loss"])
+    ax.set(xscale="log", xlabel="lr", ylabel="final val loss")
+    return fig
+
+
+FIGURE = FigureEntry(name="final_losses", order=99, per_regime=True, draw=draw,
+                     caption="Every run's final validation loss against its learning rate, a dot per run.")
+'''
+
+
 @pytest.mark.slow
-def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_report(repo_copy):
+def test_an_optimizer_a_problem_and_a_figure_added_as_one_file_each_run_through_to_the_report(repo_copy):
     (repo_copy / "scripts/optimizer_dynamics/optimizers/rmsprop.py").write_text(TOY_MODULE)
     (repo_copy / "scripts/optimizer_dynamics/problems/turned.py").write_text(TOY_PROBLEM)
+    (repo_copy / "scripts/optimizer_dynamics/figures/final_losses.py").write_text(TOY_FIGURE)
     config = load_yaml(repo_copy / "config/test.yaml")
     config["optimizers"]["rmsprop"] = {"lr": [1.0e-3, 1.0e-2], "momentum": [0.0], "alpha": [0.9]}
     config["curvature"]["cells"]["rmsprop"] = {"lr": [1.0e-2], "momentum": [0.0]}
@@ -433,6 +454,10 @@ def test_an_optimizer_and_a_problem_added_as_one_file_each_run_through_to_the_re
     assert len(toy_curvature) and toy_curvature["precond_sharpness"].notna().all()  # adaptive: P^-1 H
     page = (repo_copy / "results/report/findings.html").read_text()
     assert "RMSprop" in page
+    # The new figure: drawn per regime, shown in the report with its caption
+    for regime in config["training"]["batch_size"]:
+        assert (repo_copy / f"results/figures/final_losses_{'full' if regime is None else regime}.png").exists()
+    assert "Every run's final validation loss against its learning rate, a dot per run." in visible_text(page)
     # The new problem: its data set, its runs, and claim 10d (a rotation of moons) judged on it
     assert (repo_copy / "results/data/moons_turned.npz").exists()
     conditioning = pd.read_parquet(repo_copy / "results/aggregate/conditioning.parquet")

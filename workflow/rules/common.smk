@@ -30,7 +30,7 @@ sys.path.insert(0, str(SCRIPTS))
 from optimizer_dynamics import (
     batch_regime,
     checks,
-    figure_files,
+    figures,
     provenance,
     study,
     tables,
@@ -68,7 +68,7 @@ AGGREGATES = [f"{AGGREGATE_DIR}/{name}" for name in tables.AGGREGATE_FILES]
 VERDICTS = f"{AGGREGATE_DIR}/{tables.VERDICTS_FILE}"
 KEY_FINDINGS = f"{AGGREGATE_DIR}/{tables.KEY_FINDINGS_FILE}"
 FIGURES_DIR = "results/figures"
-FIGURE_FILES = figure_files.figure_files(config)  # (file stem, figure, regime)
+FIGURE_FILES = figures.figure_files(config)  # (file stem, figure, regime)
 FIGURES = [
     f"{FIGURES_DIR}/{stem}.{ext}"
     for stem, _, _ in FIGURE_FILES
@@ -137,7 +137,7 @@ def figure_report_items():
         items.append(
             reported(
                 f"{FIGURES_DIR}/{stem}.png",
-                caption=f"../report/{figure}.rst",
+                caption=f"../report/figures/{figure}.rst",
                 category="Figures",
                 subcategory=group,
                 labels={"figure": figure.replace("_", " "), "runs": group},

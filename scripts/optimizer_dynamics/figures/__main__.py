@@ -1,0 +1,3 @@
+from optimizer_dynamics.figures.render import main
+
+main()
