@@ -423,8 +423,9 @@ def curvature_agg(curvature_aggregate):
 
 def test_curvature_figures_are_written(curvature_aggregate, tmp_path):
     from optimizer_dynamics import figures
+    from optimizer_dynamics.figures import render
 
-    figures.main(["--aggregate-dir", str(curvature_aggregate), "--out-dir", str(tmp_path),
+    render.main(["--aggregate-dir", str(curvature_aggregate), "--out-dir", str(tmp_path),
                   "--only", "sharpness", "stability"])
     for stem in ("sharpness", "stability"):
         assert (tmp_path / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -494,9 +495,10 @@ def test_curvature_figures_say_when_the_study_has_no_curvature(tiny_aggregate):
 def test_report_has_the_curvature_section_with_numbers_from_the_runs(curvature_aggregate, tmp_path):
     from bs4 import BeautifulSoup
 
-    from optimizer_dynamics import figures, report
+    from optimizer_dynamics import report
+    from optimizer_dynamics.figures import render
 
-    figures.main(["--aggregate-dir", str(curvature_aggregate), "--out-dir", str(tmp_path / "figures")])
+    render.main(["--aggregate-dir", str(curvature_aggregate), "--out-dir", str(tmp_path / "figures")])
     html = tmp_path / "findings.html"
     report.main(["--source", str(REPO / "report" / "findings.py"), "--aggregate-dir", str(curvature_aggregate),
                  "--figures-dir", str(tmp_path / "figures"), "--out-html", str(html)])

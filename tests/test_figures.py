@@ -13,6 +13,8 @@ import pytest
 
 from conftest import tiny_study_config
 from optimizer_dynamics import figures, tables
+from optimizer_dynamics.figures import render
+from optimizer_dynamics.figures.drawing import NOT_IN_STUDY
 from optimizer_dynamics.optimizers import OPTIMIZERS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -26,7 +28,7 @@ def agg(tiny_aggregate) -> figures.Aggregate:
 @pytest.fixture(scope="module")
 def rendered(tiny_aggregate, tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
-    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(out)])
+    render.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(out)])
     return out
 
 
@@ -55,7 +57,7 @@ def test_only_the_figures_are_left_in_the_out_dir(rendered):
 
 def test_rendering_is_deterministic(tiny_aggregate, rendered, tmp_path):
     argv = ["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--only", "lr_sensitivity"]
-    figures.main(argv)
+    render.main(argv)
     for fmt in ("png", "svg"):
         name = f"lr_sensitivity_full.{fmt}"
         assert (tmp_path / name).read_bytes() == (rendered / name).read_bytes(), name
@@ -63,7 +65,7 @@ def test_rendering_is_deterministic(tiny_aggregate, rendered, tmp_path):
 
 def test_figures_drawn_side_by_side_are_the_same_files(tiny_aggregate, rendered, tmp_path):
     # --jobs 2: forked processes, each drawing some of the figures, write the same bytes
-    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--jobs", "2"])
+    render.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(tmp_path), "--jobs", "2"])
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in rendered.iterdir())
     for path in rendered.iterdir():
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
@@ -142,18 +144,18 @@ def test_missing_reference_and_momentum_axis_become_notes(agg):
     noted = {"loss_curves", "norms", "saturation", "adaptivity", "momentum", "noise", "conditioning", "batch_gap",
              "stochastic_edge", "eps_overlay"}
     for stem in figures.FIGURES:
-        fig = figures.build_figure(stem, partial)
+        fig = render.build_figure(stem, partial)
         fig.savefig(io.BytesIO(), format="png")  # drawing must not fail either
-        assert (figures.NOT_IN_STUDY in _all_text(fig)) == (stem in noted), stem
+        assert (NOT_IN_STUDY in _all_text(fig)) == (stem in noted), stem
 
 
 def test_missing_optimizer_gets_a_note(agg):
     adam_only = dataclasses.replace(agg, cells=agg.cells[agg.cells["optimizer"] == "adam"],
                                     curves=agg.curves[agg.curves["optimizer"] == "adam"])
     for stem in ("effective_step", "lr_sensitivity"):
-        fig = figures.build_figure(stem, adam_only)
+        fig = render.build_figure(stem, adam_only)
         fig.savefig(io.BytesIO(), format="png")
-        assert f"SGD: {figures.NOT_IN_STUDY}" in _all_text(fig), stem
+        assert f"SGD: {NOT_IN_STUDY}" in _all_text(fig), stem
 
 
 def test_missing_aggregate_file_is_named(tiny_aggregate, tmp_path, capsys):
@@ -161,7 +163,7 @@ def test_missing_aggregate_file_is_named(tiny_aggregate, tmp_path, capsys):
         if name != "curves.parquet":
             (tmp_path / name).write_bytes((tiny_aggregate / name).read_bytes())
     with pytest.raises(SystemExit):
-        figures.main(["--aggregate-dir", str(tmp_path), "--out-dir", str(tmp_path / "out")])
+        render.main(["--aggregate-dir", str(tmp_path), "--out-dir", str(tmp_path / "out")])
     assert "curves.parquet: missing" in capsys.readouterr().err
 
 
@@ -180,7 +182,7 @@ def test_the_batch_gap_figure_draws_each_optimizers_best_loss_at_every_batch_siz
     extra = agg.cells.assign(batch="8")
     extra = pd.concat([extra, extra.assign(lr=extra["lr"] * 7, median_final_val_loss=1e-6)])  # batch 8 only
     study = dataclasses.replace(agg, side_cells_by_budget={**agg.side_cells_by_budget, "batch_sizes": extra})
-    ax = figures.build_figure("batch_gap", study).axes[0]
+    ax = render.build_figure("batch_gap", study).axes[0]
     drawn = [line for line in ax.containers if line.lines[0].get_gid() == "best"]
     assert len(drawn) == 2  # plain SGD and Adam
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["8", f"full ({agg.config['data']['n_train']})"]
@@ -198,7 +200,7 @@ def test_the_eps_overlay_figure_puts_adam_on_the_heavy_ball_lr_axis(agg):
     heavy = tables.select(agg.cells, optimizer="sgd", momentum=0.9)
     adam = heavy.assign(optimizer="adam", hyperparameters="beta2=0.999,eps=1", lr=heavy["lr"] / (1 - 0.9))
     study = dataclasses.replace(agg, side_cells_by_budget={**agg.side_cells_by_budget, "epsilon": adam})
-    ax = figures.build_figure("eps_overlay", study).axes[0]
+    ax = render.build_figure("eps_overlay", study).axes[0]
     lines = {line.get_gid(): line for line in ax.lines if line.get_gid()}
     finite = heavy.sort_values("lr")
     finite = finite[np.isfinite(finite["median_final_val_loss"])]
@@ -214,3 +216,8 @@ def test_snakemakes_caption_files_are_the_figures_captions_generated():
     captions.main(["--check"])  # exits 1 where a file is stale, missing or left over
     assert set(captions.caption_files()) == {f"{name}.rst" for name in figures.FIGURES}
     assert captions.rst_text("mean |logit| of B_simple") == r"mean \|logit\| of B\_simple"  # no rst markup
+
+
+def test_the_figures_snakemake_plans_with_are_the_registered_ones():
+    """figure_files reads names and regimes from the modules' sources: they agree with the entries."""
+    assert figures.declared() == [(entry.name, entry.per_regime) for entry in figures.FIGURES.values()]

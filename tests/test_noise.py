@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import TINY_DATA, TINY_GRID, TINY_SEEDS, aggregate_and_judge, tiny_config, tiny_study_config
-from optimizer_dynamics import figures, noise, tables
+from optimizer_dynamics import noise, tables
+from optimizer_dynamics.figures import render
 from optimizer_dynamics.claims.base import VERDICTS
 from optimizer_dynamics.model import layer_views, n_params
 from optimizer_dynamics.runfile import write_run
@@ -209,7 +210,7 @@ def test_noise_claims_are_judged_where_they_apply(noise_aggregate):
 def test_noise_figure_draws_both_regimes(noise_aggregate):
     _, out = noise_aggregate
     agg = tables.load_aggregate(out)
-    fig = figures.build_figure("noise", agg)
+    fig = render.build_figure("noise", agg)
     scale, alpha = fig.axes[:2]
     labels = [line.get_label() for line in scale.get_lines()]
     assert any("full batch" in label for label in labels) and any(f"batch {MINIBATCH}" in label for label in labels)
@@ -223,7 +224,7 @@ def test_report_has_the_noise_section_with_the_claims_where_they_hold(noise_aggr
     from optimizer_dynamics import report
 
     _, out = noise_aggregate
-    figures.main(["--aggregate-dir", str(out), "--out-dir", str(tmp_path / "figures")])
+    render.main(["--aggregate-dir", str(out), "--out-dir", str(tmp_path / "figures")])
     html = tmp_path / "findings.html"
     report.main(["--source", str(REPO / "report" / "findings.py"), "--aggregate-dir", str(out),
                  "--figures-dir", str(tmp_path / "figures"), "--out-html", str(html)])

@@ -27,10 +27,10 @@ INJECTED = "<script>alert('x')</script> <img src=x onerror=alert(1)> [click](jav
 
 @pytest.fixture(scope="session")
 def tiny_figures(tmp_path_factory, tiny_aggregate) -> Path:
-    from optimizer_dynamics import figures
+    from optimizer_dynamics.figures import render
 
     out = tmp_path_factory.mktemp("figures")
-    figures.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(out)])
+    render.main(["--aggregate-dir", str(tiny_aggregate), "--out-dir", str(out)])
     return out
 
 
