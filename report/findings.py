@@ -159,22 +159,44 @@ VERDICT_MARKS = {"supported": "✓", "mixed": "◐", "refuted": "✗", "no diffe
                  "inconclusive": "?"}
 
 
-def setting_badge(row) -> str:
-    """One setting's verdict as a small coloured badge: "64 best 50%", its full name on hover."""
-    regime = batch_regime.badge(row.regime)
-    comparison = row.comparison.split()[0] if isinstance(row.comparison, str) else ""  # "usual", "tuned"
-    metric = row.metric if isinstance(row.metric, str) else ""  # no metric axis: null
-    mark = VERDICT_MARKS[row.verdict]  # the verdict without colour (PDF, colour-blind readers)
-    text = " ".join(part for part in (mark, regime, metric, comparison, f"{row.budget:.0%}") if part)
-    title = html.escape(f"{row.setting}: {row.verdict}", quote=True)
-    return f"[{esc(text)}]{{.verdict .verdict-{row.verdict.replace(' ', '-')} title=\"{title}\"}}"
+def claim_anchor(claim_id: str) -> str:
+    """The id of a claim's row in the verdict table: what a key finding links to."""
+    return f"claim-{re.sub(r'[^A-Za-z0-9]', '-', claim_id)}"
+
+
+def setting_anchor(claim_id: str, position: int) -> str:
+    """The id of a claim's setting in the appendix's table: what its badge links to."""
+    return f"{claim_anchor(claim_id)}-{position + 1}"
+
+
+def setting_badges(rows: pd.DataFrame) -> str:
+    """A claim's verdicts, one coloured mark per setting, grouped by regime, metric and comparison
+    ("b64 final usual ≈ ≈ ✓": the budgets in increasing order); a mark names its setting and verdict
+    on hover and links to its measurements in the appendix."""
+    groups: list[tuple[str, list[str]]] = []
+    for position, row in enumerate(rows.itertuples()):
+        regime = batch_regime.badge(row.regime)
+        comparison = row.comparison.split()[0] if isinstance(row.comparison, str) else ""  # "usual", "tuned"
+        metric = row.metric if isinstance(row.metric, str) else ""  # no metric axis: null
+        label = " ".join(part for part in (regime, metric, comparison) if part)
+        title = html.escape(f"{row.setting}: {row.verdict}", quote=True)
+        # the mark carries the verdict without colour (PDF, colour-blind readers)
+        mark = (f"[{VERDICT_MARKS[row.verdict]}](#{setting_anchor(row.id, position)})"
+                f"{{.verdict .verdict-{row.verdict.replace(' ', '-')} title=\"{title}\"}}")
+        if not groups or groups[-1][0] != label:
+            groups.append((label, []))
+        groups[-1][1].append(mark)
+    return " ".join(f"[{esc(label)} {' '.join(marks)}]{{.setting-group}}" for label, marks in groups)
 
 
 def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
-    """The measurements of one claim, setting by setting, folded away (HTML) or in full (PDF)."""
+    """A claim's source, prediction and headline, and its measurements setting by setting,
+    folded away (HTML) or in full (PDF)."""
+    first = rows.iloc[0]
     measured = pd.DataFrame(
         {
-            "Setting": rows["setting"].map(esc),
+            "Setting": [f"[{esc(setting)}]{{#{setting_anchor(claim_id, position)}}}"
+                        for position, setting in enumerate(rows["setting"])],
             "Verdict": rows["verdict"].map(verdict_badge),
             "Key number": rows["key"].map(esc),
             "Measured": rows["measured"].map(esc),
@@ -182,15 +204,12 @@ def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
         }
     )
     return "\n\n".join([
-        f"<details class=\"measurements\"><summary>{esc(claim_id)}: {esc(rows['claim'].iloc[0])}, setting by setting</summary>",
-        table(measured, f"Claim {esc(claim_id)}: what each setting measured ({esc(rows['test'].iloc[0])})."),
+        f"<details class=\"measurements\"><summary>{esc(claim_id)}: {esc(first['claim'])}, setting by setting</summary>",
+        f"*Source*: {esc(first['source'])}. *Prediction*: {esc(first['prediction'])}. "
+        f"*Where it holds*: {esc(first['headline'])}.",
+        table(measured, f"Claim {esc(claim_id)}: what each setting measured ({esc(first['test'])})."),
         "</details>",
     ])
-
-
-def claim_anchor(claim_id: str) -> str:
-    """The id of a claim's row in the verdict table: what a key finding links to."""
-    return f"claim-{re.sub(r'[^A-Za-z0-9]', '-', claim_id)}"
 
 
 def evidence(claim_ids: list[str]) -> str:
@@ -211,21 +230,23 @@ claims = verdicts.drop_duplicates("id")
 summary_table = pd.DataFrame(
     {
         "#": [f"[{esc(claim_id)}]{{#{claim_anchor(claim_id)}}}" for claim_id in claims["id"]],
-        "Claim": [f"{esc(c.claim)} *({esc(c.source)}; prediction: {esc(c.prediction)})*" for c in claims.itertuples()],
-        "Where it holds": claims["headline"].map(esc),
-        "Each setting": [" ".join(setting_badge(r) for r in group.itertuples())
-                         for _, group in verdicts.groupby("id", sort=False)],
+        "Claim": [f"{esc(c.claim)} *({esc(c.source)})*" for c in claims.itertuples()],
+        "Key number": claims["lead"].map(esc),
+        "Each setting": [setting_badges(group) for _, group in verdicts.groupby("id", sort=False)],
     }
 )
 show(
     "## Verdicts",
-    table(summary_table, "Each claim, who makes it and its stated prediction, its key number and where it holds, "
-          "and one badge per setting: the regime (full batch, or b and the size of the minibatches), for claims "
-          "about loss the final or the selected validation loss (at the step picked on the other half of the "
-          "validation set), for comparisons of the optimizers the usual or the tuned (best) learning rates, and "
-          "the budget in % of the steps. ✓ (green): supported, ◐ (yellow): mixed (the count is in the "
-          "headline), ✗ (red): refuted, ≈ (blue): no difference (within the tie band), … (grey): not reached "
-          "within the run, ? (grey): undecided."),
+    table(summary_table, "Each claim and who makes it, its key number (where it was measured), and its verdict in "
+          f"each setting: a mark per budget ({', '.join(percent(b) for b in sorted(analysis['budgets']))} of the "
+          "steps, left to right; hover for the setting), linking to its measurements in the appendix (with the "
+          "claim's prediction and where it holds), grouped by the regime ("
+          + "; ".join(f"{esc(batch_regime.badge(r))}: {esc(batch_regime.label(r))}" for r in regimes)
+          + "), for claims about loss the final or the selected "
+          "validation loss (at the step picked on the other half of the validation set), and for comparisons of "
+          "the optimizers the usual or the tuned (best) learning rates. ✓ (green): supported, ◐ (yellow): mixed "
+          "(the counts are in the appendix), ✗ (red): refuted, ≈ (blue): no difference (within the tie band), "
+          "… (grey): not reached within the run, ? (grey): undecided."),
     "At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read from the "
     "same runs. The curvature claims (7a-7d) use the curvature runs, full batch; 8a, about sampling noise, is "
     "judged at minibatch only, and 8d compares the regimes (its badges name one budget each). The measurements "

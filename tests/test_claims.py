@@ -577,3 +577,10 @@ def test_key_findings_count_where_the_seed_holds_and_quote_each_chosen_claim_at_
     assert findings[1]["text"] == ("“Claim 2” (2): Adam / SGD 0.98, at 64, 100%; verdicts over its 3 settings: "
                                    "mixed in 1, fails in 1, no difference in 1.")
     assert findings[2]["text"] == "“Claim 4” (4): key 4 full 1.0, at full, 100%; verdicts over its 1 setting: holds in 1."
+
+
+def test_a_claims_lead_is_its_headline_without_the_verdict_counts(tiny_aggregate):
+    verdicts = pd.read_parquet(tiny_aggregate / "verdicts.parquet")
+    for claim_id, rows in verdicts.groupby("id"):
+        lead, headline = rows["lead"].iloc[0], rows["headline"].iloc[0]
+        assert lead and (headline == lead or headline.startswith(f"{lead}; ")), claim_id

@@ -94,16 +94,20 @@ def test_code_is_hidden(rendered):
 def test_the_page_opens_on_the_verdicts_one_line_per_claim_with_a_badge_per_setting(tiny_aggregate, page):
     verdicts = pd.read_parquet(tiny_aggregate / "verdicts.parquet")
     claims = verdicts.drop_duplicates("id")
-    shown = table_with_header(page, "Claim", "Where it holds", "Each setting")
-    assert list(shown["Claim"]) == [" ".join(f"{c.claim} ({c.source}; prediction: {c.prediction})".split())
-                                    for c in claims.itertuples()]
-    assert list(shown["Where it holds"]) == [" ".join(h.split()) for h in claims["headline"]]
-    summary = next(t for t in page.find_all("table") if "Where it holds" in t.get_text())
+    shown = table_with_header(page, "Claim", "Key number", "Each setting")
+    assert list(shown["Claim"]) == [" ".join(f"{c.claim} ({c.source})".split()) for c in claims.itertuples()]
+    assert list(shown["Key number"]) == [" ".join(h.split()) for h in claims["lead"]]
+    summary = next(t for t in page.find_all("table") if "Key number" in t.get_text())
     rows = summary.find("tbody").find_all("tr")
     for row, (_, group) in zip(rows, verdicts.groupby("id", sort=False)):
-        badges = row.find_all("td")[-1].find_all("span", class_="verdict")
+        badges = row.find_all("td")[-1].find_all(class_="verdict")
         assert [b["title"] for b in badges] == [f"{s}: {v}" for s, v in zip(group["setting"], group["verdict"])]
         assert [b["class"][-1] for b in badges] == [f"verdict-{v.replace(' ', '-')}" for v in group["verdict"]]
+        # each badge links to its setting's row of measurements in the appendix
+        for badge, setting in zip(badges, group["setting"]):
+            target = page.find(id=badge["href"].removeprefix("#"))
+            assert target is not None and target.find_parent("details", class_="measurements")
+            assert " ".join(target.get_text(" ", strip=True).split()) == " ".join(setting.split())
     # The measured numbers are one click away: a folded table per claim, one row per setting.
     details = page.find_all("details", class_="measurements")
     assert len(details) == len(claims)

@@ -49,7 +49,7 @@ REQUIRED_COLUMNS = {
 AGGREGATE_FILES = (*REQUIRED_COLUMNS, "study.json")  # what the aggregation writes, every file
 # what the claims stage (optimizer_dynamics.claims) writes beside them, and what it must hold
 VERDICTS_FILE = "verdicts.parquet"
-VERDICTS_COLUMNS = ["id", "family", "claim", "source", "headline", "setting", "prediction", "effect", "effect_lo",
+VERDICTS_COLUMNS = ["id", "family", "claim", "source", "headline", "lead", "setting", "prediction", "effect", "effect_lo",
                     "effect_hi", "n_held", "n_tested", "verdict", "measured", "detail"]
 KEY_FINDINGS_FILE = "key_findings.json"  # [{"claims": [ids], "text": sentence}] (claims/key_findings.py)
 AGGREGATE_HINT = "run python -m optimizer_dynamics.aggregate first"

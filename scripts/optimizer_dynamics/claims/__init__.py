@@ -6,7 +6,8 @@ the registry FAMILIES, and the stage that writes verdicts.parquet.
 
 reads the aggregate tables (tables.load_aggregate) and writes verdicts.parquet beside them: one
 row per claim and setting (base.settings_of) with the prediction, the measured effect and its
-interval, the units that held, the verdict and the claim's headline; and key_findings.json, the
+interval, the units that held, the verdict, the claim's headline and its lead (the headline's key
+number and where it was measured, without the verdict counts); and key_findings.json, the
 study's key findings in a few sentences (key_findings.py). A claim is added as one
 file with a FAMILY (or one Claim in a family) and an entry in FAMILIES.
 """
@@ -39,6 +40,7 @@ from optimizer_dynamics.claims.base import (
     Outcome,
     Study,
     headline,
+    lead,
     setting_label,
     settings_of,
 )
@@ -49,7 +51,7 @@ from optimizer_dynamics.tables import KEY_FINDINGS_FILE, VERDICTS_FILE, Aggregat
 FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
                           conditioning.FAMILY, stability.FAMILY, gradient_noise.FAMILY]
 CLAIMS: list[Claim] = [claim for family in FAMILIES for claim in family.claims]
-COLUMNS = ["id", "family", "claim", "source", "prediction", "headline", *SETTING_AXES, "budget_steps", "setting",
+COLUMNS = ["id", "family", "claim", "source", "prediction", "headline", "lead", *SETTING_AXES, "budget_steps", "setting",
            "test", "effect", "effect_lo", "effect_hi", "n_held", "n_tested", "verdict", "key", "measured", "detail"]
 
 
@@ -117,8 +119,8 @@ def evaluate(runs: pd.DataFrame, cells: pd.DataFrame, analysis: dict, claims: li
                 "n_tested": outcome.n_tested, "verdict": outcome.verdict, "key": outcome.key,
                 "measured": outcome.measured, "detail": outcome.detail,
             })
-        summary = headline(outcomes, settings)
-        rows += [{**row, "headline": summary} for row in claim_rows]
+        summary, key_number = headline(outcomes, settings), lead(outcomes, settings)
+        rows += [{**row, "headline": summary, "lead": key_number} for row in claim_rows]
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.astype({"budget_steps": "Int64", "n_held": "Int64", "n_tested": "Int64", "effect": float,
                          "effect_lo": float, "effect_hi": float})

@@ -462,14 +462,19 @@ def setting_label(setting: dict, steps: int | None) -> str:
     return ", ".join(parts)
 
 
-def headline(outcomes: list[Outcome], settings: list[dict]) -> str:
-    """A claim's verdicts over its settings in one line: the key number of the primary setting
-    and where it was measured, then the verdicts with the settings they hold in, counts of
-    units where a setting is mixed."""
+def lead(outcomes: list[Outcome], settings: list[dict]) -> str:
+    """The key number of a claim's primary setting, and where it was measured (the axes its
+    settings differ in)."""
     main = primary_setting(settings)
     varying = [axis for axis in SETTING_AXES if len({s[axis] for s in settings}) > 1]
     where = ", ".join(axis_word(axis, settings[main][axis]) for axis in varying)
-    text = outcomes[main].key + (f" ({where})" if where else "")
+    return outcomes[main].key + (f" ({where})" if where else "")
+
+
+def headline(outcomes: list[Outcome], settings: list[dict]) -> str:
+    """A claim's verdicts over its settings in one line: its lead, then the verdicts with the
+    settings they hold in, counts of units where a setting is mixed."""
+    text = lead(outcomes, settings)
     verdicts = [outcome.verdict for outcome in outcomes]
     n = len(verdicts)
     if n == 1:
