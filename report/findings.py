@@ -136,10 +136,11 @@ def show(*blocks: str) -> None:
 
 
 def verdict_list(family) -> str:
-    """A family's claims, each with its headline; the measurements are in the Verdicts' details."""
-    claims = verdicts[verdicts["family"] == family.name].drop_duplicates("id")
-    return "\n".join(f"- **{esc(row.id)}** *{esc(row.claim)}* ({esc(row.source)}): {esc(row.headline)}."
-                     for row in claims.itertuples())
+    """A family's claims as links to their rows in the verdict table, where each is worded once."""
+    ids = verdicts.loc[verdicts["family"] == family.name, "id"].unique()
+    return ("The claims of this section, their key numbers and verdicts: "
+            + ", ".join(f"[{esc(claim_id)}](#{claim_anchor(claim_id)})" for claim_id in ids)
+            + " in the verdict table; setting by setting in the appendix.")
 
 
 def setting(optimizer: str, lr: float, momentum: float) -> str:
@@ -397,20 +398,24 @@ def divergence_table(name: str) -> str:
     wide = sub.assign(text=text).pivot(index="lr", columns="momentum", values="text").sort_index()
     wide.columns = [f"{OPTIMIZERS[name].momentum_symbol} {lr_text(m)}" for m in wide.columns]
     wide.insert(0, "lr", [lr_text(lr) for lr in wide.index])
-    return table(wide.fillna("not run"), f"{esc(name)}: diverged runs at each learning rate and "
+    return table(wide.fillna("not run"), f"{esc(OPTIMIZERS[name].label)}: diverged runs at each learning rate and "
                  f"{OPTIMIZERS[name].momentum_symbol}.")
 
 
 per_optimizer = runs.groupby("optimizer").diverged.agg(["size", "sum"])
 show(
     "### Divergence",
-    f"{esc(int(runs.diverged.sum()))} of {esc(len(runs))} runs diverged ("
-    + ", ".join(f"{esc(row['sum'])} of {esc(row['size'])} {esc(name)}" for name, row in per_optimizer.iterrows())
-    + "). Every setting is listed, including those where none did; non-zero counts are in bold.",
+    f"At {esc(shown_label)}, {esc(int(runs.diverged.sum()))} of the grid's {esc(len(runs))} runs diverged ("
+    + ", ".join(f"{esc(row['sum'])} of {esc(row['size'])} {esc(OPTIMIZERS[name].label)}"
+                for name, row in per_optimizer.iterrows())
+    + "); every run of the study is counted in Provenance. The tables list every setting, including those "
+    "where none did; non-zero counts are in bold.",
+    "<details><summary>Diverged runs per learning rate and momentum, per optimizer</summary>",
     # A fenced div: side by side in the HTML page (style.css), one after the other elsewhere.
     "::: {.side-by-side}",
     *(divergence_table(name) for name in config["optimizers"]),
     ":::",
+    "</details>",
 )
 
 # %%
@@ -542,8 +547,6 @@ show(
     "its average, *Signum*: normalization per coordinate, without Adam's second-moment estimate), then Adam. "
     "Kunstner et al. (2023, *Noise is not the main factor behind the gap between SGD and Adam on transformers, "
     "but sign descent might be*) found sign descent with momentum close to Adam.",
-    "Where the ladder's claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
-    "details at the top):",
     verdict_list(ladder.FAMILY),
     figure("ladder") if len(ladder_rungs) == 4 else
     "This study's grid lacks some of the ladder's optimizers (" + esc(", ".join(
@@ -573,7 +576,6 @@ show(
     "inputs keeps the curvature but spreads it over both coordinates, where a per-coordinate step cannot single "
     "it out; SGD does not see a rotation (rotating the inputs and its initial weights together rotates its "
     "whole trajectory, which the tests check to 1e-12).",
-    "Where these claims hold (the measurements, setting by setting, are in the Verdicts' details at the top):",
     verdict_list(conditioning.FAMILY),
     figure("conditioning")
     if conditioning_problems else
@@ -647,8 +649,6 @@ else:
         table(curvature_table, "Per curvature setting: the compared quantity (sharpness for SGD, preconditioned "
               "sharpness for Adam) at step 0 and late in training, means over seeds; late / threshold with its "
               "95 % interval over the seeds that finished; the change of λmax(H) from mid-run to the end."),
-        "Where the curvature claims hold in these runs (the measurements, setting by setting, are in the "
-        "Verdicts' details at the top):",
         verdict_lines,
         figure("sharpness"),
         figure("stability"),
@@ -685,8 +685,6 @@ if training["noise_every"]:
         "## Gradient noise",
         *noise_definitions,
         f"In this study the instruments are taken every {esc(training['noise_every'])} steps.",
-        "Where the noise claims hold in these runs (the measurements, setting by setting, are in the Verdicts' "
-        "details at the top):",
         verdict_list(gradient_noise.FAMILY),
         figure("noise"),
     )

@@ -17,6 +17,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from optimizer_dynamics import report
+from optimizer_dynamics.optimizers import OPTIMIZERS
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "report" / "findings.py"
@@ -141,7 +142,7 @@ def test_divergence_is_shown_per_lr(tiny_aggregate, page):
     cells = pd.read_parquet(tiny_aggregate / "cells.parquet", filters=[("budget", "==", 1.0)])
     text = page.get_text(" ", strip=True)
     for name in cells["optimizer"].unique():
-        assert f"{name}: diverged runs at each learning rate" in text
+        assert f"{OPTIMIZERS[name].label}: diverged runs at each learning rate" in text
     tables = [t for t in page.find_all("table") if "diverged runs at each" in t.find("caption").get_text()]
     assert len(tables) == cells["optimizer"].nunique()
     shown = [td.get_text(strip=True) for t in tables for tr in t.find("tbody").find_all("tr") for td in tr.find_all("td")[1:]]
