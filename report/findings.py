@@ -450,7 +450,8 @@ show(
     f"prediction, and the late update cosine ranges from {num(cosines.min())} to {num(cosines.max())} "
     "(settings where every seed diverged have no late values and are left out of both ranges).",
     figure("momentum"),
-    "Any cell's curves, in either regime (the HTML page only; the shaded band is the 95 % interval over seeds):",
+    # raw HTML, as the chart: the PDF, which cannot show the chart, drops its lead too
+    "<p>Any cell's curves, in either regime (the shaded band is the 95 % interval over seeds):</p>",
     interactive.embed({"curve-explorer": interactive.curve_explorer_chart(
         agg.curves, agg.curvature,
         {"optimizer": "sgd", "lr": reference["sgd"][0], "momentum": reference["sgd"][1], "batch": shown_regime})},
@@ -518,7 +519,9 @@ if "adam" in reference:
 control_text = (
     "The spread alone does not isolate adaptivity: heavy-ball momentum carries past gradients, so a "
     "coordinate whose current gradient is tiny still moves, and its ratio grows. The controls in the grid: "
-    + " and ".join(controls) + "."
+    + " and ".join(controls) + ". (A spread far above 1, such as 10¹⁰, is not a measure of adaptivity: it "
+    "comes from coordinates whose gradient is nearly zero at that step while their update is not, so "
+    "|update_i| / |grad_i| has a near-zero denominator; the median over seeds is given for that reason.)"
     if controls else ""
 )
 show(
@@ -528,7 +531,7 @@ show(
     "ratio spreads over coordinates. The spread is measured as the 90th percentile over coordinates "
     "divided by the median.",
     "Late in training that spread is "
-    + " and ".join(f"{spread(name, *reference[name])} for {esc(name)}" for name in reference)
+    + " and ".join(f"{spread(name, *reference[name])} for {esc(OPTIMIZERS[name].label)}" for name in reference)
     + " at the reference settings (mean [95 % interval] over seeds; 1 means every coordinate took the same step). "
     + control_text,
     figure("adaptivity"),
@@ -647,8 +650,10 @@ else:
         "## Curvature and the edge of stability",
         *definitions,
         table(curvature_table, "Per curvature setting: the compared quantity (sharpness for SGD, preconditioned "
-              "sharpness for Adam) at step 0 and late in training, means over seeds; late / threshold with its "
-              "95 % interval over the seeds that finished; the change of λmax(H) from mid-run to the end."),
+              "sharpness for Adam) at step 0 and late in training, means over seeds, in the units of 1 / lr, as the "
+              "threshold (per squared weight for λmax(H), per weight for λmax(P⁻¹H): Adam's lr is a step length); "
+              "late / threshold with its 95 % interval over the seeds that finished; the change of λmax(H) from "
+              "mid-run to the end."),
         verdict_lines,
         figure("sharpness"),
         figure("stability"),
