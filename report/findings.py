@@ -261,7 +261,7 @@ show(
 # How do plain SGD, SGD with momentum and Adam move the weights of a small network, and does what
 # they do match the seed project's conclusions? Those conclusions are treated here as hypotheses:
 # every number below is computed from the per-step logs of the runs counted at the end, and each
-# claim gets its verdict from a stated measurement and threshold (the "How it is measured" column).
+# claim gets its verdict from a stated prediction, measurement and threshold (in its fold of the appendix).
 
 # %%
 batch = " and, separately, ".join(
@@ -451,11 +451,12 @@ show(
     "(settings where every seed diverged have no late values and are left out of both ranges).",
     figure("momentum"),
     # raw HTML, as the chart: the PDF, which cannot show the chart, drops its lead too
-    "<p>Any cell's curves, in either regime (the shaded band is the 95 % interval over seeds):</p>",
+    "<p>Any cells' curves, overlaid (up to three; the reference pair first; the shaded band is the 95 % "
+    "interval over seeds):</p>",
     interactive.embed({"curve-explorer": interactive.curve_explorer_chart(
         agg.curves, agg.curvature,
-        {"optimizer": "sgd", "lr": reference["sgd"][0], "momentum": reference["sgd"][1], "batch": shown_regime})},
-        bundle=False),
+        [{"optimizer": name, "lr": lr, "momentum": momentum, "batch": shown_regime}
+         for name, (lr, momentum) in reference.items()])}, bundle=False),
 )
 
 # %%

@@ -28,16 +28,26 @@ def test_lr_sensitivity_rows_are_the_cells_medians(tiny_aggregate):
     assert set(shown["budget"]) == {round(100 * b) for b in cells["budget"].unique()}
 
 
-def test_curve_explorer_keeps_log_spaced_steps_of_the_curves(tiny_aggregate):
+def test_curve_explorer_keeps_the_curves_at_log_spaced_and_evenly_spaced_steps(tiny_aggregate):
     curves = pd.read_parquet(tiny_aggregate / "curves.parquet")
     curvature = pd.read_parquet(tiny_aggregate / "curvature.parquet")
     cell = curves[curves["metric"] == "val.loss"].iloc[0]
     start = {"optimizer": cell["optimizer"], "lr": cell["lr"], "momentum": cell["momentum"], "batch": cell["batch"]}
-    shown = chart_data(interactive.curve_explorer_chart(curves, curvature, start))
-    one = shown[(shown["optimizer"] == cell["optimizer"]) & (shown["lr"] == f"{cell['lr']:g}")
-                & (shown["momentum"] == f"{cell['momentum']:g}") & (shown["quantity"] == "1 val loss")]
+    chart = interactive.curve_explorer_chart(curves, curvature, [start])
+    spec = chart.to_dict()
+    selectors = [p for p in spec["params"] if p["name"].startswith("cell")]
+    assert len(selectors) == interactive.EXPLORER_SLOTS
+    names = dict(zip(selectors[0]["bind"]["options"], selectors[0]["bind"]["labels"]))
+    shown_first = names[selectors[0]["value"]]  # the start cell, as the menu names it
+    assert shown_first == interactive.cell_text(cell["optimizer"], cell["lr"], cell["momentum"], cell["batch"])
+    # every menu lists the cells that exist, and only those: the grid's and the curvature runs'
+    grid_cells = curves[["optimizer", "lr", "momentum", "batch"]].drop_duplicates()
+    curvature_cells = curvature[["optimizer", "lr", "momentum", "batch"]].drop_duplicates()
+    assert len(names) == len(grid_cells) + len(curvature_cells)
+    shown = pd.read_csv(io.StringIO(spec["data"]["values"]))
+    one = shown[(shown["cell"] == selectors[0]["value"]) & (shown["panel"] == interactive.QUANTITIES.index("val loss"))]
     steps = np.unique(curves["step"])
-    assert list(one["step"]) == list(interactive.log_spaced_steps(steps))
+    assert list(one["step"]) == list(interactive.explorer_steps(steps))
     source = curves[(curves[["optimizer", "lr", "momentum", "batch"]] == pd.Series(start)).all(axis=1)
                     & (curves["metric"] == "val.loss")].set_index("step")["mean"]
     np.testing.assert_allclose(one["mean"].to_numpy(float), source.loc[one["step"]].to_numpy(), rtol=5e-4)
@@ -49,3 +59,10 @@ def test_log_spaced_steps_are_dense_early_and_keep_the_last():
     assert kept[0] == 0 and kept[-1] == 990 and len(kept) <= 20
     assert np.all(np.diff(kept) > 0) and np.diff(kept)[0] < np.diff(kept)[-1]
     assert list(interactive.log_spaced_steps(np.arange(5), 20)) == list(range(5))
+
+
+def test_explorer_steps_keep_a_stretch_of_late_training():
+    steps = np.arange(0, 1000, 10)
+    kept = interactive.explorer_steps(steps)
+    assert set(interactive.log_spaced_steps(steps)) <= set(kept)  # dense early, as before
+    assert (kept >= 990 - 990 / 8).sum() >= 2  # the last eighth of the run is more than its last step

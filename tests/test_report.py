@@ -382,3 +382,27 @@ def test_every_interactive_chart_draws_and_its_selectors_change_what_is_drawn(op
     assert changed, f"no selector of {chart_id} changed what is drawn"
     errors = [entry for entry in opened.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def test_the_curve_explorer_overlays_cells_and_draws_every_choice(opened):
+    """Cells A and B start on the reference pair; choosing a cell C adds its curves beside them; every
+    cell of the menu draws lines (the menus list only cells that exist)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    def legend():
+        return [t.text for t in opened.find_elements(By.CSS_SELECTOR, "#chart-curve-explorer .role-legend-label text")]
+
+    _wait_for_marks(opened, "chart-curve-explorer")
+    assert len(legend()) == 2, legend()
+    slot_c = Select(opened.find_elements(By.CSS_SELECTOR, "#chart-curve-explorer .vega-bindings select")[2])
+    choices = [option.text for option in slot_c.options]
+    assert choices[0] == "none"
+    for index in range(1, len(choices)):
+        slot_c.select_by_index(index)
+        assert choices[index] in legend(), choices[index]
+        assert len(set(legend())) == 3 or choices[index] in legend()[:2]  # overlaid, unless it is A or B
+        lines = opened.find_elements(By.CSS_SELECTOR, "#chart-curve-explorer svg g.mark-line path")
+        assert all(line.get_attribute("d") for line in lines) and lines, choices[index]
+    errors = [entry for entry in opened.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+    assert not errors, errors

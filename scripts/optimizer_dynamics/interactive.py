@@ -4,14 +4,16 @@ tables, for the HTML page only (the PDF keeps the static figures).
     lr_sensitivity_chart(cells): median validation loss against lr per optimizer, with selectors
         for the regime, the metric (final or selected val loss) and the budget; clicking a momentum
         in the legend picks it out.
-    curve_explorer_chart(curves, curvature): one cell's curves against step (val loss, effective
-        step, update cosine, and the sharpness where a curvature run measured it), chosen by
-        optimizer, momentum, lr and regime; the band is the 95 % interval over seeds (the seeds'
-        range for the sharpness); hovering shows the values.
+    curve_explorer_chart(curves, curvature, start): up to three cells' curves overlaid against step
+        (val loss, effective step, update cosine, and the sharpness where a curvature run measured
+        it), each cell chosen from a menu of the cells that exist; the band is the 95 % interval
+        over seeds (the seeds' range for the sharpness); hovering marks a step in every panel and
+        shows the values.
     embed(charts): the charts as HTML: one vega-embed bundle (vl-convert's, so nothing is fetched
         from a CDN) and the data inline.
 
-The curves are thinned to log-spaced steps (CURVE_POINTS per curve), so the page stays small.
+The curves are thinned to log-spaced steps (CURVE_POINTS per curve) and every 1/LATE_POINTS of the
+run, so the page stays small and late training keeps a stretch of points.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ import numpy as np
 import pandas as pd
 
 from optimizer_dynamics import batch_regime
+from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.tables import LOSS_METRICS
 
 CURVE_POINTS = 30  # steps kept per curve, log-spaced
-# The curves shown, in panel order, by short labels (the CSV repeats them on every row).
-CURVE_METRICS = {"val.loss": "1 val loss", "eff_step.global": "2 ‖update‖/‖grad‖", "update.cosine": "3 update cosine"}
-SHARPNESS = "4 sharpness"
+LATE_POINTS = 16  # ... and every 1/16 of the run
+EXPLORER_SLOTS = 3  # cells the curve explorer overlays
+# The curves shown by short labels (the CSV repeats them on every row), and the panels' order.
+CURVE_METRICS = {"val.loss": "val loss", "eff_step.global": "‖update‖ / ‖grad‖", "update.cosine": "update cosine"}
+SHARPNESS = "sharpness λmax(H)"
+QUANTITIES = [*CURVE_METRICS.values(), SHARPNESS]
 WIDTH = 560  # px: the text column of report/style.css
 
 
@@ -39,10 +45,9 @@ def inline_csv(frame: pd.DataFrame, numbers: list[str]) -> alt.Data:
     return alt.Data(values=text, format=alt.DataFormat(type="csv", parse={name: "number" for name in numbers}))
 
 
-def _select(name: str, options: list, label: str, value=None, labels: list | None = None) -> alt.Parameter:
-    """A dropdown selector named `label`, at `value` (default: the first option)."""
-    return alt.param(name=name, value=options[0] if value is None else value,
-                     bind=alt.binding_select(options=options, name=f"{label} ", **({"labels": labels} if labels else {})))
+def _select(name: str, options: list, label: str) -> alt.Parameter:
+    """A dropdown selector named `label`, at its first option."""
+    return alt.param(name=name, value=options[0], bind=alt.binding_select(options=options, name=f"{label} "))
 
 
 def lr_sensitivity_chart(cells: pd.DataFrame) -> alt.Chart:
@@ -89,51 +94,83 @@ def log_spaced_steps(steps: np.ndarray, points: int = CURVE_POINTS) -> np.ndarra
     return steps[wanted]
 
 
-def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: dict) -> alt.Chart:
-    """curves.parquet and curvature.parquet: a cell's curves, one panel per quantity; `start`
-    is the cell shown first ({optimizer, lr, momentum, batch})."""
+def explorer_steps(steps: np.ndarray) -> np.ndarray:
+    """The log-spaced steps and every 1/LATE_POINTS of the run besides, so late training is a stretch
+    of points, not the last one."""
+    steps = np.unique(steps)
+    if len(steps) <= CURVE_POINTS:
+        return steps
+    even = steps[np.unique(np.linspace(0, len(steps) - 1, LATE_POINTS + 1).round().astype(int))]
+    return np.union1d(log_spaced_steps(steps), even)
+
+
+def cell_text(optimizer: str, lr: float, momentum: float, batch: str) -> str:
+    """"Adam β₁ 0.9, lr 0.001, batch 64": a cell as the explorer's menus and legend name it."""
+    entry = OPTIMIZERS[optimizer]
+    return f"{entry.label} {entry.momentum_symbol} {momentum:g}, lr {lr:g}, {batch_regime.label(batch)}"
+
+
+def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: list[dict]) -> alt.Chart:
+    """curves.parquet and curvature.parquet: up to EXPLORER_SLOTS cells' curves overlaid, a panel per
+    quantity; `start` are the cells shown first ({optimizer, lr, momentum, batch} each). The menus
+    list the cells that exist (a curvature run is a cell of its own: full batch, its own steps); a
+    quantity no chosen cell has gets no panel."""
     chosen = curves[curves["metric"].isin(CURVE_METRICS)]
-    keep = log_spaced_steps(chosen["step"].to_numpy())
-    chosen = chosen[chosen["step"].isin(keep)].assign(quantity=lambda f: f["metric"].map(CURVE_METRICS))
+    chosen = chosen[chosen["step"].isin(explorer_steps(chosen["step"].to_numpy()))]
+    chosen = chosen.assign(quantity=chosen["metric"].map(CURVE_METRICS), kind="")
     sharp = curvature.groupby(["batch", "optimizer", "lr", "momentum", "step"], as_index=False)["sharpness"].agg(
         mean="mean", lo="min", hi="max")
-    sharp = sharp[sharp["step"].isin(log_spaced_steps(sharp["step"].to_numpy(), 2 * CURVE_POINTS))]
-    data = pd.concat([chosen, sharp.assign(quantity=SHARPNESS)], ignore_index=True)
-    data = data.assign(momentum=data["momentum"].map(lambda m: f"{m:g}"), lr=data["lr"].map(lambda lr: f"{lr:g}"))
-    data = data[["batch", "optimizer", "momentum", "lr", "quantity", "step", "mean", "lo", "hi"]]
-    start = {"optimizer": start["optimizer"], "momentum": f"{start['momentum']:g}", "lr": f"{start['lr']:g}",
-             "batch": start["batch"]}
-    params = {}
-    for name, label in (("optimizer", "optimizer"), ("momentum", "momentum / β1"), ("lr", "lr"), ("batch", "regime")):
-        options = sorted(data[name].unique(), key=_order)
-        labels = [batch_regime.label(o) for o in options] if name == "batch" else None
-        params[name] = _select(name, options, label, start[name], labels)
+    sharp = sharp[sharp["step"].isin(explorer_steps(sharp["step"].to_numpy()))]
+    data = pd.concat([chosen, sharp.assign(quantity=SHARPNESS, kind=", curvature run")], ignore_index=True)
+    keys = data[["optimizer", "batch", "momentum", "lr", "kind"]].drop_duplicates()
+    keys = keys.assign(order=keys["optimizer"].map(list(OPTIMIZERS).index)).sort_values(
+        ["kind", "order", "batch", "momentum", "lr"])
+    labels = [cell_text(k.optimizer, k.lr, k.momentum, k.batch) + k.kind for k in keys.itertuples()]
+    ids = dict(zip(map(tuple, keys[["optimizer", "batch", "momentum", "lr", "kind"]].to_numpy()), range(len(keys))))
+    data = data.assign(cell=[ids[key] for key in map(tuple, data[["optimizer", "batch", "momentum", "lr", "kind"]]
+                                                    .to_numpy())])
+    # small integer codes in the CSV, their names in the spec once: the rows are most of the page's size
+    data = data.assign(panel=data["quantity"].map(QUANTITIES.index))[["cell", "panel", "step", "mean", "lo", "hi"]]
+    first = [ids.get((c["optimizer"], c["batch"], c["momentum"], c["lr"], ""), -1) for c in start]
+    first = [i for i in first if i >= 0][:EXPLORER_SLOTS]
+    first += [-1] * (EXPLORER_SLOTS - len(first))
+    slots = [alt.param(name=f"cell{slot}", value=first[slot] if first[slot] >= 0 or slot else 0,
+                       bind=alt.binding_select(options=([] if slot == 0 else [-1]) + list(range(len(labels))),
+                                               labels=([] if slot == 0 else ["none"]) + labels,
+                                               name=f"cell {'ABC'[slot]} "))
+             for slot in range(EXPLORER_SLOTS)]
     match = None
-    for name, param in params.items():
-        test = alt.datum[name] == param
-        match = test if match is None else match & test
-    base = alt.Chart(inline_csv(data, ["step", "mean", "lo", "hi"])).transform_filter(match).encode(
-        x=alt.X("step:Q", title="step"))
-    band = base.mark_area(opacity=0.25).encode(y=alt.Y("lo:Q", title=None), y2="hi:Q")
-    line = base.mark_line(point=alt.OverlayMarkDef(size=12)).encode(
-        y=alt.Y("mean:Q", title=None),
-        tooltip=["quantity:N", "step:Q", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("lo:Q", format=".4g"),
-                 alt.Tooltip("hi:Q", format=".4g")])
+    for slot in slots:
+        test = alt.datum.cell == slot
+        match = test if match is None else match | test
+    hover = alt.selection_point(name="hover", on="pointerover", nearest=True, fields=["step"], empty=False,
+                                clear="pointerout")
+    base = (alt.Chart()
+            .encode(x=alt.X("step:Q", title="step"),
+                    color=alt.Color("name:N", title=None, legend=alt.Legend(orient="bottom", columns=1))))
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("lo:Q", title=None), y2="hi:Q")
+    line = base.mark_line().encode(y=alt.Y("mean:Q", title=None))
+    points = base.mark_point(filled=True, size=30).encode(
+        y="mean:Q", opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
+        tooltip=["name:N", "quantity:N", "step:Q", alt.Tooltip("mean:Q", format=".4g"),
+                 alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")]).add_params(hover)
+    # a rule at every step, shown at the hovered one (a rule filtered to it warns while none is)
+    rule = base.mark_rule(color="#888").encode(x="step:Q", opacity=alt.condition(hover, alt.value(0.5), alt.value(0.0)))
     return (
-        alt.layer(band, line, width=WIDTH - 140, height=120)
-        .add_params(*params.values())
-        .facet(row=alt.Row("quantity:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
+        alt.layer(band, line, points, rule, width=WIDTH - 140, height=120)
+        .add_params(*slots)
+        .facet(row=alt.Row("panel:O", title=None,
+                           header=alt.Header(labelAngle=0, labelAlign="left",
+                                             labelExpr=f"{json.dumps(QUANTITIES, ensure_ascii=False)}[datum.value]")),
+               data=inline_csv(data, ["cell", "panel", "step", "mean", "lo", "hi"]))
+        # filtered before the facet: a quantity no chosen cell has gets no panel
+        .transform_filter(match)
+        .transform_calculate(name=f"{json.dumps(labels, ensure_ascii=False)}[datum.cell]",
+                             quantity=f"{json.dumps(QUANTITIES, ensure_ascii=False)}[datum.panel]")
         .resolve_scale(y="independent")
-        .properties(title="Curve explorer: choose a cell; band: 95 % interval over seeds (sharpness: their range, "
-                          "full-batch curvature runs only)")
+        .properties(title=["Curve explorer: up to three cells overlaid; hover for the values at a step",
+                           "band: 95 % interval over seeds (sharpness: their range; curvature runs only)"])
     )
-
-
-def _order(value):
-    try:
-        return (0, float(value))
-    except ValueError:
-        return (1, value)
 
 
 def embed(charts: dict[str, alt.Chart], bundle: bool = True) -> str:
