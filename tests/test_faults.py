@@ -424,15 +424,15 @@ def test_a_grid_where_most_runs_diverge_is_aggregated_and_reported(tmp_path):
     assert runs.groupby("optimizer")["diverged"].any().all(), "both optimizers should have diverged runs"
 
     page = BeautifulSoup((workdir / "results/report/findings.html").read_text(), "html.parser")
-    text = " ".join(page.get_text(" ").split())
+    text = " ".join(page.get_text(" ").replace("\u2019", "'").split())  # pandoc's typographic apostrophe
     per_optimizer = runs.groupby("optimizer")["diverged"].agg(["sum", "size"])
     assert (
-        f"{runs['diverged'].sum()} of {len(runs)} runs diverged ("
-        + ", ".join(f"{row['sum']} of {row['size']} {name}" for name, row in per_optimizer.iterrows())
+        f"{runs['diverged'].sum()} of the grid's {len(runs)} runs diverged ("
+        + ", ".join(f"{row['sum']} of {row['size']} {OPTIMIZERS[name].label}" for name, row in per_optimizer.iterrows())
         + ")"
     ) in text
-    expected = {
-        optimizer: {
+    expected = {  # the tables are captioned with the optimizers' labels
+        OPTIMIZERS[optimizer].label: {
             (
                 format_number(lr),
                 f"{OPTIMIZERS[optimizer].momentum_symbol} {format_number(momentum)}",

@@ -238,7 +238,9 @@ def test_report_has_the_noise_section_with_the_claims_where_they_hold(noise_aggr
     text = " ".join(" ".join(node.get_text(" ", strip=True).split()) for node in section if node.name in ("p", "li"))
     assert f"taken every {NOISE_EVERY} steps." in text and "McCandlish et al., 2018" in text
     claims = pd.read_parquet(out / "verdicts.parquet").drop_duplicates("id").set_index("id")
-    for claim in ("8a", "8b", "8c", "8d"):
-        assert f"{claim} {claims.loc[claim, 'claim']}" in text and f"{claims.loc[claim, 'headline']}." in text
+    for claim in ("8a", "8b", "8c", "8d"):  # linked to its row in the verdict table, where it is worded
+        assert any(node.name == "a" and node.get("href") == f"#claim-{claim}" for node in section), claim
+        row = " ".join(page.find(id=f"claim-{claim}").find_parent("tr").get_text(" ", strip=True).split())
+        assert all(" ".join(claims.loc[claim, column].split()) in row for column in ("claim", "lead"))
     images = [node for node in section if node.name == "figure"]
     assert len(images) == 1 and images[0].find("img")["src"].startswith("data:image/png")
