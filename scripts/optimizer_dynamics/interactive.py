@@ -122,19 +122,20 @@ def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: l
         mean="mean", lo="min", hi="max")
     sharp = sharp[sharp["step"].isin(explorer_steps(sharp["step"].to_numpy()))]
     data = pd.concat([chosen, sharp.assign(quantity=SHARPNESS, kind=", curvature run")], ignore_index=True)
-    keys = data[["optimizer", "batch", "momentum", "lr", "kind"]].drop_duplicates()
-    keys = keys.assign(order=keys["optimizer"].map(list(OPTIMIZERS).index)).sort_values(
-        ["kind", "order", "batch", "momentum", "lr"])
+    cell_key = ["optimizer", "batch", "momentum", "lr", "kind"]
+    keys = data[cell_key].drop_duplicates()
+    keys = (keys.assign(order=keys["optimizer"].map(list(OPTIMIZERS).index))
+            .sort_values(["kind", "order", "batch", "momentum", "lr"]).reset_index(drop=True)[cell_key])
     labels = [cell_text(k.optimizer, k.lr, k.momentum, k.batch) + k.kind for k in keys.itertuples()]
-    ids = dict(zip(map(tuple, keys[["optimizer", "batch", "momentum", "lr", "kind"]].to_numpy()), range(len(keys))))
-    data = data.assign(cell=[ids[key] for key in map(tuple, data[["optimizer", "batch", "momentum", "lr", "kind"]]
-                                                    .to_numpy())])
     # small integer codes in the CSV, their names in the spec once: the rows are most of the page's size
+    data = data.merge(keys.assign(cell=keys.index), on=cell_key, how="left")
     data = data.assign(panel=data["quantity"].map(QUANTITIES.index))[["cell", "panel", "step", "mean", "lo", "hi"]]
-    first = [ids.get((c["optimizer"], c["batch"], c["momentum"], c["lr"], ""), -1) for c in start]
-    first = [i for i in first if i >= 0][:EXPLORER_SLOTS]
-    first += [-1] * (EXPLORER_SLOTS - len(first))
-    slots = [alt.param(name=f"cell{slot}", value=first[slot] if first[slot] >= 0 or slot else 0,
+    ids = {key: cell for cell, key in enumerate(keys.itertuples(index=False, name=None))}
+    first = [ids[key] for key in ((c["optimizer"], c["batch"], c["momentum"], c["lr"], "") for c in start)
+             if key in ids][:EXPLORER_SLOTS]
+    # cell A shows a cell from the start; B and C may show none (-1)
+    values = first + [0 if not first else -1] + [-1] * EXPLORER_SLOTS
+    slots = [alt.param(name=f"cell{slot}", value=values[slot],
                        bind=alt.binding_select(options=([] if slot == 0 else [-1]) + list(range(len(labels))),
                                                labels=([] if slot == 0 else ["none"]) + labels,
                                                name=f"cell {'ABC'[slot]} "))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from optimizer_dynamics.claims.base import SETTING_AXES, VERDICT_WORDS, VERDICTS, Family, primary_setting
+
 SEED_SOURCE = "the seed"  # a claim whose source starts so is one of the seed's
 
 
