@@ -31,15 +31,17 @@ from pathlib import Path
 
 import pandas as pd
 from IPython.display import Markdown, display
+from PIL import Image
 
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics import interactive, tables
 from optimizer_dynamics.figures import FIGURES
+from optimizer_dynamics.figures.render import DPI
 from optimizer_dynamics import batch_regime
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.claims import FAMILIES, conditioning, gradient_noise, ladder, stability
-from optimizer_dynamics.claims.base import VERDICTS, Missing, Study
+from optimizer_dynamics.claims.base import VERDICT_WORDS, VERDICTS, Missing, Study
 
 figures = Path(figures_dir)
 agg = tables.load_aggregate(aggregate_dir)  # the one reader of the aggregate tables
@@ -103,32 +105,47 @@ def table(frame: pd.DataFrame, caption: str) -> str:
     return f"{frame.to_markdown(index=False, disable_numparse=True)}\n\n: {caption}"
 
 
+# Every figure at one scale: COLUMN_INCHES of figure fill the text column, so a figure's text is the
+# same size in every figure, and a one-panel figure takes half the column, not all of it.
+COLUMN_INCHES = 12
+
+
 def image(stem: str, caption: str) -> str:
     path = figures / f"{stem}.png"
     if not path.is_file():
         raise FileNotFoundError(f"figure {path} is missing: run optimizer_dynamics.figures first")
-    return f"![{caption}](<{path.resolve().as_posix()}>)"
+    with Image.open(path) as png:
+        inches = png.size[0] / DPI
+    return f"![{caption}](<{path.resolve().as_posix()}>){{width={min(100, round(100 * inches / COLUMN_INCHES))}%}}"
 
 
 placed: set[str] = set()  # the figures a section has shown; "More figures" shows the others
 
 
-def figure(name: str) -> str:
+def figure(name: str, folded: bool = False) -> str:
     """A figure of the whole study; or a grid figure in the regime the section describes, with the
     other regimes' folded below it (HTML; the PDF shows them all, as pandoc drops the raw HTML);
-    with the caption its entry states."""
+    with the caption its entry states. A folded figure (a section's second view of its claims) opens
+    on a click, its caption's first sentence on the fold."""
     placed.add(name)
     caption = FIGURES[name].caption
     if not FIGURES[name].per_regime:
-        return image(name, caption)
-    def in_regime(regime: str) -> str:
-        return image(f"{name}_{regime}", f"{batch_regime.label(regime).capitalize()}. {caption}")
-    others = [r for r in regimes if r != shown_regime]
-    if not others:
-        return in_regime(shown_regime)
-    labels = " and ".join(batch_regime.label(r) for r in others)
-    return "\n\n".join([in_regime(shown_regime), f"<details><summary>The same figure for {esc(labels)}</summary>",
-                         *map(in_regime, others), "</details>"])
+        shown_figure = image(name, caption)
+    else:
+        def in_regime(regime: str) -> str:
+            return image(f"{name}_{regime}", f"{batch_regime.label(regime).capitalize()}. {caption}")
+        others = [r for r in regimes if r != shown_regime]
+        labels = " and ".join(batch_regime.label(r) for r in others)
+        shown_figure = "\n\n".join([in_regime(shown_regime)]
+                                     + ([fold(f"The same figure for {labels}", *map(in_regime, others))] if others else []))
+    if not folded:
+        return shown_figure
+    return fold(f"Figure: {caption.split('. ')[0].rstrip('.')}", shown_figure)
+
+
+def fold(summary: str, *blocks: str) -> str:
+    """Detail a reader opens on a click (HTML); the PDF, which drops the raw HTML, shows it in place."""
+    return "\n\n".join([f"<details><summary>{esc(summary)}</summary>", *blocks, "</details>"])
 
 
 def show(*blocks: str) -> None:
@@ -236,27 +253,28 @@ summary_table = pd.DataFrame(
         "Each setting": [setting_badges(group) for _, group in verdicts.groupby("id", sort=False)],
     }
 )
+legend = ", ".join(f"{VERDICT_MARKS[v]} {VERDICT_WORDS[v]}" for v in VERDICTS)
 show(
     "## Verdicts",
-    table(summary_table, "Each claim and who makes it, its key number (where it was measured), and its verdict in "
-          f"each setting: a mark per budget ({', '.join(percent(b) for b in sorted(analysis['budgets']))} of the "
-          "steps, left to right; hover for the setting), linking to its measurements in the appendix (with the "
-          "claim's prediction and where it holds), grouped by the regime ("
+    table(summary_table, f"Each claim, who makes it, its key number (where it was measured) and its verdict in each "
+          f"setting: {legend}; a mark per budget ({', '.join(percent(b) for b in sorted(analysis['budgets']))} of the "
+          "steps, left to right), grouped by regime ("
           + "; ".join(f"{esc(batch_regime.badge(r))}: {esc(batch_regime.label(r))}" for r in regimes)
-          + "), for claims about loss the final or the selected "
-          "validation loss (at the step picked on the other half of the validation set), and for comparisons of "
-          "the optimizers the usual or the tuned (best) learning rates. ✓ (green): supported, ◐ (yellow): mixed "
-          "(the counts are in the appendix), ✗ (red): refuted, ≈ (blue): no difference (within the tie band), "
-          "… (grey): not reached within the run, ? (grey): undecided."),
-    "At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read from the "
-    "same runs. The curvature claims (7a-7d) use the curvature runs, full batch; 8a, about sampling noise, is "
-    "judged at minibatch only, and 8d compares the regimes (its badges name one budget each). The measurements "
-    "behind each badge are in [the appendix](#appendix-the-measurements-behind-each-verdict), claim by claim.",
+          + "), metric and comparison. Hover a mark for its setting; click it for its measurements."),
+    fold("How to read the marks",
+         "A claim about loss is judged on the final validation loss and on the *selected* one (at the step picked on "
+         "the other half of the validation set); a comparison of the optimizers at the *usual* learning rates (the "
+         "seed's) and at the *tuned* ones (each optimizer's best). ◐ mixed: the claim holds in some units of the "
+         "setting and not in others (the counts are in the appendix); ≈ no difference: the effect lies within the "
+         "tie band. At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read "
+         "from the same runs. The curvature claims (7a-7d) use the curvature runs, full batch; 8a, about sampling "
+         "noise, is judged at minibatch only, and 8d compares the regimes (its marks name one budget each). The "
+         "measurements behind each mark are in [the appendix](#appendix-the-measurements-behind-each-verdict)."),
 )
 
 
 # %% [markdown]
-# ## The question
+# ## The question and the set-up
 #
 # How do plain SGD, SGD with momentum and Adam move the weights of a small network, and does what
 # they do match the seed project's conclusions? Those conclusions are treated here as hypotheses:
@@ -279,7 +297,6 @@ grid = pd.DataFrame(
     ]
 )
 show(
-    "## Set-up",
     f"- **Data**: `make_moons` with {esc(data['n_train'])} training and {esc(data['n_val'])} validation points, "
     f"noise {esc(data['noise'])}, data seed {esc(data['seed'])}; inputs standardized with training-set statistics.",
     f"- **Model**: MLP 2 → {esc(hidden[0])} → 1 with ReLU and He initialization, float64, "
@@ -301,7 +318,8 @@ show(
     f"counts the updates until the validation loss first reaches {esc(analysis['target_val_loss'])} or less. "
     "The *effective step* is ‖update‖ / ‖gradient‖ over all weights, the learning rate for plain SGD. "
     "Intervals are 95 % Student-t intervals of the mean over the seeds that did not diverge.",
-    table(grid, "The grid: every learning rate of an optimizer is trained with each of its momenta."),
+    fold("The grid: each optimizer's learning rates and momenta",
+         table(grid, "The grid: every learning rate of an optimizer is trained with each of its momenta.")),
 )
 
 
@@ -376,17 +394,21 @@ window_table = window_table[[c for c in ["Optimizer", "Momentum or β₁", "Best
                              if c in window_table]]
 show(
     "## Experiment 2: learning-rate sweep",
-    "**Good window.** For each optimizer and momentum, take at every learning rate the median over "
-    "seeds of the final validation loss, a diverged run counting as +∞ (so a learning rate where at "
-    "least half the seeds diverge is never good). A learning rate is *good* when its median is at most "
-    f"(1 + {esc(tolerance)}) × the lowest finite median among the learning rates of that optimizer and "
-    f"momentum: within {percent(tolerance)} of the best. The *good window* is the unbroken run of good "
-    "grid learning rates around the best one, and its width is log₁₀(largest / smallest) decades: "
-    "measured at the grid's resolution, and possibly wider when it reaches the end of the grid.",
-    table(window_table, "Good learning-rate windows per optimizer and momentum, beside the seed's "
-          "claimed windows (the verdicts on claims 3 and 4 use the reference momentum's row)."),
+    "Each optimizer and momentum at every learning rate of the grid; the *good window* is the range of learning "
+    f"rates within {percent(tolerance)} of the best final validation loss.",
+    fold("How the good window is measured",
+         "For each optimizer and momentum, take at every learning rate the median over seeds of the final "
+         "validation loss, a diverged run counting as +∞ (so a learning rate where at least half the seeds diverge "
+         f"is never good). A learning rate is *good* when its median is at most (1 + {esc(tolerance)}) × the lowest "
+         "finite median among the learning rates of that optimizer and momentum. The *good window* is the unbroken "
+         "run of good grid learning rates around the best one, and its width is log₁₀(largest / smallest) decades: "
+         "measured at the grid's resolution, and possibly wider when it reaches the end of the grid."),
+    fold("The good windows per optimizer and momentum, beside the claimed ones",
+         table(window_table, "Good learning-rate windows per optimizer and momentum, beside the seed's "
+               "claimed windows (the verdicts on claims 3 and 4 use the reference momentum's row).")),
     figure("lr_sensitivity"),
-    interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(agg.cells_by_budget)}),
+    fold("Explore: the same sweep at every budget and regime",
+         interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(agg.cells_by_budget)})),
 )
 
 
@@ -410,12 +432,9 @@ show(
                 for name, row in per_optimizer.iterrows())
     + "); every run of the study is counted in Provenance. The tables list every setting, including those "
     "where none did; non-zero counts are in bold.",
-    "<details><summary>Diverged runs per learning rate and momentum, per optimizer</summary>",
     # A fenced div: side by side in the HTML page (style.css), one after the other elsewhere.
-    "::: {.side-by-side}",
-    *(divergence_table(name) for name in config["optimizers"]),
-    ":::",
-    "</details>",
+    fold("Diverged runs per learning rate and momentum, per optimizer", "::: {.side-by-side}",
+         *(divergence_table(name) for name in config["optimizers"]), ":::"),
 )
 
 # %%
@@ -444,8 +463,9 @@ show(
     f"SGD at lr {lr_text(sgd_lr)} with every momentum of the grid. Heavy-ball momentum adds up past "
     "gradients with weights momentumᵏ, so under a steady gradient the step approaches lr / (1 − momentum); "
     "a cosine near 1 between consecutive updates means a straight, smooth path.",
-    table(momentum_table, f"SGD at lr {lr_text(sgd_lr)}: the late effective step against the heavy-ball "
-          "prediction, and how aligned consecutive updates are (mean [95 % interval] over seeds that finished)."),
+    fold("The effective step and update cosine at each momentum",
+         table(momentum_table, f"SGD at lr {lr_text(sgd_lr)}: the late effective step against the heavy-ball "
+               "prediction, and how aligned consecutive updates are (mean [95 % interval] over seeds that finished).")),
     f"Across momenta the late effective step is {num(ratios.min())} to {num(ratios.max())} times the "
     f"prediction, and the late update cosine ranges from {num(cosines.min())} to {num(cosines.max())} "
     "(settings where every seed diverged have no late values and are left out of both ranges).",
@@ -473,8 +493,8 @@ show(
     f"and SGD's at its own {interval(ref_cells['sgd'], 'eff_step_late')} (claim 6a compares them seed by seed). "
     f"Relative to their learning rates that is {num(ref_step['adam'] / reference['adam'][0])} × lr for Adam "
     f"and {num(ref_step['sgd'] / reference['sgd'][0])} × lr for SGD.",
-    figure("norms"),
     figure("effective_step"),
+    figure("norms", folded=True),
 )
 
 # %%
@@ -523,7 +543,6 @@ control_text = (
     + " and ".join(controls) + ". (A spread far above 1, such as 10¹⁰, is not a measure of adaptivity: it "
     "comes from coordinates whose gradient is nearly zero at that step while their update is not, so "
     "|update_i| / |grad_i| has a near-zero denominator; the median over seeds is given for that reason.)"
-    if controls else ""
 )
 show(
     "## Adaptivity",
@@ -533,8 +552,8 @@ show(
     "divided by the median.",
     "Late in training that spread is "
     + " and ".join(f"{spread(name, *reference[name])} for {esc(OPTIMIZERS[name].label)}" for name in reference)
-    + " at the reference settings (mean [95 % interval] over seeds; 1 means every coordinate took the same step). "
-    + control_text,
+    + " at the reference settings (mean [95 % interval] over seeds; 1 means every coordinate took the same step).",
+    fold("Controls: momentum without adaptivity, adaptivity without momentum", control_text) if controls else "",
     figure("adaptivity"),
 )
 
@@ -558,13 +577,13 @@ show(
     + "), so the claims above cannot be tested.",
     "Kunstner et al. also found the gap between SGD and Adam growing with the batch size (claim 9e): plain SGD "
     "and Adam are trained at more batch sizes for it, beside the grid's regimes.",
-    figure("batch_gap")
+    figure("batch_gap", folded=True)
     if config["batch_sizes"]["batch_size"] else
     "This study has no batch-size runs (config batch_sizes.batch_size is empty), so claim 9e cannot be tested.",
     "Adam's ε is the last ingredient (claim 9f): far above the root of the second moment, it turns Adam's "
     "per-coordinate step lr m̂/(√v̂ + ε) into lr m̂/ε, heavy ball at lr (1 − β₁)/ε. Adam runs at a large and a "
     "small ε sit on the heavy-ball learning-rate axis beside the grid's heavy ball.",
-    figure("eps_overlay")
+    figure("eps_overlay", folded=True)
     if config["epsilon"]["eps"] else
     "This study has no epsilon runs (config epsilon.eps is empty), so claim 9f cannot be tested.",
 )
@@ -649,20 +668,20 @@ else:
     curvature_table = pd.DataFrame([curvature_row(row) for _, row in agg.curvature_cells.iterrows()])
     show(
         "## Curvature and the edge of stability",
-        *definitions,
-        table(curvature_table, "Per curvature setting: the compared quantity (sharpness for SGD, preconditioned "
+        fold("Definitions: sharpness, its threshold, the ratio, the critical learning rate", *definitions),
+        fold("The sharpness of each curvature setting, against its threshold", table(curvature_table, "Per curvature setting: the compared quantity (sharpness for SGD, preconditioned "
               "sharpness for Adam) at step 0 and late in training, means over seeds, in the units of 1 / lr, as the "
               "threshold (per squared weight for λmax(H), per weight for λmax(P⁻¹H): Adam's lr is a step length); "
               "late / threshold with its 95 % interval over the seeds that finished; the change of λmax(H) from "
-              "mid-run to the end."),
+              "mid-run to the end.")),
         verdict_lines,
         figure("sharpness"),
-        figure("stability"),
+        figure("stability", folded=True),
         "With minibatches the full-batch sharpness need not reach 2/lr: what SGD keeps in check is the "
         "*batch sharpness*, each minibatch loss's curvature along its own gradient, "
         "E_B[g_Bᵀ H_B g_B / |g_B|²] (Andreyev and Beneventano 2024, claim 7e), measured on runs of their own at "
         f"batch {esc(minibatch_curvature['batch_size'])}.",
-        figure("stochastic_edge")
+        figure("stochastic_edge", folded=True)
         if minibatch_curvature["cells"] else
         "This study has no minibatch curvature runs (config curvature.minibatch.cells is empty), so claim 7e "
         "cannot be tested.",
@@ -689,7 +708,7 @@ noise_definitions = [
 if training["noise_every"]:
     show(
         "## Gradient noise",
-        *noise_definitions,
+        fold("Definitions: the noise scale, the norm test, α, the GSNR", *noise_definitions),
         f"In this study the instruments are taken every {esc(training['noise_every'])} steps.",
         verdict_list(gradient_noise.FAMILY),
         figure("noise"),
@@ -728,11 +747,12 @@ versions_table = pd.DataFrame([{"Stage": esc(s), "Library": esc(k), "Version": e
 config_table = pd.DataFrame([{"Setting": esc(k), "Value": esc(v)} for k, v in flatten(config)])
 show(
     "## Provenance",
-    table(count_table, "Runs behind this report; diverged runs are in every count above."),
-    "<details><summary>Library versions and the study configuration</summary>",
-    table(versions_table, "Library versions recorded by the training runs and the aggregation."),
-    table(config_table, "The study configuration, as the aggregation received it."),
-    "</details>",
+    f"{esc(study['n_runs'])} runs behind this report, {esc(study['n_diverged'])} of them diverged (and in every "
+    "count above).",
+    fold("Runs per optimizer, library versions and the study configuration",
+         table(count_table, "Runs behind this report; diverged runs are in every count above."),
+         table(versions_table, "Library versions recorded by the training runs and the aggregation."),
+         table(config_table, "The study configuration, as the aggregation received it.")),
 )
 
 
@@ -747,5 +767,6 @@ if unplaced:
 # %%
 show(
     "## Appendix: the measurements behind each verdict",
-    *[claim_details(claim_id, group) for claim_id, group in verdicts.groupby("id", sort=False)],
+    fold("Every claim's prediction, source and measurements, setting by setting",
+         *[claim_details(claim_id, group) for claim_id, group in verdicts.groupby("id", sort=False)]),
 )
