@@ -155,9 +155,8 @@ def show(*blocks: str) -> None:
 def verdict_list(family) -> str:
     """A family's claims as links to their rows in the verdict table, where each is worded once."""
     ids = verdicts.loc[verdicts["family"] == family.name, "id"].unique()
-    return ("The claims of this section, their key numbers and verdicts: "
-            + ", ".join(f"[{esc(claim_id)}](#{claim_anchor(claim_id)})" for claim_id in ids)
-            + " in the verdict table; setting by setting in the appendix.")
+    return ("This section's claims in the verdict table: "
+            + ", ".join(f"[{esc(claim_id)}](#{claim_anchor(claim_id)})" for claim_id in ids) + ".")
 
 
 def setting(optimizer: str, lr: float, momentum: float) -> str:
@@ -296,6 +295,20 @@ grid = pd.DataFrame(
         for name, axes in config["optimizers"].items()
     ]
 )
+optimizers_text = (
+    "- **Optimizers**: "
+    + "; ".join(f"{esc(OPTIMIZERS[name].label)} ({esc(OPTIMIZERS[name].description)})" for name in config["optimizers"])
+    + "".join(f"; {esc(OPTIMIZERS[name].label)}'s {esc(' or '.join(OPTIMIZERS[name].hyperparameter_label(text) for text in settings))}"
+              for name, settings in agg.runs.groupby("optimizer", sort=False)["hyperparameters"].unique().items()
+              if name in config["optimizers"] and OPTIMIZERS[name].hyperparameters) + "."
+)
+measures_text = (
+    f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "
+    f"means the last {percent(analysis['late_fraction'])} of a run's completed steps; *steps to target* "
+    f"counts the updates until the validation loss first reaches {esc(analysis['target_val_loss'])} or less. "
+    "The *effective step* is ‖update‖ / ‖gradient‖ over all weights, the learning rate for plain SGD. "
+    "Intervals are 95 % Student-t intervals of the mean over the seeds that did not diverge."
+)
 show(
     f"- **Data**: `make_moons` with {esc(data['n_train'])} training and {esc(data['n_val'])} validation points, "
     f"noise {esc(data['noise'])}, data seed {esc(data['seed'])}; inputs standardized with training-set statistics.",
@@ -304,21 +317,11 @@ show(
     f"- **Training**: {esc(training['steps'])} steps, each on the {batch}; training and validation loss are "
     f"evaluated every {esc(training['eval_every'])} steps. A run *diverges* when its loss is non-finite or "
     f"exceeds {esc(training['divergence_factor'])} × its initial loss; it stops there and stays in every count.",
-    "- **Optimizers**: "
-    + "; ".join(f"{esc(OPTIMIZERS[name].label)} ({esc(OPTIMIZERS[name].description)})" for name in config["optimizers"])
-    + "".join(f"; {esc(OPTIMIZERS[name].label)}'s {esc(' or '.join(OPTIMIZERS[name].hyperparameter_label(text) for text in settings))}"
-              for name, settings in agg.runs.groupby("optimizer", sort=False)["hyperparameters"].unique().items()
-              if name in config["optimizers"] and OPTIMIZERS[name].hyperparameters)
-    + f". Every setting below is trained in each regime, once per seed "
-    f"({esc(', '.join(map(str, config['seeds'])))}); with the curvature, conditioning and batch-size runs, {esc(len(all_runs))} runs in all. "
-    f"The tables and sentences of the experiment sections are for **{esc(shown_label)}**, and so is "
-    "each figure; the same figure for the other regimes is folded below it.",
-    f"- **Measures**: the *final validation loss* is the validation loss after the last step; *late* "
-    f"means the last {percent(analysis['late_fraction'])} of a run's completed steps; *steps to target* "
-    f"counts the updates until the validation loss first reaches {esc(analysis['target_val_loss'])} or less. "
-    "The *effective step* is ‖update‖ / ‖gradient‖ over all weights, the learning rate for plain SGD. "
-    "Intervals are 95 % Student-t intervals of the mean over the seeds that did not diverge.",
-    fold("The grid: each optimizer's learning rates and momenta",
+    f"- **Runs**: every setting of the grid in each regime, once per seed ({esc(', '.join(map(str, config['seeds'])))}); "
+    f"with the curvature, conditioning and batch-size runs, {esc(len(all_runs))} runs in all. The tables and "
+    f"sentences of the experiment sections are for **{esc(shown_label)}**, and so is each figure; the same figure "
+    "for the other regimes is folded below it.",
+    fold("The optimizers, their grid and the measures", optimizers_text, measures_text,
          table(grid, "The grid: every learning rate of an optimizer is trained with each of its momenta.")),
 )
 
@@ -350,9 +353,10 @@ usual = {"regime": shown_regime, "budget": 1.0, "comparison": "usual lrs", "metr
 show(
     "## Experiment 1: SGD vs Adam at their usual learning rates",
     f"The seed compares {setting('sgd', *reference['sgd'])} with {setting('adam', *reference['adam'])}.",
-    table(pd.DataFrame([reference_row(name) for name in reference]),
-          "The reference pair. A diverged run counts as infinite loss and as never reaching the target; "
-          "∞ in a median means at least half the seeds did."),
+    fold("The reference pair's losses, accuracies and steps to target",
+         table(pd.DataFrame([reference_row(name) for name in reference]),
+               "The reference pair. A diverged run counts as infinite loss and as never reaching the target; "
+               "∞ in a median means at least half the seeds did.")),
     f"At these settings, seed by seed (claims 1b and 1a): {claim_key('1b', **usual)}; {claim_key('1a', **usual)}. "
     "One learning rate each decides little; Experiment 2 compares each optimizer at its best.",
     figure("loss_curves"),
@@ -509,7 +513,7 @@ show(
     + " and ".join(f"{interval(c, 'saturated_frac_late')} for {esc(name)}" for name, c in saturation.items())
     + f" at the reference settings. The most saturated setting with a finished run is "
     f"{setting(most.optimizer, most.lr, most.momentum)} at {num(most.saturated_frac_late_mean)}.",
-    figure("saturation"),
+    figure("saturation", folded=True),
 )
 
 # %%
@@ -564,26 +568,28 @@ show(
     "## Why Adam differs: the ablation ladder",
     "Adam is three ingredients on top of SGD: an average of past gradients (β₁), a step divided by an "
     "estimate of the gradient's size, and that division made per coordinate. The ladder adds them one at a "
-    "time, each rung an optimizer of the grid at its own best learning rate: **normalized gradient descent** "
-    "(every step has length lr along the gradient, or along its average: normalization without per-coordinate "
-    "scaling), **sign descent** (every coordinate steps by lr along the sign of the gradient, *signSGD*, or of "
-    "its average, *Signum*: normalization per coordinate, without Adam's second-moment estimate), then Adam. "
-    "Kunstner et al. (2023, *Noise is not the main factor behind the gap between SGD and Adam on transformers, "
-    "but sign descent might be*) found sign descent with momentum close to Adam.",
+    "time, each rung at its own best learning rate: normalized gradient descent, sign descent, then Adam.",
+    fold("The rungs, and what Kunstner et al. found",
+         "**Normalized gradient descent**: every step has length lr along the gradient, or along its average "
+         "(normalization without per-coordinate scaling). **Sign descent**: every coordinate steps by lr along the "
+         "sign of the gradient, *signSGD*, or of its average, *Signum* (normalization per coordinate, without "
+         "Adam's second-moment estimate). Kunstner et al. (2023, *Noise is not the main factor behind the gap "
+         "between SGD and Adam on transformers, but sign descent might be*) found sign descent with momentum close "
+         "to Adam."),
     verdict_list(ladder.FAMILY),
     figure("ladder") if len(ladder_rungs) == 4 else
     "This study's grid lacks some of the ladder's optimizers (" + esc(", ".join(
         name for name in ("sgd", "normalized", "sign", "adam") if name not in config["optimizers"]))
     + "), so the claims above cannot be tested.",
-    "Kunstner et al. also found the gap between SGD and Adam growing with the batch size (claim 9e): plain SGD "
-    "and Adam are trained at more batch sizes for it, beside the grid's regimes.",
-    figure("batch_gap", folded=True)
+    fold("Claim 9e: the gap between SGD and Adam and the batch size",
+         "Kunstner et al. also found the gap between SGD and Adam growing with the batch size (claim 9e): plain "
+         "SGD and Adam are trained at more batch sizes for it, beside the grid's regimes.", figure("batch_gap"))
     if config["batch_sizes"]["batch_size"] else
     "This study has no batch-size runs (config batch_sizes.batch_size is empty), so claim 9e cannot be tested.",
-    "Adam's ε is the last ingredient (claim 9f): far above the root of the second moment, it turns Adam's "
-    "per-coordinate step lr m̂/(√v̂ + ε) into lr m̂/ε, heavy ball at lr (1 − β₁)/ε. Adam runs at a large and a "
-    "small ε sit on the heavy-ball learning-rate axis beside the grid's heavy ball.",
-    figure("eps_overlay", folded=True)
+    fold("Claim 9f: Adam with a large ε is heavy ball",
+         "Adam's ε is the last ingredient (claim 9f): far above the root of the second moment, it turns Adam's "
+         "per-coordinate step lr m̂/(√v̂ + ε) into lr m̂/ε, heavy ball at lr (1 − β₁)/ε. Adam runs at a large and a "
+         "small ε sit on the heavy-ball learning-rate axis beside the grid's heavy ball.", figure("eps_overlay"))
     if config["epsilon"]["eps"] else
     "This study has no epsilon runs (config epsilon.eps is empty), so claim 9f cannot be tested.",
 )
@@ -677,11 +683,11 @@ else:
         verdict_lines,
         figure("sharpness"),
         figure("stability", folded=True),
-        "With minibatches the full-batch sharpness need not reach 2/lr: what SGD keeps in check is the "
-        "*batch sharpness*, each minibatch loss's curvature along its own gradient, "
-        "E_B[g_Bᵀ H_B g_B / |g_B|²] (Andreyev and Beneventano 2024, claim 7e), measured on runs of their own at "
-        f"batch {esc(minibatch_curvature['batch_size'])}.",
-        figure("stochastic_edge", folded=True)
+        fold("Claim 7e: the edge of stochastic stability",
+             "With minibatches the full-batch sharpness need not reach 2/lr: what SGD keeps in check is the "
+             "*batch sharpness*, each minibatch loss's curvature along its own gradient, "
+             "E_B[g_Bᵀ H_B g_B / |g_B|²] (Andreyev and Beneventano 2024, claim 7e), measured on runs of their own "
+             f"at batch {esc(minibatch_curvature['batch_size'])}.", figure("stochastic_edge"))
         if minibatch_curvature["cells"] else
         "This study has no minibatch curvature runs (config curvature.minibatch.cells is empty), so claim 7e "
         "cannot be tested.",

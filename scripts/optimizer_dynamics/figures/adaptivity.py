@@ -13,7 +13,7 @@ from optimizer_dynamics.tables import Aggregate
 
 def draw(agg: Aggregate) -> Figure:
     """Per-coordinate effective lr: its median and 90th percentile over coordinates."""
-    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    fig = Figure(figsize=(11, 4.3), layout="constrained")
     spread_ax, ratio_ax = fig.subplots(1, 2, sharex=True)
     spread_ax.set_title("per-coordinate |update_i| / |grad_i|")
     ratio_ax.set_title("spread over coordinates: p90 / median")
@@ -44,8 +44,7 @@ def draw(agg: Aggregate) -> Figure:
             legend_below(ax)
         spread_ax.set_ylabel("update / grad per coordinate (effective lr)")
         ratio_ax.set_ylabel("p90 / median (ratio of seed means)")
-    fig.suptitle("Claim 6: is the step adaptive per coordinate? (reference learning rates)\n"
-                 f"{seeds_text(agg, refs)}, band: 95% CI over seeds")
+    fig.suptitle(f"{seeds_text(agg, refs)}, band: 95% CI over seeds")
     return fig
 
 
@@ -54,6 +53,7 @@ FIGURE = FigureEntry(
     order=6,
     per_regime=True,
     caption=(
+        "Claim 6b: the step per coordinate. "
         "Per-coordinate effective learning rate at the reference settings: median and 90th percentile "
         "over coordinates (left) and their ratio (right) against step."
     ),

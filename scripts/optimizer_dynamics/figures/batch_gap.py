@@ -52,7 +52,6 @@ def draw(agg: Aggregate) -> Figure:
     ax.set_xlabel("batch size (in order; the claim compares ranks)")
     ax.set_ylabel("final validation loss at the best lr\n(median over seeds, bars: quartiles)")
     legend_below(ax)
-    fig.suptitle("Claim 9e: SGD and Adam at their best learning rates, by batch size")
     return fig
 
 
@@ -61,6 +60,7 @@ FIGURE = FigureEntry(
     order=11,
     per_regime=False,
     caption=(
+        "Claim 9e: the gap and the batch size. "
         "Plain SGD's and Adam's median final validation loss at their best learning rates against the "
         "batch size, over the learning rates every batch size has; bars: quartiles over seeds."
     ),

@@ -25,7 +25,7 @@ def draw(agg: Aggregate) -> Figure:
     cells = select(agg.side_cells_by_budget["conditioning"], budget=1.0)
     lines = list(dict.fromkeys(zip(cells["batch"], cells["optimizer"], cells["momentum"])))
     lines.sort(key=lambda line: (batch_regime.full_first(line[0]), OPTIMIZERS[line[1]].order))
-    fig, axes = optimizer_panels(lines or [None], 6.0, 4.8, sharey=True)
+    fig, axes = optimizer_panels(lines or [None], 6.0, 4.3, sharey=True)
     if not lines:
         note(axes[0], f"conditioning runs: {NOT_IN_STUDY} (config conditioning.problems)")
         return fig
@@ -52,8 +52,7 @@ def draw(agg: Aggregate) -> Figure:
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final validation loss (BCE, nats)\nmedian over seeds")
         legend_below(ax)
-    fig.suptitle("Claims 10b-10d: the lr sweep on moons, stretched (κ) and rotated\n"
-                 "bars: interquartile range over seeds; circled: each problem's best lr")
+    fig.suptitle("bars: interquartile range over seeds; circled: each problem's best lr")
     return fig
 
 
@@ -62,6 +61,7 @@ FIGURE = FigureEntry(
     order=12,
     per_regime=False,
     caption=(
+        "Claims 10b-10d: one input stretched by κ, and rotated. "
         "The learning-rate sweep of plain SGD and Adam on each problem; median final validation loss over "
         "seeds, bars: quartiles, each problem's best learning rate circled."
     ),

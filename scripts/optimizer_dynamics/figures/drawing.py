@@ -91,7 +91,7 @@ def references(agg: Aggregate) -> list[tuple[str, float, float]]:
             found.append((optimizer, *ref))
     return found
 
-def reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str, tuple | None]], title: str,
+def reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str, tuple | None]],
                              log_y: list[bool], figsize) -> Figure:
     """SGD vs Adam at their reference cells, one panel per (metric, panel title, y label, valid range)."""
     fig = Figure(figsize=figsize, layout="constrained")
@@ -111,7 +111,7 @@ def reference_curves_figure(agg: Aggregate, panels: list[tuple[str, str, str, tu
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.legend()
-    fig.suptitle(f"{title}\n{seeds_text(agg, refs)}, band: 95% CI over seeds")
+    fig.suptitle(f"{seeds_text(agg, refs)}, band: 95% CI over seeds")
     return fig
 
 def optimizer_panels(optimizers: list[str], width: float, height: float, **kwargs) -> tuple[Figure, list]:

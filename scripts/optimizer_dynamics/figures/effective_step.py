@@ -40,7 +40,7 @@ def _effective_step_cells(agg: Aggregate, optimizer: str) -> tuple[float, list[f
 def draw(agg: Aggregate) -> Figure:
     """eff_step.global over steps; measured lines carry gid "measured", y = lr lines "lr"."""
     optimizers = agg.optimizers
-    fig, axes = optimizer_panels(optimizers, 5.5, 4.8, sharey=True)
+    fig, axes = optimizer_panels(optimizers, 5.5, 4.1, sharey=True)
     for ax, optimizer in zip(axes, optimizers):
         name = OPTIMIZERS[optimizer].label
         ax.set_yscale("log")
@@ -70,8 +70,7 @@ def draw(agg: Aggregate) -> Figure:
         legend_below(ax, handles, ncols=3)
     for ax in axes[:: min(2, len(axes))]:
         ax.set_ylabel("update / grad (effective lr)")
-    fig.suptitle("Claims 2 and 6: effective step ‖update‖ / ‖grad‖ of the whole network\n"
-                 "solid: seed mean of the measurement; dashed: y = lr in the same colour")
+    fig.suptitle("solid: seed mean of the measurement; dashed: y = lr in the same colour")
     return fig
 
 
@@ -80,8 +79,9 @@ FIGURE = FigureEntry(
     order=2,
     per_regime=True,
     caption=(
-        "Effective step ‖update‖ / ‖gradient‖ against step for plain SGD and Adam across the learning- "
-        "rate grid; dashed: y = lr, where plain SGD must lie."
+        "Claims 2 and 6: the effective step. "
+        "Effective step ‖update‖ / ‖gradient‖ against step for each optimizer across its learning-rate "
+        "grid; dashed: y = lr, where plain SGD must lie."
     ),
     draw=draw,
 )

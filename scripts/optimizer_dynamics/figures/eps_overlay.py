@@ -60,7 +60,6 @@ def draw(agg: Aggregate) -> Figure:
         ax.set_title(batch_regime.label(regime))
         legend_below(ax, ncols=1)
     axes[0].set_ylabel("final validation loss\n(median over seeds, band: quartiles; ×: diverged)")
-    fig.suptitle("Claim 9f: Adam with a large ε against heavy ball at lr (1 − β₁)/ε")
     return fig
 
 
@@ -69,6 +68,7 @@ FIGURE = FigureEntry(
     order=14,
     per_regime=False,
     caption=(
+        "Claim 9f: Adam with a large ε against heavy ball. "
         "Adam at each ε, its learning rate converted to heavy ball's, (1 − β₁)/ε × lr, against the grid's "
         "heavy ball; median final validation loss, bands: quartiles over seeds; ×: half the seeds or more "
         "diverged."

@@ -22,7 +22,7 @@ def draw(agg: Aggregate) -> Figure:
     """Each rung's median final val loss at its best lr (bars: quartiles over seeds), per regime,
     with averaging (β = Adam's β₁) and without (β = 0); points carry gid "rung"."""
     regimes = sorted(agg.cells["batch"].unique(), key=batch_regime.full_first)
-    fig = Figure(figsize=(6.0 * max(1, len(regimes)), 4.8), layout="constrained")
+    fig = Figure(figsize=(6.0 * max(1, len(regimes)), 4.3), layout="constrained")
     axes = fig.subplots(1, max(1, len(regimes)), sharey=True, squeeze=False)[0]
     ref = agg.reference("adam")
     betas = sorted({ref[1] if ref else 0.9, 0.0}, reverse=True)
@@ -55,7 +55,6 @@ def draw(agg: Aggregate) -> Figure:
         ax.set_xlabel("rung: SGD → step normalized → per coordinate → Adam")
         legend_below(ax)
     axes[0].set_ylabel("final validation loss at the best lr\n(median over seeds, bars: quartiles)")
-    fig.suptitle("Claims 9a-9c: the ablation ladder from SGD to Adam, each rung at its best learning rate")
     return fig
 
 
@@ -64,6 +63,7 @@ FIGURE = FigureEntry(
     order=10,
     per_regime=False,
     caption=(
+        "Claims 9a-9c: the ablation ladder from SGD to Adam. "
         "Each rung's median final validation loss at its best learning rate, per regime, with an average "
         "of the gradients (solid, β = Adam's β₁) and without (dashed); bars: quartiles over seeds."
     ),

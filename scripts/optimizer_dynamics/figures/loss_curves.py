@@ -16,7 +16,7 @@ def draw(agg: Aggregate) -> Figure:
         agg,
         [("train.loss", "training loss (full train set)", "BCE loss (nats)", None),
          ("val.loss", "validation loss", "BCE loss (nats)", None)],
-        "Claim 1: SGD vs Adam at the reference learning rates", log_y=[True, True], figsize=(11, 4.5))
+        log_y=[True, True], figsize=(11, 4.0))
     target = agg.analysis.get("target_val_loss")
     val_ax = fig.axes[1]
     if target is not None and val_ax.lines:
@@ -31,6 +31,7 @@ FIGURE = FigureEntry(
     order=0,
     per_regime=True,
     caption=(
+        "Claim 1: SGD and Adam at the seed's learning rates. "
         "Training and validation loss of the reference pair against step (mean over seeds, shaded: 95 % "
         "interval)."
     ),

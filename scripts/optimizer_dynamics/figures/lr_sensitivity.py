@@ -32,7 +32,7 @@ def _window_spans(rows: pd.DataFrame) -> list[tuple[float, float]]:
 
 def draw(agg: Aggregate) -> Figure:
     optimizers = agg.optimizers
-    fig, axes = optimizer_panels(optimizers, 6.0, 5.2)
+    fig, axes = optimizer_panels(optimizers, 6.0, 4.6)
     tolerance = agg.analysis.get("good_window_tolerance")
     claimed = agg.analysis.get("claimed_windows") or {}
     for ax, optimizer in zip(axes, optimizers):
@@ -89,8 +89,7 @@ def draw(agg: Aggregate) -> Figure:
                                label=f"claimed window {format_number(window[0])}-{format_number(window[1])}"))
         extra.append(Line2D([], [], color="0.2", marker="x", linestyle="none", label="diverged (k/n seeds)"))
         legend_below(ax, handles + extra)
-    fig.suptitle("Claims 3 and 4: final validation loss vs learning rate\n"
-                 "bars: interquartile range over seeds; filled markers: lr inside the good window "
+    fig.suptitle("bars: interquartile range over seeds; filled markers: lr inside the good window "
                  "(diverged runs count as +inf)")
     return fig
 
@@ -131,6 +130,7 @@ FIGURE = FigureEntry(
     order=3,
     per_regime=True,
     caption=(
+        "Claims 3 and 4: the learning-rate sweep. "
         "Median final validation loss against learning rate; bars: interquartile range over seeds; filled "
         "markers: good learning rates; crosses: diverged runs."
     ),

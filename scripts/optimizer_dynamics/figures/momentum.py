@@ -20,7 +20,7 @@ def _momentum_scale(ax) -> None:
 
 
 def draw(agg: Aggregate) -> Figure:
-    fig = Figure(figsize=(12, 5), layout="constrained")
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     rows = agg.cell_rows("sgd")
     rows = rows[rows["n_diverged"] < rows["n_runs"]]
@@ -62,8 +62,7 @@ def draw(agg: Aggregate) -> Figure:
         right.axhline(0, color="0.5", linewidth=0.8)
         right.set_ylim(-1.05, 1.05)  # a cosine; a t-interval over few seeds can reach past +-1
         right.legend(loc="upper left", bbox_to_anchor=(1.02, 1), title="SGD")
-    fig.suptitle("Claim 5: SGD momentum, effective step and smoothness in the late steps\n"
-                 "mean over the seeds that did not diverge, bars: 95% t-interval over those seeds")
+    fig.suptitle("mean over the seeds that did not diverge, bars: 95% t-interval over those seeds")
     return fig
 
 
@@ -82,6 +81,7 @@ FIGURE = FigureEntry(
     order=4,
     per_regime=True,
     caption=(
+        "Claim 5: momentum's step and smoothness. "
         "Left: late effective step of SGD against the prediction lr / (1 − momentum) for every learning "
         "rate and momentum (dashed: equality). Right: late cosine of consecutive updates."
     ),

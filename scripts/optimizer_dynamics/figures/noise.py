@@ -75,12 +75,11 @@ def _alpha_panel(ax, agg: Aggregate) -> None:
 
 
 def draw(agg: Aggregate) -> Figure:
-    fig = Figure(figsize=(13, 6.2), layout="constrained")
+    fig = Figure(figsize=(13, 5.7), layout="constrained")
     left, right = fig.subplots(1, 2)
     _noise_scale_panel(left, agg)
     _alpha_panel(right, agg)
-    fig.suptitle("Claims 8a-8c: gradient noise, exact over the training set at every noise step\n"
-                 "left: reference cells, mean over seeds, band: 95% CI; right: runs that did not diverge")
+    fig.suptitle("left: reference cells, mean over seeds, band: 95% CI; right: runs that did not diverge")
     return fig
 
 
@@ -89,6 +88,7 @@ FIGURE = FigureEntry(
     order=9,
     per_regime=False,
     caption=(
+        "Claims 8a-8c: gradient noise. "
         "Left: B_simple at the reference cells against step, per regime, beside the batch sizes in use "
         "(dotted). Right: median α per learning rate at each optimizer's reference momentum, per regime; "
         "grey: where Cockpit's best learning rates fell."

@@ -50,8 +50,7 @@ def draw(agg: Aggregate) -> Figure:
     handles = [Line2D([], [], color=SCOPES[s], label="whole network" if s == "global" else f"tensor {s}")
                for s in scopes]
     fig.legend(handles=handles, loc="outside lower center", ncols=3)
-    fig.suptitle("L2 norms of gradient, parameters and update, whole network and per tensor\n"
-                 f"reference cells, {seeds_text(agg, refs)}, band: 95% CI; log scale")
+    fig.suptitle(f"reference cells, {seeds_text(agg, refs)}, band: 95% CI; log scale")
     return fig
 
 
@@ -60,6 +59,7 @@ FIGURE = FigureEntry(
     order=1,
     per_regime=True,
     caption=(
+        "Norms of the gradient, the parameters and the update. "
         "L2 norms of the gradient, the parameters and the update at the reference settings, a column per "
         "optimizer and a colour per tensor, the whole network in black (mean over seeds, shaded: 95 % interval)."
     ),

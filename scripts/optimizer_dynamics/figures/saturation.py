@@ -17,8 +17,7 @@ def draw(agg: Aggregate) -> Figure:
         [("logit.saturated_frac", "saturated logits",
           "fraction of the step's batch with\nsigmoid(logit) outside [0.01, 0.99]", (0.0, 1.0)),
          ("logit.mean_abs", "logit size", "mean |logit| on the step's batch", (0.0, np.inf))],
-        "Logit dynamics and saturation, SGD vs Adam at the reference learning rates",
-        log_y=[False, False], figsize=(11, 4.5))
+        log_y=[False, False], figsize=(11, 4.0))
 
 
 FIGURE = FigureEntry(
@@ -26,6 +25,7 @@ FIGURE = FigureEntry(
     order=5,
     per_regime=True,
     caption=(
+        "Logit saturation. "
         "Fraction of saturated logits and mean |logit| against step at the reference settings (mean over "
         "seeds, shaded: 95 % interval)."
     ),

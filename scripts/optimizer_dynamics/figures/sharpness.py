@@ -50,7 +50,7 @@ def draw(agg: Aggregate) -> Figure:
     panels = _sharpness_panels(agg)
     ncols = 2 if len(panels) > 1 else 1
     nrows = max(1, math.ceil(len(panels) / ncols))
-    fig = Figure(figsize=(6.0 * ncols, 4.6 * nrows + 0.6), layout="constrained")
+    fig = Figure(figsize=(6.0 * ncols, 4.1 * nrows + 0.4), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[max(1, len(panels)):]:
         ax.set_visible(False)
@@ -83,8 +83,7 @@ def draw(agg: Aggregate) -> Figure:
         legend_below(ax, handles, ncols=2)
     every = (agg.config.get("curvature") or {}).get("every")
     measured = "exact Hessian of the full-batch training loss" + (f" every {every} steps" if every else "")
-    fig.suptitle("Sharpness against the stability thresholds (Cohen et al. 2021, 2022)\n"
-                 f"{measured}; line: mean over seeds, band: range over seeds; dashed: thresholds")
+    fig.suptitle(f"{measured}; line: mean over seeds, band: range over seeds; dashed: thresholds")
     return fig
 
 
@@ -93,6 +92,7 @@ FIGURE = FigureEntry(
     order=7,
     per_regime=False,
     caption=(
+        "Claims 7a and 7b: sharpness against the stability thresholds. "
         "Sharpness (SGD) and preconditioned sharpness (Adam) against step, one colour per learning rate, "
         "with the thresholds dashed in the same colour (mean over seeds, band: range)."
     ),

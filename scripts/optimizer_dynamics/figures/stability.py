@@ -92,13 +92,11 @@ def _catapult_panel(ax, agg: Aggregate) -> None:
 
 
 def draw(agg: Aggregate) -> Figure:
-    fig = Figure(figsize=(13, 6.2), layout="constrained")
+    fig = Figure(figsize=(13, 5.7), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
     _late_ratio_panel(left, agg)
     _catapult_panel(right, agg)
-    fig.suptitle("Edge of stability: where the late sharpness sits against its threshold, and the catapult "
-                 "of the runs that start above it (Lewkowycz et al. 2020)\n"
-                 "threshold: 2 (1 + momentum) / lr for SGD, (2+2β1) / ((1−β1) lr) on P⁻¹H for Adam; "
+    fig.suptitle("threshold: 2 (1 + momentum) / lr for SGD, (2+2β1) / ((1−β1) lr) on P⁻¹H for Adam; "
                  "late: the last curvature steps of runs that did not diverge")
     return fig
 
@@ -108,6 +106,7 @@ FIGURE = FigureEntry(
     order=8,
     per_regime=False,
     caption=(
+        "Claims 7a-7c: the edge of stability and the catapult. "
         "Left: late (preconditioned) sharpness over its threshold for every run and setting. Right: SGD's "
         "sharpness over its threshold in the first steps, where the runs that start above it catapult "
         "below it."

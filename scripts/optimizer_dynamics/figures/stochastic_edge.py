@@ -41,7 +41,6 @@ def draw(agg: Aggregate) -> Figure:
     ax.set_ylabel("late sharpness / (2 (1 + m) / lr)")
     ax.set_title(f"{line_name(optimizer, momentum)}, {batch_regime.label(runs['batch'].iloc[0])}")
     legend_below(ax)
-    fig.suptitle("Claim 7e: the edge of stochastic stability")
     return fig
 
 
@@ -50,6 +49,7 @@ FIGURE = FigureEntry(
     order=13,
     per_regime=False,
     caption=(
+        "Claim 7e: the edge of stochastic stability. "
         "Late batch sharpness and late full-batch sharpness over 2 (1 + m) / lr, per learning rate of the "
         "minibatch curvature runs, one dot per seed; shaded: the edge band."
     ),
