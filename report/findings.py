@@ -430,8 +430,7 @@ def divergence_table(name: str) -> str:
 
 per_optimizer = runs.groupby("optimizer").diverged.agg(["size", "sum"])
 show(
-    "### Divergence",
-    f"At {esc(shown_label)}, {esc(int(runs.diverged.sum()))} of the grid's {esc(len(runs))} runs diverged ("
+    f"**Divergence.** At {esc(shown_label)}, {esc(int(runs.diverged.sum()))} of the grid's {esc(len(runs))} runs diverged ("
     + ", ".join(f"{esc(row['sum'])} of {esc(row['size'])} {esc(OPTIMIZERS[name].label)}"
                 for name, row in per_optimizer.iterrows())
     + "); every run of the study is counted in Provenance. The tables list every setting, including those "
@@ -473,7 +472,7 @@ show(
     f"Across momenta the late effective step is {num(ratios.min())} to {num(ratios.max())} times the "
     f"prediction, and the late update cosine ranges from {num(cosines.min())} to {num(cosines.max())} "
     "(settings where every seed diverged have no late values and are left out of both ranges).",
-    figure("momentum"),
+    figure("momentum", folded=True),
     # raw HTML, as the chart: the PDF, which cannot show the chart, drops its lead too
     "<p>Any cells' curves, overlaid (up to three; the reference pair first; the shaded band is the 95 % "
     "interval over seeds):</p>",
@@ -558,7 +557,7 @@ show(
     + " and ".join(f"{spread(name, *reference[name])} for {esc(OPTIMIZERS[name].label)}" for name in reference)
     + " at the reference settings (mean [95 % interval] over seeds; 1 means every coordinate took the same step).",
     fold("Controls: momentum without adaptivity, adaptivity without momentum", control_text) if controls else "",
-    figure("adaptivity"),
+    figure("adaptivity", folded=True),
 )
 
 
@@ -717,7 +716,7 @@ if training["noise_every"]:
         fold("Definitions: the noise scale, the norm test, α, the GSNR", *noise_definitions),
         f"In this study the instruments are taken every {esc(training['noise_every'])} steps.",
         verdict_list(gradient_noise.FAMILY),
-        figure("noise"),
+        figure("noise", folded=True),
     )
 else:
     show(

@@ -288,10 +288,13 @@ def browser():
         pytest.skip("no chromium and chromedriver on PATH: make test installs them (apt-get) where it can")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    width, height = report.READER_VIEWPORT  # the viewport itself, not the window around it
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
     yield driver
     driver.quit()
 
@@ -321,15 +324,31 @@ def test_the_first_screen_shows_the_key_findings_and_each_links_to_its_evidence(
         assert opened.find_elements(By.ID, target), target
 
 
-def test_a_claims_measurements_unfold_on_a_click(opened):
+def test_the_page_is_at_most_fifteen_screens_and_five_megabytes(rendered, opened):
+    """With every fold closed, once its images are decoded (the default study's page is measured
+    by benchmarks/report_page.py)."""
+    opened.execute_async_script("const done = arguments[0]; Promise.all(Array.from(document.images)"
+                                ".map(i => i.decode().catch(() => null))).then(() => done())")
+    assert not opened.execute_script("return Array.from(document.querySelectorAll('details')).some(d => d.open)")
+    height = opened.execute_script("return document.documentElement.scrollHeight")
+    assert height <= report.MAX_SCREENS * report.READER_VIEWPORT[1], height
+    assert rendered[0].stat().st_size <= report.MAX_HTML_BYTES
+
+
+def test_a_badge_opens_its_folded_measurements(opened):
+    """The appendix is folded (twice: the appendix, then each claim); a click on a verdict mark lands
+    on its setting's row, unfolded and on screen."""
     from selenium.webdriver.common.by import By
 
-    fold = opened.find_elements(By.CSS_SELECTOR, "details.measurements")[0]
-    folded = fold.find_element(By.TAG_NAME, "table")
-    assert not folded.is_displayed()
-    opened.execute_script("arguments[0].scrollIntoView()", fold)
-    fold.find_element(By.TAG_NAME, "summary").click()
-    assert folded.is_displayed() and folded.size["height"] > 0
+    row_id = opened.find_elements(By.CSS_SELECTOR, "section#verdicts a.verdict")[0].get_attribute("href").split("#")[1]
+    row = opened.find_element(By.ID, row_id)
+    assert not row.is_displayed()
+    mark = opened.find_elements(By.CSS_SELECTOR, "section#verdicts a.verdict")[0]
+    opened.execute_script("arguments[0].scrollIntoView({block: 'center'})", mark)
+    mark.click()
+    top = opened.execute_script("return arguments[0].getBoundingClientRect().top", row)
+    assert row.is_displayed() and 0 <= top < opened.execute_script("return window.innerHeight"), top
+    opened.execute_script("document.querySelectorAll('details').forEach(d => d.open = false); window.scrollTo(0, 0)")
 
 
 def test_figures_fit_the_text_column(opened):
@@ -352,6 +371,12 @@ def _marks(driver, chart_id: str) -> list[str]:
             driver.find_elements(By.CSS_SELECTOR, f"#{chart_id} svg g.mark-line path, #{chart_id} svg g.mark-symbol path")]
 
 
+def _unfold(driver, element_id: str) -> None:
+    """Open the folds around an element (a chart the page folds away), as a reader's click would."""
+    driver.execute_script("for (let d = document.getElementById(arguments[0]).closest('details'); d;"
+                          " d = d.parentElement.closest('details')) d.open = true;", element_id)
+
+
 def _wait_for_marks(driver, chart_id: str, timeout: float = 20) -> list[str]:
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -363,6 +388,7 @@ def test_every_interactive_chart_draws_and_its_selectors_change_what_is_drawn(op
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    _unfold(opened, chart_id)
     before = _wait_for_marks(opened, chart_id)
     assert before, f"{chart_id} drew no marks"
     selects = opened.find_elements(By.CSS_SELECTOR, f"#{chart_id} .vega-bindings select")

@@ -33,6 +33,11 @@ from pathlib import Path
 from optimizer_dynamics.atomic import atomic_path
 
 STYLESHEET = "style.css"  # beside the source; the HTML page embeds it (Quarto: the header's css)
+# What a reader's screen holds (a laptop's viewport), and the page's bounds in it with every fold
+# closed: tests/test_report.py checks them in Chromium, benchmarks/report_page.py measures any page.
+READER_VIEWPORT = (1280, 800)
+MAX_SCREENS = 15
+MAX_HTML_BYTES = 5_000_000
 # Pandoc wraps every table in a typst figure, and figures do not break across pages: a long
 # verdict table would overflow its page. Justified text in narrow table cells reads badly, and
 # long identifiers (eff_step_late, ...) need a smaller size to stay inside their column.
