@@ -40,8 +40,8 @@ from optimizer_dynamics.figures.render import DPI
 from optimizer_dynamics import batch_regime
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
-from optimizer_dynamics.claims import FAMILIES, conditioning, gradient_noise, ladder, stability
-from optimizer_dynamics.claims.base import VERDICT_WORDS, VERDICTS, Missing, Study
+from optimizer_dynamics.claims import FAMILIES, conditioning, experiment3, gradient_noise, ladder, stability
+from optimizer_dynamics.claims.base import VERDICT_WORDS, VERDICTS
 
 figures = Path(figures_dir)
 agg = tables.load_aggregate(aggregate_dir)  # the one reader of the aggregate tables
@@ -56,7 +56,7 @@ shown_regime = next((r for r in regimes if r != "full"), regimes[0])
 shown_label = batch_regime.label(shown_regime)
 shown = agg.in_regime(shown_regime)
 runs, cells = shown.runs, shown.cells
-cell, cell_runs = shown.cell, shown.cell_runs
+cell = shown.cell
 reference = {name: (float(ref["lr"]), float(ref["momentum"])) for name, ref in analysis["reference"].items()}
 
 # Markdown syntax a data string could trigger (emphasis, links, spans, tables, math, citations);
@@ -160,7 +160,7 @@ def verdict_list(family) -> str:
 
 
 def setting(optimizer: str, lr: float, momentum: float) -> str:
-    return f"{esc(optimizer)} (lr {lr_text(lr)}, {OPTIMIZERS[optimizer].momentum_symbol} {lr_text(momentum)})"
+    return f"{esc(OPTIMIZERS[optimizer].label)} (lr {lr_text(lr)}, {OPTIMIZERS[optimizer].momentum_symbol} {lr_text(momentum)})"
 
 
 hidden = sorted(all_runs["hidden"].unique())
@@ -341,59 +341,55 @@ def reference_row(name: str) -> dict:
     }
 
 
-def claim_key(claim_id: str, **setting) -> str:
-    """A claim's key number in one setting (an axis the claim is not judged over is null)."""
+def claim_text(claim_id: str, column: str, **setting) -> str:
+    """A claim's key number (column "key") or measurements ("measured") in one setting (an axis the
+    claim is not judged over is null)."""
     rows = verdicts[verdicts["id"] == claim_id]
     for axis, value in setting.items():
         rows = rows[rows[axis].isna() | (rows[axis] == value)]
-    return esc(rows["key"].iloc[0]) if len(rows) else "not judged"
+    return esc(rows[column].iloc[0]) if len(rows) else "not judged"
 
 
 usual = {"regime": shown_regime, "budget": 1.0, "comparison": "usual lrs", "metric": "final"}
 show(
     "## Experiment 1: SGD vs Adam at their usual learning rates",
-    f"The seed compares {setting('sgd', *reference['sgd'])} with {setting('adam', *reference['adam'])}.",
+    "The seed compares " + " with ".join(setting(name, lr, momentum) for name, (lr, momentum) in reference.items()) + ".",
     fold("The reference pair's losses, accuracies and steps to target",
          table(pd.DataFrame([reference_row(name) for name in reference]),
                "The reference pair. A diverged run counts as infinite loss and as never reaching the target; "
                "∞ in a median means at least half the seeds did.")),
-    f"At these settings, seed by seed (claims 1b and 1a): {claim_key('1b', **usual)}; {claim_key('1a', **usual)}. "
+    f"At these settings, seed by seed (claims 1b and 1a): {claim_text('1b', 'key', **usual)}; {claim_text('1a', 'key', **usual)}. "
     "One learning rate each decides little; Experiment 2 compares each optimizer at its best.",
     figure("loss_curves"),
 )
 
 # %%
 tolerance = analysis["good_window_tolerance"]
-study_tables = Study(runs, cells, analysis)  # the verdicts' own window, so table and verdict agree
 
 
-def window_row(name: str, momentum: float) -> dict:
-    claimed = analysis["claimed_windows"].get(name)
-    row = {"Optimizer": esc(name), "Momentum or β₁": lr_text(momentum),
+def window_row(window) -> dict:
+    """One good window of the claims stage's windows table (the verdicts' own windows)."""
+    claimed = analysis["claimed_windows"].get(window.optimizer)
+    row = {"Optimizer": esc(OPTIMIZERS[window.optimizer].label),
+           "Momentum": f"{OPTIMIZERS[window.optimizer].momentum_symbol} {lr_text(window.momentum)}",
            "Claimed window": f"{lr_text(claimed[0])} to {lr_text(claimed[1])}" if claimed else "none"}
-    try:
-        window = study_tables.window(name, momentum)
-    except Missing as reason:
-        return {**row, "Best lr": "n/a", "Good window": f"none: {esc(reason)}"}
-    group = cells[(cells.optimizer == name) & (cells.momentum == momentum)]
-    outside = group[group.in_good_window & ~group.lr.between(window.lo, window.hi)].lr
-    edges = [side for side, hit in (("lowest", window.lo == window.grid[0]), ("highest", window.hi == window.grid[-1]))
-             if hit]
+    if window.missing:
+        return {**row, "Best lr": "n/a", "Good window": f"none: {esc(window.missing)}"}
+    edges = [side for side, hit in (("lowest", window.at_lowest_lr), ("highest", window.at_highest_lr)) if hit]
     return {
         **row,
-        "Best lr": lr_text(window.best),
-        "Its median final val loss": num(group.loc[group.lr == window.best, "median_final_val_loss"].iloc[0]),
+        "Best lr": lr_text(window.best_lr),
+        "Its median final val loss": num(window.best_median_loss),
         "Good window": f"{lr_text(window.lo)} to {lr_text(window.hi)}"
         + (f" (reaches the {' and '.join(edges)} grid lr)" if edges else ""),
-        "Decades": num(window.width, 2),
-        "Good lrs outside it": ", ".join(lr_text(lr) for lr in outside) or "none",
+        "Decades": num(window.decades, 2),
+        "Good lrs outside it": ", ".join(lr_text(lr) for lr in window.good_outside) or "none",
     }
 
 
-window_table = pd.DataFrame(
-    [window_row(name, momentum) for (name, momentum), _ in cells.groupby(["optimizer", "momentum"], sort=True)]
-).fillna("")
-window_table = window_table[[c for c in ["Optimizer", "Momentum or β₁", "Best lr", "Its median final val loss",
+shown_windows = tables.select(agg.windows, batch=shown_regime, budget=1.0).query("metric == 'final'")
+window_table = pd.DataFrame([window_row(w) for w in shown_windows.itertuples()]).fillna("")
+window_table = window_table[[c for c in ["Optimizer", "Momentum", "Best lr", "Its median final val loss",
                                          "Good window", "Decades", "Good lrs outside it", "Claimed window"]
                              if c in window_table]]
 show(
@@ -441,41 +437,30 @@ show(
 )
 
 # %%
-sgd_lr = reference["sgd"][0]
-momentum_rows = []
-for momentum in sorted(config["optimizers"]["sgd"]["momentum"]):
-    c = cell("sgd", sgd_lr, momentum)
-    predicted = sgd_lr / (1 - momentum)
-    momentum_rows.append(
-        {
-            "Momentum": lr_text(momentum),
-            "Late effective step": interval(c, "eff_step_late"),
-            "Predicted lr / (1 − momentum)": num(predicted),
-            "Measured / predicted": num(c.eff_step_late_mean / predicted),
-            "Late update cosine": interval(c, "update_cosine_late"),
-            "Final val loss: median": num(c.median_final_val_loss),
-            "Diverged": f"{esc(c.n_diverged)} of {esc(c.n_runs)}",
-        }
-    )
-momentum_table = pd.DataFrame(momentum_rows)
-sgd_cells = cells[(cells.optimizer == "sgd") & (cells.lr == sgd_lr)].sort_values("momentum")
-ratios = sgd_cells.eff_step_late_mean / (sgd_lr / (1 - sgd_cells.momentum))
-cosines = sgd_cells.update_cosine_late_mean
+momentum_optimizer = OPTIMIZERS[experiment3.OPTIMIZER]
+momentum_lr = reference[experiment3.OPTIMIZER][0]
+momentum_table = pd.DataFrame([
+    {
+        "Momentum": f"{momentum_optimizer.momentum_symbol} {lr_text(c.momentum)}",
+        "Late effective step": interval(c, "eff_step_late"),
+        "Late update cosine": interval(c, "update_cosine_late"),
+        "Final val loss: median": num(c.median_final_val_loss),
+        "Diverged": f"{esc(c.n_diverged)} of {esc(c.n_runs)}",
+    }
+    for _, c in cells[(cells.optimizer == experiment3.OPTIMIZER) & (cells.lr == momentum_lr)]
+    .sort_values("momentum").iterrows()
+])
+whole_run = {"regime": shown_regime, "budget": 1.0}
 show(
     "## Experiment 3: momentum",
-    f"SGD at lr {lr_text(sgd_lr)} with every momentum of the grid. Heavy-ball momentum adds up past "
-    "gradients with weights momentumᵏ, so under a steady gradient the step approaches lr / (1 − momentum); "
-    "a cosine near 1 between consecutive updates means a straight, smooth path.",
-    fold("The effective step and update cosine at each momentum",
-         table(momentum_table, f"SGD at lr {lr_text(sgd_lr)}: the late effective step against the heavy-ball "
-               "prediction, and how aligned consecutive updates are (mean [95 % interval] over seeds that finished).")),
-    f"Across momenta the late effective step is {num(ratios.min())} to {num(ratios.max())} times the "
-    f"prediction, and the late update cosine ranges from {num(cosines.min())} to {num(cosines.max())} "
-    "(settings where every seed diverged have no late values and are left out of both ranges).",
+    f"{esc(momentum_optimizer.label)} with every momentum m of the grid. Heavy-ball momentum adds up past gradients "
+    "with weights mᵏ, so under a steady gradient the step approaches lr / (1 − m); where the gradient is noise, "
+    "lr / √(1 − m²). A cosine near 1 between consecutive updates means a straight, smooth path.",
+    f"Measured over every lr and m: {claim_text('5c', 'measured', **whole_run)} (claims 5c, 5d).",
+    fold(f"The effective step and update cosine at each momentum, at lr {lr_text(momentum_lr)}",
+         table(momentum_table, f"{esc(momentum_optimizer.label)} at lr {lr_text(momentum_lr)}: the late effective "
+               "step and how aligned consecutive updates are (mean [95 % interval] over seeds that finished).")),
     figure("momentum", folded=True),
-    # raw HTML, as the chart: the PDF, which cannot show the chart, drops its lead too
-    "<p>Any cells' curves, overlaid (up to three; the reference pair first; the shaded band is the 95 % "
-    "interval over seeds):</p>",
     interactive.embed({"curve-explorer": interactive.curve_explorer_chart(
         agg.curves, agg.curvature,
         [{"optimizer": name, "lr": lr, "momentum": momentum, "batch": shown_regime}
@@ -483,86 +468,48 @@ show(
 )
 
 # %%
-plain = runs[(runs.optimizer == "sgd") & (runs.momentum == 0) & ~runs.diverged]
-deviation = plain.sgd_eff_step_max_rel_dev.max()
-ref_cells = {name: cell(name, *reference[name]) for name in reference}
-ref_step = {name: c.eff_step_late_mean for name, c in ref_cells.items()}
 show(
     "## Norms and the effective step",
-    "For plain SGD the update is lr × gradient, so ‖update‖ / ‖gradient‖ should equal lr at every step. "
-    f"Over the {esc(len(plain))} plain-SGD runs that finished, the largest relative deviation from lr at "
-    f"any step is {num(deviation, 2)}.",
-    f"Late in training, Adam's effective step at its reference setting is {interval(ref_cells['adam'], 'eff_step_late')} "
-    f"and SGD's at its own {interval(ref_cells['sgd'], 'eff_step_late')} (claim 6a compares them seed by seed). "
-    f"Relative to their learning rates that is {num(ref_step['adam'] / reference['adam'][0])} × lr for Adam "
-    f"and {num(ref_step['sgd'] / reference['sgd'][0])} × lr for SGD.",
+    "For plain SGD the update is lr × gradient, so ‖update‖ / ‖gradient‖ should equal lr at every step: "
+    f"{claim_text('2', 'measured', **whole_run)} (claim 2). Adam's step is set by its own estimate of the "
+    f"gradient's size instead: {claim_text('6a', 'key', **whole_run)} (claim 6a, at the usual learning rates).",
     figure("effective_step"),
     figure("norms", folded=True),
 )
 
 # %%
-saturation = {name: cell(name, *reference[name]) for name in reference}
-finished = cells[cells.n_finished > 0]
-most = finished.loc[finished.saturated_frac_late_mean.idxmax()]
 show(
     "## Logit saturation",
     "A logit counts as saturated when its sigmoid lies outside [0.01, 0.99]; the loss gradient through "
     "it is then nearly zero when the prediction is right.",
     "Late in training the saturated fraction of training points is "
-    + " and ".join(f"{interval(c, 'saturated_frac_late')} for {esc(name)}" for name, c in saturation.items())
-    + f" at the reference settings. The most saturated setting with a finished run is "
-    f"{setting(most.optimizer, most.lr, most.momentum)} at {num(most.saturated_frac_late_mean)}.",
+    + " and ".join(f"{interval(cell(name, *reference[name]), 'saturated_frac_late')} for "
+                   f"{setting(name, *reference[name])}" for name in reference) + ".",
     figure("saturation", folded=True),
 )
 
 # %%
-def spread(name: str, lr: float, momentum: float) -> str:
-    """The cell's mean and interval over seeds of each finished run's p90 / median (as claim 6b)."""
-    return interval(cell(name, lr, momentum), "coord_eff_lr_spread_late")
-
-
-def spread_range(name: str, lr: float, momentum: float) -> str:
-    """Median and range over seeds: with heavy momentum a run's median ratio can be ~0, and one
-    such seed makes the mean meaningless."""
-    ratio = cell_runs(name, lr, momentum).coord_eff_lr_spread_late.dropna()
-    return f"median {num(ratio.median())} (range {num(ratio.min())} to {num(ratio.max())}) over {len(ratio)} seeds"
-
-
-# Controls, where the grid has them: momentum without adaptivity (SGD at its largest momentum)
-# and adaptivity without momentum (Adam with beta1 = 0), each at its optimizer's reference lr.
-controls = []
-if "sgd" in reference:
-    sgd_lr, sgd_m = reference["sgd"]
-    top_m = cells[(cells.optimizer == "sgd") & (cells.lr == sgd_lr)].momentum.max()
-    if top_m > sgd_m and cell_runs("sgd", sgd_lr, top_m).coord_eff_lr_median_late.notna().any():
-        controls.append(f"{spread_range('sgd', sgd_lr, top_m)} for {setting('sgd', sgd_lr, top_m)}")
-if "adam" in reference:
-    adam_lr = reference["adam"][0]
-    if cell_runs("adam", adam_lr, 0.0).coord_eff_lr_median_late.notna().any():
-        controls.append(f"{spread_range('adam', adam_lr, 0.0)} for {setting('adam', adam_lr, 0.0)}")
-control_text = (
-    "The spread alone does not isolate adaptivity: heavy-ball momentum carries past gradients, so a "
-    "coordinate whose current gradient is tiny still moves, and its ratio grows. The controls in the grid: "
-    + " and ".join(controls) + ". (A spread far above 1, such as 10¹⁰, is not a measure of adaptivity: it "
-    "comes from coordinates whose gradient is nearly zero at that step while their update is not, so "
-    "|update_i| / |grad_i| has a near-zero denominator; the median over seeds is given for that reason.)"
-)
 show(
     "## Adaptivity",
     "Per coordinate, |update_i| / |grad_i| is the learning rate that weight effectively got. Plain SGD "
     "gives every weight the same one; Adam divides each by a running RMS of its own gradient, so the "
     "ratio spreads over coordinates. The spread is measured as the 90th percentile over coordinates "
     "divided by the median.",
-    "Late in training that spread is "
-    + " and ".join(f"{spread(name, *reference[name])} for {esc(OPTIMIZERS[name].label)}" for name in reference)
-    + " at the reference settings (mean [95 % interval] over seeds; 1 means every coordinate took the same step).",
-    fold("Controls: momentum without adaptivity, adaptivity without momentum", control_text) if controls else "",
+    f"Late in training, at the reference settings and their controls (claim 6b): "
+    f"{claim_text('6b', 'measured', **whole_run)}.",
+    fold("Why the controls: momentum spreads the coordinates too",
+         "The spread alone does not isolate adaptivity: heavy-ball momentum carries past gradients, so a "
+         "coordinate whose current gradient is tiny still moves, and its ratio grows; hence heavy ball at Adam's "
+         "β₁ as the control for momentum, and Adam with β₁ = 0 as adaptivity without it. A spread far above 1, "
+         "such as 10¹⁰, is not a measure of adaptivity: it comes from coordinates whose gradient is nearly zero "
+         "at that step while their update is not, so |update_i| / |grad_i| has a near-zero denominator; the "
+         "medians over seeds are given for that reason."),
     figure("adaptivity", folded=True),
 )
 
 
 # %%
-ladder_rungs = [name for name in ("sgd", "normalized", "sign", "adam") if name in config["optimizers"]]
+missing_rungs = [OPTIMIZERS[name].label for name in ladder.RUNGS if name not in config["optimizers"]]
 show(
     "## Why Adam differs: the ablation ladder",
     "Adam is three ingredients on top of SGD: an average of past gradients (β₁), a step divided by an "
@@ -576,10 +523,9 @@ show(
          "between SGD and Adam on transformers, but sign descent might be*) found sign descent with momentum close "
          "to Adam."),
     verdict_list(ladder.FAMILY),
-    figure("ladder") if len(ladder_rungs) == 4 else
-    "This study's grid lacks some of the ladder's optimizers (" + esc(", ".join(
-        name for name in ("sgd", "normalized", "sign", "adam") if name not in config["optimizers"]))
-    + "), so the claims above cannot be tested.",
+    figure("ladder") if not missing_rungs else
+    f"This study's grid lacks some of the ladder's optimizers ({esc(', '.join(missing_rungs))}), so the claims "
+    "above cannot be tested.",
     fold("Claim 9e: the gap between SGD and Adam and the batch size",
          "Kunstner et al. also found the gap between SGD and Adam growing with the batch size (claim 9e): plain "
          "SGD and Adam are trained at more batch sizes for it, beside the grid's regimes.", figure("batch_gap"))

@@ -191,7 +191,7 @@ def test_a_run_trained_with_other_settings_than_the_config_is_named(tmp_path, ti
 def test_outputs_are_complete_and_no_temporary_file_is_left(tiny_aggregate):
     names = sorted(path.name for path in tiny_aggregate.iterdir())
     # the aggregation's and the claims'
-    assert names == sorted([*tables.AGGREGATE_FILES, tables.VERDICTS_FILE, tables.KEY_FINDINGS_FILE])
+    assert names == sorted([*tables.AGGREGATE_FILES, *tables.CLAIMS_FILES])
 
     assert "curvature_cells.parquet" in names
 

@@ -52,6 +52,9 @@ VERDICTS_FILE = "verdicts.parquet"
 VERDICTS_COLUMNS = ["id", "family", "claim", "source", "headline", "lead", "setting", "prediction", "effect", "effect_lo",
                     "effect_hi", "n_held", "n_tested", "verdict", "measured", "detail"]
 KEY_FINDINGS_FILE = "key_findings.json"  # [{"claims": [ids], "text": sentence}] (claims/key_findings.py)
+WINDOWS_FILE = "windows.parquet"  # every good window the verdicts read (claims/experiment2.py)
+WINDOWS_COLUMNS = ["batch", "budget", "metric", "optimizer", "momentum", "best_lr", "lo", "hi", "decades"]
+CLAIMS_FILES = (VERDICTS_FILE, KEY_FINDINGS_FILE, WINDOWS_FILE)  # what the claims stage writes
 AGGREGATE_HINT = "run python -m optimizer_dynamics.aggregate first"
 
 
@@ -111,6 +114,7 @@ class Aggregate:
     verdicts: pd.DataFrame | None
     study: dict  # study.json: the config, run counts and library versions
     key_findings: list[dict] | None = None  # with the verdicts: the study's key findings
+    windows: pd.DataFrame | None = None  # with the verdicts: every good window they read
 
     def in_regime(self, regime: str) -> Aggregate:
         """The grid of one batch regime (its cells, curves and runs); the curvature stays."""
@@ -178,7 +182,8 @@ def load_aggregate(directory: str | Path, with_verdicts: bool = True) -> Aggrega
                      side_cells_by_budget={run_set: frames[f"{run_set}.parquet"] for run_set in SIDE_SETS},
                      side_runs_by_budget=all_runs[side], study=study,
                      verdicts=read_table(directory / VERDICTS_FILE, VERDICTS_COLUMNS) if with_verdicts else None,
-                     key_findings=read_key_findings(directory / KEY_FINDINGS_FILE) if with_verdicts else None)
+                     key_findings=read_key_findings(directory / KEY_FINDINGS_FILE) if with_verdicts else None,
+                     windows=read_table(directory / WINDOWS_FILE, WINDOWS_COLUMNS) if with_verdicts else None)
 
 
 def read_key_findings(path: Path) -> list[dict]:

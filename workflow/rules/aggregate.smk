@@ -26,7 +26,7 @@ rule aggregate:
 
 rule claims:
     """Each claim judged in each setting: prediction, effect, interval, verdict, headline; and
-    the study's key findings, a sentence each."""
+    the study's key findings, a sentence each; every good window the verdicts read."""
     input:
         aggregates=AGGREGATES,
         code=CODE["claims"],
@@ -38,6 +38,7 @@ rule claims:
             labels={"table": "verdicts.parquet"},
         ),
         KEY_FINDINGS,
+        WINDOWS,
     log:
         "results/logs/claims.log",
     benchmark:

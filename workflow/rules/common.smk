@@ -67,6 +67,7 @@ AGGREGATE_DIR = "results/aggregate"
 AGGREGATES = [f"{AGGREGATE_DIR}/{name}" for name in tables.AGGREGATE_FILES]
 VERDICTS = f"{AGGREGATE_DIR}/{tables.VERDICTS_FILE}"
 KEY_FINDINGS = f"{AGGREGATE_DIR}/{tables.KEY_FINDINGS_FILE}"
+WINDOWS = f"{AGGREGATE_DIR}/{tables.WINDOWS_FILE}"
 FIGURES_DIR = "results/figures"
 FIGURE_FILES = figures.figure_files(config)  # (file stem, figure, regime)
 FIGURES = [

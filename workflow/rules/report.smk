@@ -4,7 +4,7 @@ rule report:
         source=REPORT_SOURCE,
         style=REPORT_STYLE,
         code=CODE["report"],
-        aggregates=[*AGGREGATES, VERDICTS, KEY_FINDINGS],
+        aggregates=[*AGGREGATES, VERDICTS, KEY_FINDINGS, WINDOWS],
         figures=FIGURES,
     output:
         html=report(REPORT_HTML, caption="../report/findings.rst", category="Report"),

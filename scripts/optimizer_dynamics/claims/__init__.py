@@ -8,7 +8,8 @@ reads the aggregate tables (tables.load_aggregate) and writes verdicts.parquet b
 row per claim and setting (base.settings_of) with the prediction, the measured effect and its
 interval, the units that held, the verdict, the claim's headline and its lead (the headline's key
 number and where it was measured, without the verdict counts); and key_findings.json, the
-study's key findings in a few sentences (key_findings.py). A claim is added as one
+study's key findings in a few sentences (key_findings.py); and windows.parquet, every good
+window the verdicts read (experiment2.window_table). A claim is added as one
 file with a FAMILY (or one Claim in a family) and an entry in FAMILIES.
 """
 
@@ -46,7 +47,7 @@ from optimizer_dynamics.claims.base import (
 )
 from optimizer_dynamics import batch_regime
 from optimizer_dynamics.study import BESIDE_THE_GRID, CURVATURE_SETS, RUN_SETS, SIDE_SETS
-from optimizer_dynamics.tables import KEY_FINDINGS_FILE, VERDICTS_FILE, AggregateError, load_aggregate
+from optimizer_dynamics.tables import KEY_FINDINGS_FILE, VERDICTS_FILE, WINDOWS_FILE, AggregateError, load_aggregate
 
 FAMILIES: list[Family] = [experiment1.FAMILY, experiment2.FAMILY, experiment3.FAMILY, ladder.FAMILY,
                           conditioning.FAMILY, stability.FAMILY, gradient_noise.FAMILY]
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_path(Path(args.aggregate_dir) / KEY_FINDINGS_FILE) as tmp:
         Path(tmp).write_text(json.dumps(key_findings(verdicts, FAMILIES), ensure_ascii=False, indent=1) + "\n",
                              encoding="utf-8")
+    with atomic_path(Path(args.aggregate_dir) / WINDOWS_FILE) as tmp:
+        experiment2.window_table(tables.cells_by_budget, tables.analysis).to_parquet(tmp, index=False)
     counts = verdicts["verdict"].value_counts()
     print(f"judged {verdicts['id'].nunique()} claims in {len(verdicts)} settings: "
           + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()))

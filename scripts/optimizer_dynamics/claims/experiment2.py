@@ -12,6 +12,10 @@ resolution. The best lr is the one with the lowest median: a tuned comparison, a
      wider than SGD's by at least ROBUST_MIN_DECADES, and spans more than ROBUST_WIDTH_DECADES.
      Both widths with a 95 % interval from resampling the seeds (the same resampled seeds for
      both optimizers: seeds are paired), BOOTSTRAP_RESAMPLES times with a fixed generator.
+
+window_table() lists every good window the verdicts read (per regime, budget, metric, optimizer
+and momentum of the grid): the claims stage writes it as tables.WINDOWS_FILE, which the report
+and the interactive sweep show.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from optimizer_dynamics.tables import LOSS_METRICS
 from optimizer_dynamics.claims.base import (
     Claim,
     Family,
@@ -38,6 +43,35 @@ ROBUST_MIN_DECADES = 0.3  # wider by at least one step of the 1-2-5 grid
 WIDTH_TIE = 0.15  # widths closer than half a grid step tie
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0  # resampling is part of the measurement: the same tables give the same verdicts
+
+
+WINDOW_COLUMNS = ["batch", "budget", "metric", "optimizer", "momentum", "best_lr", "best_median_loss", "lo", "hi",
+                  "decades", "at_lowest_lr", "at_highest_lr", "good_outside", "missing"]
+
+
+def window_table(cells: pd.DataFrame, analysis: dict) -> pd.DataFrame:
+    """Every good window of the grid's cells (Study.window, as the verdicts read it): its best lr
+    and that lr's median loss, its ends, its width in decades, whether it reaches an end of the lr
+    grid (it may extend beyond), the good lrs outside it; or, where there is none, why (missing)."""
+    rows = []
+    for (batch, budget), group in cells.groupby(["batch", "budget"], sort=True):
+        for metric, (_, median, in_window) in LOSS_METRICS.items():
+            study = Study(group.iloc[:0], group, analysis, metric)
+            for (optimizer, momentum), line in group.groupby(["optimizer", "momentum"], sort=True):
+                row = {"batch": batch, "budget": budget, "metric": metric, "optimizer": optimizer,
+                       "momentum": momentum, "good_outside": [], "missing": None}
+                try:
+                    window = study.window(optimizer, momentum)
+                except Missing as reason:
+                    rows.append({**row, "missing": str(reason)})
+                    continue
+                outside = line[line[in_window] & ~line["lr"].between(window.lo, window.hi)]
+                rows.append({**row, "best_lr": window.best, "lo": window.lo, "hi": window.hi,
+                             "best_median_loss": float(line.loc[line["lr"] == window.best, median].iloc[0]),
+                             "decades": window.width, "at_lowest_lr": window.lo == window.grid[0],
+                             "at_highest_lr": window.hi == window.grid[-1],
+                             "good_outside": sorted(outside["lr"].astype(float))})
+    return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
 
 
 def relative_loss_text(window: Window, lr: float) -> str:

@@ -44,6 +44,7 @@ from optimizer_dynamics.claims.base import (
 )
 from optimizer_dynamics.stats import mean_interval
 
+OPTIMIZER = "sgd"  # the optimizer whose momentum the seed's Experiment 3 varies (heavy ball)
 STEP_TIE = 0.05  # late steps within 5 % count as equal
 COSINE_TIE = 1e-3  # full-batch SGD at small lr has cosine 1 - O(1e-6) with or without momentum
 LAW_TIE = 0.15  # a law holds at a pair within 15 % of its value (seeds spread a few percent)
@@ -67,7 +68,7 @@ def momentum_pairs(study: Study) -> pd.DataFrame:
     """One row per SGD (momentum > 0, lr) with finished runs of it and of plain SGD at that lr:
     step_ratio (geometric mean over seeds), cosine_gain (mean), seeds, and plain SGD's late
     update cosine and median norm test there (medians over seeds)."""
-    finished = study.runs[(study.runs["optimizer"] == "sgd") & ~study.runs["diverged"].astype(bool)]
+    finished = study.runs[(study.runs["optimizer"] == OPTIMIZER) & ~study.runs["diverged"].astype(bool)]
     if finished.empty:
         raise Missing("no finished SGD runs")
     table = finished.pivot_table(index=["lr", "seed"], columns="momentum",

@@ -80,6 +80,7 @@ from optimizer_dynamics.optimizers.adam import heavy_ball_lr
 from optimizer_dynamics.stats import mean_interval
 from optimizer_dynamics.tables import lrs_in_every_regime
 
+RUNGS = ("sgd", "normalized", "sign", "adam")  # the ladder from SGD to Adam, an ingredient a rung
 TRACK_TIE = 0.05  # best-lr val losses within 5 % count as equal
 HALFWAY = 0.5  # normalized GD's place: below 0.5 it is closer to SGD than to Adam
 GAP_TIE = 0.05  # 9e: gaps within 5 % of each other count as equal
@@ -124,7 +125,7 @@ def signsgd_tracks_adam(study: Study) -> Outcome:
 
 def normalized_place(study: Study) -> Outcome:
     beta = study.reference("adam")[1]
-    losses = {name: best_losses(study, name, beta) for name in ("sgd", "normalized", "sign", "adam")}
+    losses = {name: best_losses(study, name, beta) for name in RUNGS}
     frame = pd.concat({name: values for name, (_, values) in losses.items()}, axis=1, join="inner")
     frame = frame[np.isfinite(frame).all(axis=1)]
     if len(frame) < 2:
