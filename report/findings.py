@@ -408,7 +408,8 @@ show(
                "claimed windows (the verdicts on claims 3 and 4 use the reference momentum's row).")),
     figure("lr_sensitivity"),
     fold("Explore: the same sweep at every budget and regime",
-         interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(agg.cells_by_budget)})),
+         interactive.embed({"lr-sensitivity": interactive.lr_sensitivity_chart(
+             agg.cells_by_budget, agg.windows, analysis["claimed_windows"], shown_regime)})),
 )
 
 

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from optimizer_dynamics import interactive
+from optimizer_dynamics import batch_regime, interactive, tables
 
 
 def chart_data(chart) -> pd.DataFrame:
@@ -16,16 +16,34 @@ def chart_data(chart) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(chart.to_dict()["data"]["values"]), dtype={"momentum": str, "lr": str})
 
 
-def test_lr_sensitivity_rows_are_the_cells_medians(tiny_aggregate):
+def test_lr_sensitivity_rows_are_the_cells_medians_and_the_verdicts_windows(tiny_aggregate):
     cells = pd.read_parquet(tiny_aggregate / "cells.parquet")
-    shown = chart_data(interactive.lr_sensitivity_chart(cells))
+    windows = pd.read_parquet(tiny_aggregate / tables.WINDOWS_FILE)
+    claimed = {"sgd": [0.1, 0.3]}
+    regime = sorted(cells["batch"].unique())[-1]
+    chart = interactive.lr_sensitivity_chart(cells, windows, claimed, regime)
+    shown = chart_data(chart)
+    curves = shown[shown["kind"] == "curve"]
     finite = cells[np.isfinite(cells["median_final_val_loss"])]
-    final = shown[shown["metric"] == "final val loss"]
-    assert len(final) == len(finite)  # a cell where half the seeds diverged (+inf) is left out
+    final = curves[(curves["metric"] == "final val loss") & curves["loss"].notna()]
+    assert len(final) == len(finite)  # a cell where half the seeds diverged (+inf) is a gap in its line
     expected = finite.sort_values(["budget", "optimizer", "momentum", "lr"])["median_final_val_loss"].to_numpy()
     got = final.sort_values(["budget", "optimizer", "momentum", "lr"])["loss"].to_numpy(float)
     np.testing.assert_allclose(got, expected, rtol=5e-4)  # 4 significant digits in the CSV
-    assert set(shown["budget"]) == {round(100 * b) for b in cells["budget"].unique()}
+    assert set(curves["budget"]) == {round(100 * b) for b in cells["budget"].unique()}
+    # the divergence crosses read the cells' counts, every cell's
+    assert curves["n_diverged"].sum() == 2 * cells["n_diverged"].sum()  # a row per metric
+    # the shaded windows are the verdicts' windows; the claimed one is outlined once per optimizer
+    drawn = shown[shown["kind"] == "window"]
+    assert len(drawn) == windows["missing"].isna().sum()
+    found = windows.dropna(subset=["lo"])
+    alone = np.where(found["lo"] == found["hi"], interactive.ALONE_WIDTH, 1.0)  # one lr: drawn a little wide
+    np.testing.assert_allclose(np.sort(drawn["lo"].to_numpy(float)), np.sort(found["lo"].to_numpy() / alone),
+                               rtol=5e-4)
+    assert shown.loc[shown["kind"] == "claimed", ["lo", "hi"]].to_numpy().tolist() == [[0.1, 0.3]]
+    # it opens on the regime the report describes, the final val loss and the whole run
+    opening = {p["name"]: p["value"] for p in chart.to_dict()["params"] if "bind" in p and "value" in p}
+    assert opening == {"regime": batch_regime.label(regime), "metric": "final val loss", "budget": 100}
 
 
 def test_curve_explorer_keeps_the_curves_at_log_spaced_and_evenly_spaced_steps(tiny_aggregate):

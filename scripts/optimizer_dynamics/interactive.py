@@ -1,9 +1,10 @@
 """The report's interactive figures: Vega-Lite charts built with Altair from the aggregate
 tables, for the HTML page only (the PDF keeps the static figures).
 
-    lr_sensitivity_chart(cells): median validation loss against lr per optimizer, with selectors
-        for the regime, the metric (final or selected val loss) and the budget; clicking a momentum
-        in the legend picks it out.
+    lr_sensitivity_chart(cells, windows, claimed, regime): median validation loss against lr per
+        optimizer, with each line's good window, the seed's claimed window and the divergences;
+        selectors for the regime (opening on the report's), the metric (final or selected val loss)
+        and the budget; clicking a momentum in the legend picks it out.
     curve_explorer_chart(curves, curvature, start): up to three cells' curves overlaid against step
         (val loss, effective step, update cosine, and the sharpness where a curvature run measured
         it), each cell chosen from a menu of the cells that exist; the band is the 95 % interval
@@ -36,6 +37,7 @@ CURVE_METRICS = {"val.loss": "val loss", "eff_step.global": "‖update‖ / ‖g
 SHARPNESS = "sharpness λmax(H)"
 QUANTITIES = [*CURVE_METRICS.values(), SHARPNESS]
 WIDTH = 560  # px: the text column of report/style.css
+ALONE_WIDTH = 1.12  # a good window of one lr is drawn from lr / 1.12 to lr x 1.12
 
 
 def inline_csv(frame: pd.DataFrame, numbers: list[str]) -> alt.Data:
@@ -50,38 +52,72 @@ def _select(name: str, options: list, label: str) -> alt.Parameter:
     return alt.param(name=name, value=options[0], bind=alt.binding_select(options=options, name=f"{label} "))
 
 
-def lr_sensitivity_chart(cells: pd.DataFrame) -> alt.Chart:
-    """cells.parquet (every budget): one line per (optimizer, momentum) and a point per lr."""
+def lr_sensitivity_chart(cells: pd.DataFrame, windows: pd.DataFrame, claimed: dict, regime: str) -> alt.Chart:
+    """cells.parquet (every budget): one line per (optimizer, momentum) and a point per lr; behind
+    them each line's good window (windows.parquet, the verdicts' windows) and the seed's claimed
+    window (`claimed`: optimizer -> [lo, hi], outlined); a cross at the top where seeds diverged.
+    Opens on `regime`, the final val loss and the whole run."""
     rows = []
     for metric, (_, median, _) in LOSS_METRICS.items():
         rows.append(cells.assign(metric=f"{metric} val loss", loss=cells[median]))
-    data = pd.concat(rows, ignore_index=True)
-    data = data[np.isfinite(data["loss"])]  # +inf: half the seeds or more diverged, drawn as a gap
-    data = data.assign(regime=data["batch"].map(batch_regime.label), budget=(100 * data["budget"]).round().astype(int),
-                       momentum=data["momentum"].map(lambda m: f"{m:g}"))
-    data = data[["regime", "metric", "budget", "optimizer", "momentum", "lr", "loss", "n_diverged", "n_runs"]]
-    options = {name: data[name].unique() for name in ("regime", "metric", "budget")}
-    regime = _select("regime", sorted(options["regime"], key=lambda r: r != "full batch"), "regime")
+    curves = pd.concat(rows, ignore_index=True).assign(kind="curve")
+    windows = windows[windows["missing"].isna()].assign(kind="window", metric=windows["metric"] + " val loss")
+    # a window of one grid lr, drawn a little wide so it shows
+    alone = windows["lo"] == windows["hi"]
+    windows = windows.assign(lo=windows["lo"].where(~alone, windows["lo"] / ALONE_WIDTH),
+                             hi=windows["hi"].where(~alone, windows["hi"] * ALONE_WIDTH))
+    outlined = pd.DataFrame([{"kind": "claimed", "optimizer": name, "lo": lo, "hi": hi}
+                             for name, (lo, hi) in claimed.items() if name in set(cells["optimizer"])])
+    data = pd.concat([curves, windows, outlined], ignore_index=True)
+    data = data.assign(regime=data["batch"].map(batch_regime.label, na_action="ignore"),
+                       budget=(100 * data["budget"]).round().astype("Int64"),
+                       momentum=data["momentum"].map(lambda m: f"{m:g}", na_action="ignore"),
+                       optimizer=data["optimizer"].map(lambda name: OPTIMIZERS[name].label),
+                       loss=data["loss"].where(np.isfinite(data["loss"])))  # +inf: half or more diverged, a gap
+    data = data[["kind", "regime", "metric", "budget", "optimizer", "momentum", "lr", "loss", "n_diverged", "n_runs",
+                 "lo", "hi"]]
+    options = {name: data[name].dropna().unique() for name in ("regime", "metric", "budget")}
+    chosen_regime = _select("regime", sorted(options["regime"], key=lambda r: r != batch_regime.label(regime)),
+                            "regime")
     metric = _select("metric", sorted(options["metric"], key=lambda m: not m.startswith("final")), "metric")
     budget = _select("budget", sorted(options["budget"].tolist(), reverse=True), "budget (% of the steps)")
     momentum = alt.selection_point(name="momentum", fields=["momentum"], bind="legend")
+    # Every layer draws in every panel (a layer with no rows in a panel makes Vega warn of an
+    # infinite extent): the claimed windows share the rectangles' layer, the crosses the line's rows.
+    base = alt.Chart().encode(x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="learning rate"))
+    # the momenta of the lines only: a claimed window has none
+    momenta = sorted(data["momentum"].dropna().unique(), key=float)
+    color = alt.Color("momentum:N", title="momentum / β₁", scale=alt.Scale(domain=momenta))
+    claimed_rect = alt.datum.kind == "claimed"
+    rects = base.mark_rect(strokeDash=[4, 3]).encode(
+        x="lo:Q", x2="hi:Q",
+        color=alt.condition(claimed_rect, alt.value("transparent"), color),
+        fillOpacity=alt.condition(momentum, alt.value(0.12), alt.value(0.03)),
+        stroke=alt.condition(claimed_rect, alt.value("#555"), alt.value("transparent")),
+        tooltip=["kind:N", "momentum:N", alt.Tooltip("lo:Q", title="from"), alt.Tooltip("hi:Q", title="to")],
+    ).transform_filter(alt.datum.kind != "curve")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("loss:Q", scale=alt.Scale(type="log", nice=False), title="median validation loss over seeds"),
+        color=color, opacity=alt.condition(momentum, alt.value(1.0), alt.value(0.15)),
+        tooltip=["optimizer:N", "momentum:N", "lr:Q", alt.Tooltip("loss:Q", format=".4g"), "n_diverged:Q", "n_runs:Q"],
+    ).transform_filter(alt.datum.kind == "curve")
+    crosses = line.mark_point(shape="cross", filled=True, size=60).encode(
+        y=alt.value(6),
+        opacity=alt.condition(momentum, alt.Opacity("diverged:Q", scale=None, legend=None), alt.value(0)),
+        tooltip=["optimizer:N", "momentum:N", "lr:Q", alt.Tooltip("n_diverged:Q", title="diverged seeds"), "n_runs:Q"],
+    ).transform_calculate(diverged="datum.n_diverged > 0 ? 1 : 0")
+    in_view = ((alt.datum.kind == "claimed")
+               | ((alt.datum.regime == chosen_regime) & (alt.datum.metric == metric) & (alt.datum.budget == budget)))
     return (
-        alt.Chart(inline_csv(data, ["budget", "lr", "loss", "n_diverged", "n_runs"]), width=WIDTH // 2 - 40,
-                  height=260)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="learning rate"),
-            y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="median validation loss over seeds"),
-            color=alt.Color("momentum:N", title="momentum / β1"),
-            opacity=alt.condition(momentum, alt.value(1.0), alt.value(0.15)),
-            tooltip=["optimizer:N", "momentum:N", "lr:Q", alt.Tooltip("loss:Q", format=".4g"), "n_diverged:Q",
-                     "n_runs:Q"],
-        )
-        .add_params(regime, metric, budget, momentum)
-        .transform_filter((alt.datum.regime == regime) & (alt.datum.metric == metric) & (alt.datum.budget == budget))
-        .facet(column=alt.Column("optimizer:N", title=None))
+        alt.layer(rects, line, crosses, width=300, height=200)
+        .add_params(chosen_regime, metric, budget, momentum)
+        .facet(facet=alt.Facet("optimizer:N", title=None), columns=2,
+               data=inline_csv(data, ["budget", "lr", "loss", "n_diverged", "n_runs", "lo", "hi"]))
+        .transform_filter(in_view)
         .resolve_scale(x="independent")
-        .properties(title="lr sensitivity: choose the regime, the metric and the budget; click a momentum")
+        .properties(title=["lr sensitivity: shaded, each line's good window; dashed outline, the seed's claimed "
+                           "window; ×, seeds that diverged", "choose the regime, the metric and the budget; click a "
+                           "momentum"])
     )
 
 
