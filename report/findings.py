@@ -465,7 +465,7 @@ show(
     interactive.embed({"curve-explorer": interactive.curve_explorer_chart(
         agg.curves, agg.curvature,
         [{"optimizer": name, "lr": lr, "momentum": momentum, "batch": shown_regime}
-         for name, (lr, momentum) in reference.items()])}, bundle=False),
+         for name, (lr, momentum) in reference.items()], agg.cells_by_budget)}, bundle=False),
 )
 
 # %%

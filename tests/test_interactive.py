@@ -51,8 +51,9 @@ def test_curve_explorer_keeps_the_curves_at_log_spaced_and_evenly_spaced_steps(t
     curvature = pd.read_parquet(tiny_aggregate / "curvature.parquet")
     cell = curves[curves["metric"] == "val.loss"].iloc[0]
     start = {"optimizer": cell["optimizer"], "lr": cell["lr"], "momentum": cell["momentum"], "batch": cell["batch"]}
-    chart = interactive.curve_explorer_chart(curves, curvature, [start])
-    spec = chart.to_dict()
+    cells = pd.read_parquet(tiny_aggregate / "cells.parquet")
+    spec = interactive.curve_explorer_chart(curves, curvature, [start], cells)
+    heat_view, curves_view = spec["vconcat"]
     selectors = [p for p in spec["params"] if p["name"].startswith("cell")]
     assert len(selectors) == interactive.EXPLORER_SLOTS
     names = dict(zip(selectors[0]["bind"]["options"], selectors[0]["bind"]["labels"]))
@@ -62,13 +63,22 @@ def test_curve_explorer_keeps_the_curves_at_log_spaced_and_evenly_spaced_steps(t
     grid_cells = curves[["optimizer", "lr", "momentum", "batch"]].drop_duplicates()
     curvature_cells = curvature[["optimizer", "lr", "momentum", "batch"]].drop_duplicates()
     assert len(names) == len(grid_cells) + len(curvature_cells)
-    shown = pd.read_csv(io.StringIO(spec["data"]["values"]))
+    shown = pd.read_csv(io.StringIO(curves_view["data"]["values"]))
     one = shown[(shown["cell"] == selectors[0]["value"]) & (shown["panel"] == interactive.QUANTITIES.index("val loss"))]
     steps = np.unique(curves["step"])
     assert list(one["step"]) == list(interactive.explorer_steps(steps))
     source = curves[(curves[["optimizer", "lr", "momentum", "batch"]] == pd.Series(start)).all(axis=1)
                     & (curves["metric"] == "val.loss")].set_index("step")["mean"]
     np.testing.assert_allclose(one["mean"].to_numpy(float), source.loc[one["step"]].to_numpy(), rtol=5e-4)
+    # the map: every grid cell of the whole runs once, its median final val loss, coded as the menus code it
+    heat = pd.read_csv(io.StringIO(heat_view["data"]["values"]), dtype={"lr": str, "momentum": str})
+    whole = cells[cells["budget"] == 1.0]
+    assert len(heat) == len(whole)
+    coded = heat[heat["cell"] >= 0]  # a cell without curves (every seed diverged) has none
+    assert len(coded) == len(grid_cells)
+    for row in coded.sample(min(5, len(coded)), random_state=0).itertuples():
+        named = names[row.cell]
+        assert named.endswith(f"lr {row.lr}, {row.regime}") and f" {row.momentum}, " in named
 
 
 def test_log_spaced_steps_are_dense_early_and_keep_the_last():

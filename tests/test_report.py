@@ -415,8 +415,9 @@ def test_the_curve_explorer_overlays_cells_and_draws_every_choice(opened):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    def legend():
-        return [t.text for t in opened.find_elements(By.CSS_SELECTOR, "#chart-curve-explorer .role-legend-label text")]
+    def legend():  # the curves' legend: the cells' names (the map's colour legend has numbers)
+        return [t.text for t in opened.find_elements(By.CSS_SELECTOR, "#chart-curve-explorer .role-legend-label text")
+                if ", lr " in t.text]
 
     _wait_for_marks(opened, "chart-curve-explorer")
     assert len(legend()) == 2, legend()
@@ -429,5 +430,16 @@ def test_the_curve_explorer_overlays_cells_and_draws_every_choice(opened):
         assert len(set(legend())) == 3 or choices[index] in legend()[:2]  # overlaid, unless it is A or B
         lines = opened.find_elements(By.CSS_SELECTOR, "#chart-curve-explorer svg g.mark-line path")
         assert all(line.get_attribute("d") for line in lines) and lines, choices[index]
+    slot_c.select_by_index(0)
+    # a click on a cell of the map adds that cell's curves
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    squares = opened.find_elements(By.CSS_SELECTOR, "#chart-curve-explorer g.mark-rect path")
+    assert squares
+    before = legend()
+    opened.execute_script("arguments[0].scrollIntoView({block: 'center'})", squares[0])
+    ActionChains(opened).move_to_element(squares[0]).click().perform()
+    added = [name for name in legend() if name not in before]
+    assert len(added) == 1, (before, legend())
     errors = [entry for entry in opened.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
     assert not errors, errors

@@ -146,11 +146,14 @@ def cell_text(optimizer: str, lr: float, momentum: float, batch: str) -> str:
     return f"{entry.label} {entry.momentum_symbol} {momentum:g}, lr {lr:g}, {batch_regime.label(batch)}"
 
 
-def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: list[dict]) -> alt.Chart:
+def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: list[dict],
+                         cells: pd.DataFrame) -> dict:
     """curves.parquet and curvature.parquet: up to EXPLORER_SLOTS cells' curves overlaid, a panel per
     quantity; `start` are the cells shown first ({optimizer, lr, momentum, batch} each). The menus
     list the cells that exist (a curvature run is a cell of its own: full batch, its own steps); a
-    quantity no chosen cell has gets no panel."""
+    quantity no chosen cell has gets no panel. Above them, a heat map of the grid's cells (whole
+    runs of cells.parquet): median final val loss per lr and momentum, a panel per regime and
+    optimizer; a click on a cell adds its curves (a double click removes them)."""
     chosen = curves[curves["metric"].isin(CURVE_METRICS)]
     chosen = chosen[chosen["step"].isin(explorer_steps(chosen["step"].to_numpy()))]
     chosen = chosen.assign(quantity=chosen["metric"].map(CURVE_METRICS), kind="")
@@ -180,6 +183,8 @@ def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: l
     for slot in slots:
         test = alt.datum.cell == slot
         match = test if match is None else match | test
+    picked = alt.selection_point(name="picked", fields=["cell"], empty=False, on="click", clear="dblclick")
+    heat = _heat_map(cells, keys).add_params(picked)
     hover = alt.selection_point(name="hover", on="pointerover", nearest=True, fields=["step"], empty=False,
                                 clear="pointerout")
     base = (alt.Chart()
@@ -193,31 +198,76 @@ def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: l
                  alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")]).add_params(hover)
     # a rule at every step, shown at the hovered one (a rule filtered to it warns while none is)
     rule = base.mark_rule(color="#888").encode(x="step:Q", opacity=alt.condition(hover, alt.value(0.5), alt.value(0.0)))
-    return (
-        alt.layer(band, line, points, rule, width=WIDTH - 140, height=120)
+    explorer = (
+        alt.layer(band, line, points, rule, width=WIDTH - 140, height=100)
         .add_params(*slots)
         .facet(row=alt.Row("panel:O", title=None,
                            header=alt.Header(labelAngle=0, labelAlign="left",
                                              labelExpr=f"{json.dumps(QUANTITIES, ensure_ascii=False)}[datum.value]")),
                data=inline_csv(data, ["cell", "panel", "step", "mean", "lo", "hi"]))
         # filtered before the facet: a quantity no chosen cell has gets no panel
-        .transform_filter(match)
+        .transform_filter({"or": [match.to_dict() if hasattr(match, "to_dict") else str(match),
+                                  {"param": "picked", "empty": False}]})
         .transform_calculate(name=f"{json.dumps(labels, ensure_ascii=False)}[datum.cell]",
                              quantity=f"{json.dumps(QUANTITIES, ensure_ascii=False)}[datum.panel]")
         .resolve_scale(y="independent")
-        .properties(title=["Curve explorer: up to three cells overlaid; hover for the values at a step",
-                           "band: 95 % interval over seeds (sharpness: their range; curvature runs only)"])
+        .properties(title=["Curve explorer: up to three cells overlaid, and any cell clicked in the map; hover for",
+                           "the values at a step; band: 95 % interval over seeds (sharpness: their range; curvature "
+                           "runs only)"])
+    )
+    # composed as specs: Altair cannot yet lift the params of a faceted layer inside a concatenation
+    # (the menus' variables at the top, where Vega-Lite looks for them)
+    views = [heat.to_dict(), explorer.to_dict()]
+    schema = views[0]["$schema"]
+    for view in views:
+        view.pop("$schema"), view.pop("config", None)
+    return {"$schema": schema, "params": views[1].pop("params"), "vconcat": views,
+            "resolve": {"scale": {"color": "independent"}}}
+
+
+def _heat_map(cells: pd.DataFrame, keys: pd.DataFrame) -> alt.FacetChart:
+    """The grid's cells as a map: median final val loss per lr (x) and momentum (y), a panel per
+    regime and optimizer; each cell carries the explorer's code for it (keys' row number)."""
+    grid = keys[keys["kind"] == ""].reset_index().rename(columns={"index": "cell"})
+    whole = cells[cells["budget"] == 1.0]
+    # every cell of the grid; one without curves (every seed diverged) has no code: a click adds nothing
+    data = whole[["batch", "optimizer", "lr", "momentum", "median_final_val_loss", "n_diverged", "n_runs"]].merge(
+        grid, on=["batch", "optimizer", "lr", "momentum"], how="left")
+    data = data.assign(cell=data["cell"].fillna(-1).astype(int))
+    data = data.assign(
+        loss=data["median_final_val_loss"].where(np.isfinite(data["median_final_val_loss"])),
+        regime=data["batch"].map(batch_regime.label), optimizer=data["optimizer"].map(lambda n: OPTIMIZERS[n].label),
+        momentum=data["momentum"].map(lambda m: f"{m:g}"), lr=data["lr"].map(lambda lr: f"{lr:g}"),
+        order=data["lr"])[["cell", "regime", "optimizer", "momentum", "lr", "order", "loss", "n_diverged", "n_runs"]]
+    return (
+        alt.Chart(width=alt.Step(11), height=alt.Step(11))
+        .mark_rect(stroke="white", strokeWidth=0.5, invalid=None)  # a diverged cell (no loss) is drawn grey
+        .encode(x=alt.X("lr:O", sort=alt.EncodingSortField("order"), title="learning rate", axis=alt.Axis(labelFontSize=8)),
+                y=alt.Y("momentum:O", title="m / β₁", sort="descending"),
+                color=alt.condition("isValid(datum.loss)",
+                                    alt.Color("loss:Q", scale=alt.Scale(type="log", scheme="viridis"),
+                                              title="median final val loss",
+                                              legend=alt.Legend(orient="right", gradientLength=80)),
+                                    alt.value("#bbb")),
+                tooltip=["optimizer:N", "regime:N", "momentum:N", "lr:N", alt.Tooltip("loss:Q", format=".4g"),
+                         alt.Tooltip("n_diverged:Q", title="diverged seeds"), "n_runs:Q"])
+        .facet(row=alt.Row("regime:N", title=None), column=alt.Column("optimizer:N", title=None),
+               data=inline_csv(data, ["cell", "order", "loss", "n_diverged", "n_runs"]))
+        .resolve_scale(x="independent", y="independent")
+        .properties(title="Every cell of the grid, whole runs (grey: half the seeds or more diverged); click one to "
+                          "add its curves below")
     )
 
 
-def embed(charts: dict[str, alt.Chart], bundle: bool = True) -> str:
+def embed(charts: dict[str, alt.Chart | dict], bundle: bool = True) -> str:
     """The charts as one HTML fragment: a div and a vegaEmbed call per chart, preceded by the
     vega-embed bundle unless an earlier fragment of the page brought it (bundle=False)."""
     import vl_convert
 
     with alt.data_transformers.enable("default", max_rows=None):  # the data is thinned above, not capped
         # "</" escaped: no string in the data can close the script element early
-        specs = {name: json.dumps(chart.to_dict()).replace("</", "<\\/") for name, chart in charts.items()}
+        specs = {name: json.dumps(chart if isinstance(chart, dict) else chart.to_dict()).replace("</", "<\\/")
+                 for name, chart in charts.items()}
     calls = "\n".join(
         f"vegaEmbed('#chart-{name}', {spec}, {{actions: false, renderer: 'svg'}}).catch(console.error);" for name, spec in specs.items())
     divs = "\n".join(f'<div id="chart-{name}" class="interactive-chart"></div>' for name in charts)
