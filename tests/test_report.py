@@ -361,6 +361,12 @@ def test_figures_fit_the_text_column(opened):
     assert images
     for image in images:
         assert image.size["width"] <= column + 1, (image.get_attribute("alt")[:60], image.size, column)
+    for chart_id in ("chart-lr-sensitivity", "chart-curve-explorer"):  # drawn at their own size, not scaled
+        _unfold(opened, chart_id)
+        drawn = _wait_for_marks(opened, chart_id) and opened.find_element(By.CSS_SELECTOR, f"#{chart_id} svg")
+        assert drawn.size["width"] <= column + 1, (chart_id, drawn.size, column)
+        assert abs(drawn.size["width"] - float(drawn.get_attribute("width"))) < 1, chart_id
+    opened.execute_script("document.querySelectorAll('details').forEach(d => d.open = false); window.scrollTo(0, 0)")
 
 
 def _marks(driver, chart_id: str) -> list[str]:

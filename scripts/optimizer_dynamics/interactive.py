@@ -199,7 +199,7 @@ def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: l
     # a rule at every step, shown at the hovered one (a rule filtered to it warns while none is)
     rule = base.mark_rule(color="#888").encode(x="step:Q", opacity=alt.condition(hover, alt.value(0.5), alt.value(0.0)))
     explorer = (
-        alt.layer(band, line, points, rule, width=WIDTH - 140, height=100)
+        alt.layer(band, line, points, rule, width=WIDTH, height=100)
         .add_params(*slots)
         .facet(row=alt.Row("panel:O", title=None,
                            header=alt.Header(labelAngle=0, labelAlign="left",
@@ -240,13 +240,13 @@ def _heat_map(cells: pd.DataFrame, keys: pd.DataFrame) -> alt.FacetChart:
         momentum=data["momentum"].map(lambda m: f"{m:g}"), lr=data["lr"].map(lambda lr: f"{lr:g}"),
         order=data["lr"])[["cell", "regime", "optimizer", "momentum", "lr", "order", "loss", "n_diverged", "n_runs"]]
     return (
-        alt.Chart(width=alt.Step(11), height=alt.Step(11))
+        alt.Chart(width=alt.Step(9), height=alt.Step(10))
         .mark_rect(stroke="white", strokeWidth=0.5, invalid=None)  # a diverged cell (no loss) is drawn grey
         .encode(x=alt.X("lr:O", sort=alt.EncodingSortField("order"), title="learning rate", axis=alt.Axis(labelFontSize=8)),
                 y=alt.Y("momentum:O", title="m / β₁", sort="descending"),
                 color=alt.condition("isValid(datum.loss)",
                                     alt.Color("loss:Q", scale=alt.Scale(type="log", scheme="viridis"),
-                                              title="median final val loss",
+                                              title=["median final", "val loss"],
                                               legend=alt.Legend(orient="right", gradientLength=80)),
                                     alt.value("#bbb")),
                 tooltip=["optimizer:N", "regime:N", "momentum:N", "lr:N", alt.Tooltip("loss:Q", format=".4g"),
