@@ -110,37 +110,53 @@ def table(frame: pd.DataFrame, caption: str) -> str:
 COLUMN_INCHES = 12
 
 
-def image(stem: str, caption: str) -> str:
+def image(stem: str, caption: str, anchor: str | None = None) -> str:
     path = figures / f"{stem}.png"
     if not path.is_file():
         raise FileNotFoundError(f"figure {path} is missing: run optimizer_dynamics.figures first")
     with Image.open(path) as png:
         inches = png.size[0] / DPI
-    return f"![{caption}](<{path.resolve().as_posix()}>){{width={min(100, round(100 * inches / COLUMN_INCHES))}%}}"
+    attributes = " ".join(filter(None, [anchor and f"#{anchor}",
+                                        f"width={min(100, round(100 * inches / COLUMN_INCHES))}%"]))
+    return f"![{caption}](<{path.resolve().as_posix()}>){{{attributes}}}"
 
 
-placed: set[str] = set()  # the figures a section has shown; "More figures" shows the others
+placed: dict[str, int] = {}  # the figures the sections have shown, and their numbers, in the page's order
+
+
+def figure_anchor(name: str) -> str:
+    return f"fig-{name.replace('_', '-')}"
 
 
 def figure(name: str, folded: bool = False) -> str:
     """A figure of the whole study; or a grid figure in the regime the section describes, with the
     other regimes' folded below it (HTML; the PDF shows them all, as pandoc drops the raw HTML);
-    with the caption its entry states. A folded figure (a section's second view of its claims) opens
-    on a click, its caption's first sentence on the fold."""
-    placed.add(name)
-    caption = FIGURES[name].caption
+    numbered in the order the page shows them, with the caption its entry states. A folded figure (a
+    section's second view of its claims) opens on a click, its number and title on the fold."""
+    number = placed.setdefault(name, len(placed) + 1)
+    caption = f"Figure {number}. {FIGURES[name].caption}"
     if not FIGURES[name].per_regime:
-        shown_figure = image(name, caption)
+        shown_figure = image(name, caption, figure_anchor(name))
     else:
-        def in_regime(regime: str) -> str:
-            return image(f"{name}_{regime}", f"{batch_regime.label(regime).capitalize()}. {caption}")
+        def in_regime(regime: str, anchor: str | None = None) -> str:
+            return image(f"{name}_{regime}", f"{caption} ({batch_regime.label(regime)})", anchor)
         others = [r for r in regimes if r != shown_regime]
         labels = " and ".join(batch_regime.label(r) for r in others)
-        shown_figure = "\n\n".join([in_regime(shown_regime)]
+        shown_figure = "\n\n".join([in_regime(shown_regime, figure_anchor(name))]
                                      + ([fold(f"The same figure for {labels}", *map(in_regime, others))] if others else []))
     if not folded:
         return shown_figure
-    return fold(f"Figure: {caption.split('. ')[0].rstrip('.')}", shown_figure)
+    return fold(f"Figure {number}: {FIGURES[name].caption.split('. ')[0].rstrip('.')}", shown_figure)
+
+
+def figure_links(names) -> str:
+    """Links to the figures among `names` that the page shows, by number: "Figures 3 and 4"."""
+    shown = sorted((placed[name], name) for name in names if name in placed)
+    if not shown:
+        return ""
+    links = [f"[{number}](#{figure_anchor(name)})" for number, name in shown]
+    return f"Figure{'s' if len(links) > 1 else ''} " + (" and ".join([", ".join(links[:-1]), links[-1]]) if len(links) > 1
+                                                        else links[0])
 
 
 def fold(summary: str, *blocks: str) -> str:
@@ -206,6 +222,9 @@ def setting_badges(rows: pd.DataFrame) -> str:
     return " ".join(f"[{esc(label)} {' '.join(marks)}]{{.setting-group}}" for label, marks in groups)
 
 
+family_figures = {family.name: family.figures for family in FAMILIES}
+
+
 def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
     """A claim's source, prediction and headline, and its measurements setting by setting,
     folded away (HTML) or in full (PDF)."""
@@ -223,7 +242,8 @@ def claim_details(claim_id: str, rows: pd.DataFrame) -> str:
     return "\n\n".join([
         f"<details class=\"measurements\"><summary>{esc(claim_id)}: {esc(first['claim'])}, setting by setting</summary>",
         f"*Source*: {esc(first['source'])}. *Prediction*: {esc(first['prediction'])}. "
-        f"*Where it holds*: {esc(first['headline'])}.",
+        f"*Where it holds*: {esc(first['headline'])}."
+        + (f" *Shown in*: {shown}." if (shown := figure_links(family_figures.get(first["family"], ()))) else ""),
         table(measured, f"Claim {esc(claim_id)}: what each setting measured ({esc(first['test'])})."),
         "</details>",
     ])

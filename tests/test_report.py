@@ -87,6 +87,22 @@ def test_every_figure_has_a_caption(page):
     assert all(f.find("figcaption") and f.find("figcaption").get_text(strip=True) for f in figures)
 
 
+def test_figures_are_numbered_in_page_order_and_the_appendix_links_to_them(page):
+    numbered = [(figure.get("id"), figure.find("figcaption").get_text(" ", strip=True)) for figure in page.find_all("figure")]
+    anchored = [(anchor, caption) for anchor, caption in numbered if anchor]  # one per figure; its other regimes have none
+    assert [int(re.match(r"Figure (\d+)\. ", caption).group(1)) for _, caption in anchored] == list(
+        range(1, len(anchored) + 1))
+    links = [a["href"][1:] for a in page.select("details.measurements a[href^='#fig-']")]
+    assert links and set(links) <= {anchor for anchor, _ in anchored}
+
+
+def test_the_pdf_colours_every_verdict_mark_as_the_page_does():
+    from optimizer_dynamics.claims.base import VERDICTS
+
+    colours = dict(report.VERDICT_COLOUR.findall((REPO / "report" / "style.css").read_text(encoding="utf-8")))
+    assert set(colours) == {verdict.replace(" ", "-") for verdict in VERDICTS}
+
+
 def test_code_is_hidden(rendered):
     html = rendered[0].read_text(encoding="utf-8")
     assert "import pandas" not in html and "def esc" not in html
@@ -347,7 +363,7 @@ def test_a_badge_opens_its_folded_measurements(opened):
     opened.execute_script("arguments[0].scrollIntoView({block: 'center'})", mark)
     mark.click()
     top = opened.execute_script("return arguments[0].getBoundingClientRect().top", row)
-    assert row.is_displayed() and 0 <= top < opened.execute_script("return window.innerHeight"), top
+    assert row.is_displayed() and -1 <= top < opened.execute_script("return window.innerHeight"), top  # (sub-pixel)
     opened.execute_script("document.querySelectorAll('details').forEach(d => d.open = false); window.scrollTo(0, 0)")
 
 

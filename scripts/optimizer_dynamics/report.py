@@ -41,9 +41,27 @@ MAX_HTML_BYTES = 5_000_000
 # Pandoc wraps every table in a typst figure, and figures do not break across pages: a long
 # verdict table would overflow its page. Justified text in narrow table cells reads badly, and
 # long identifiers (eff_step_late, ...) need a smaller size to stay inside their column.
+# The page numbers its figures in their captions ("Figure 3. ..."), so typst does not again.
 TYPST_HEADER = """#show figure: set block(breakable: true)
+#show figure.where(kind: image): set figure(numbering: none)
 #show table.cell: set par(justify: false)
 #show table: set text(size: 8pt)
+"""
+
+
+# The verdict marks keep their colours in the PDF: a pandoc filter wraps each mark (a link or span
+# of class verdict-<word>) in typst's #text(fill: ...), with the colours the stylesheet gives them.
+VERDICT_COLOUR = re.compile(r"\.verdict-([a-z-]+)\s*\{\s*color:\s*(#[0-9a-fA-F]{3,6})")
+TYPST_VERDICT_FILTER = """local colours = {%s}
+local function coloured(el)
+  for _, class in ipairs(el.classes) do
+    if colours[class] then
+      return {pandoc.RawInline("typst", '#text(fill: rgb("' .. colours[class] .. '"))['), el, pandoc.RawInline("typst", "]")}
+    end
+  end
+end
+Link = coloured
+Span = coloured
 """
 
 
@@ -101,7 +119,7 @@ def _render_offline(source, stylesheet, parameters, work, out_html, out_pdf) -> 
     # The HTML and the PDF are built side by side: each is mostly a tool's process (pandoc, typst).
     builds = [("html", lambda: _to_html(markdown, stylesheet, work), out_html)]
     if out_pdf is not None:
-        builds.append(("pdf", lambda: _to_pdf(markdown, work), out_pdf))
+        builds.append(("pdf", lambda: _to_pdf(markdown, stylesheet, work), out_pdf))
     with ThreadPoolExecutor(max_workers=len(builds)) as pool:
         built = dict(future.result() for future in [pool.submit(timed, *build) for build in builds])
     _publish_all(built)
@@ -188,13 +206,18 @@ def _check_self_contained(html: Path) -> None:
         raise ToolFailure(f"the page references external resources: {external[:3]}")
 
 
-def _to_pdf(markdown: Path, work: Path) -> Path:
+def _to_pdf(markdown: Path, stylesheet: Path, work: Path) -> Path:
     import typst
 
     header = work / "header.typ"
     header.write_text(TYPST_HEADER, encoding="utf-8")
+    colours = VERDICT_COLOUR.findall(stylesheet.read_text(encoding="utf-8"))
+    verdict_filter = work / "verdict-colours.lua"
+    verdict_filter.write_text(TYPST_VERDICT_FILTER % ", ".join(f'["verdict-{word}"] = "{colour}"'
+                                                               for word, colour in colours), encoding="utf-8")
     typ = _pandoc(markdown, work / "findings.typ", "typst",
-                  ["--standalone", "--toc", "--toc-depth=2", f"--include-in-header={header}"])
+                  ["--standalone", "--toc", "--toc-depth=2", f"--include-in-header={header}",
+                   f"--lua-filter={verdict_filter}"])
     pdf = work / "findings.pdf"
     # Image paths in the markdown are absolute; typst resolves "/..." against its root.
     typst.compile(str(typ), output=str(pdf), root=typ.anchor)
