@@ -708,7 +708,7 @@ def flatten(value, prefix: str = ""):
 
 
 count_rows = [
-    {"Optimizer": esc(name), "Runs": esc(n), "Diverged": esc(study["n_diverged_per_optimizer"][name])}
+    {"Optimizer": esc(OPTIMIZERS[name].label), "Runs": esc(n), "Diverged": esc(study["n_diverged_per_optimizer"][name])}
     for name, n in study["n_runs_per_optimizer"].items()
 ]
 count_table = pd.DataFrame([*count_rows, {"Optimizer": "all", "Runs": esc(study["n_runs"]),

@@ -284,7 +284,7 @@ def test_the_matched_control_with_ratio_1_holds():
     # heavy ball's step is lr / (1 - m): plain SGD at lr / (1 - m) takes the same step
     table = evaluate(momentum_rows([0.0, 0.5, 0.9], persistent))
     assert table.loc["5c", "verdict"] == "supported"
-    assert table.loc["5c", "key"] == "follows 1/(1 - m) in 6 of 6 (m, lr) pairs (100 %)"
+    assert table.loc["5c", "key"] == "follows 1/(1 − m) in 6 of 6 (m, lr) pairs (100 %)"
     assert table.loc["5d", "verdict"] == "refuted"  # 10 is not 2.29
     assert table.loc["5a", "verdict"] == "supported" and table.loc["5b", "verdict"] == "supported"
 
@@ -299,7 +299,7 @@ def test_noise_dominated_momentum_follows_1_over_sqrt_1_minus_m_squared():
 def test_the_laws_say_where_they_hold():
     rows = momentum_rows([0.0, 0.9], lambda lr, m: persistent(lr, m) if lr < 0.2 else noisy(lr, m))
     found = evaluate(rows).loc["5c"]
-    assert found["key"] == "follows 1/(1 - m) in 2 of 3 (m, lr) pairs (67 %); the 1 exception: m 0.9 at lr 0.3"
+    assert found["key"] == "follows 1/(1 − m) in 2 of 3 (m, lr) pairs (67 %); the 1 exception: m 0.9 at lr 0.3"
     # too many pairs to name one by one: the lr ranges where the law holds
     lrs = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
     rows = momentum_rows([0.0, 0.5, 0.9], lambda lr, m: persistent(lr, m) if 0.005 <= lr < 0.2 else noisy(lr, m),

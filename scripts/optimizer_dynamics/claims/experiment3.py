@@ -129,7 +129,7 @@ def count_outcome(pairs: pd.DataFrame, held: pd.Series, what: str, measured: str
 def ratio_summary(pairs: pd.DataFrame) -> str:
     return "; ".join(f"m {m:g}: step ratio to plain SGD at the same lr {g['step_ratio'].median():.3g} (median over "
                      f"{len(g)} lrs, range {g['step_ratio'].min():.3g} to {g['step_ratio'].max():.3g}; "
-                     f"1/(1 - m) = {persistent_law(m):.3g}, 1/sqrt(1 - m²) = {noise_law(m):.3g})"
+                     f"1/(1 − m) = {persistent_law(m):.3g}, 1/√(1 − m²) = {noise_law(m):.3g})"
                      for m, g in pairs.groupby("momentum"))
 
 
@@ -177,11 +177,11 @@ def law_outcome(study: Study, law, name: str) -> Outcome:
 
 
 def persistent_size(study: Study) -> Outcome:
-    return law_outcome(study, persistent_law, "1/(1 - m)")
+    return law_outcome(study, persistent_law, "1/(1 − m)")
 
 
 def noise_size(study: Study) -> Outcome:
-    return law_outcome(study, noise_law, "1/sqrt(1 - m²)")
+    return law_outcome(study, noise_law, "1/√(1 − m²)")
 
 
 def closer_to_adam(study: Study) -> Outcome:
@@ -234,16 +234,16 @@ FAMILY = Family(
               f"late update cosine of heavy ball - plain SGD's at the same lr > 0 (tie within {COSINE_TIE:g})",
               "per (m, lr) pair, the seed-paired difference of late update cosines",
               smooths),
-        Claim("5c", "Momentum's effective step is ~lr/(1-m) late in training (plain SGD at lr / (1 - m) takes "
+        Claim("5c", "Momentum's effective step is ~lr/(1 − m) late in training (plain SGD at lr/(1 − m) takes "
               "the same step)", "the seed, Experiment 3",
-              f"step ratio to plain SGD at the same lr = 1/(1 - m), within {LAW_TIE:.0%} (the matched control's ratio = 1)",
-              "per (m, lr) pair, the seed-paired step ratio against 1/(1 - m)",
+              f"step ratio to plain SGD at the same lr = 1/(1 − m), within {LAW_TIE:.0%} (the matched control's ratio = 1)",
+              "per (m, lr) pair, the seed-paired step ratio against 1/(1 − m)",
               persistent_size),
-        Claim("5d", "Where the gradient is noise, momentum's step is lr/sqrt(1-m²), not lr/(1-m)",
+        Claim("5d", "Where the gradient is noise, momentum's step is lr/√(1 − m²), not lr/(1 − m)",
               "this project, on the seed's Experiment 3 (the variance of an exponential average of independent "
               "gradients)",
-              f"step ratio to plain SGD at the same lr = 1/sqrt(1 - m²), within {LAW_TIE:.0%}",
-              "per (m, lr) pair, the seed-paired step ratio against 1/sqrt(1 - m²)",
+              f"step ratio to plain SGD at the same lr = 1/√(1 − m²), within {LAW_TIE:.0%}",
+              "per (m, lr) pair, the seed-paired step ratio against 1/√(1 − m²)",
               noise_size),
         Claim("5e", "Momentum brings SGD closer to Adam, but without per-coordinate adaptivity: the smoothness "
               "comes from momentum (β₁)", "the seed, its conclusion (Experiment 3)",

@@ -1,4 +1,4 @@
-"""Figure momentum. Left: late effective step of SGD against the prediction lr / (1 − momentum) for
+"""Figure momentum. Left: late effective step of SGD against the prediction lr / (1 − m) for
 every learning rate and momentum (dashed: equality)."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def draw(agg: Aggregate) -> Figure:
         left.set_xlim(lims)
         left.set_ylim(lims)
         left.set_aspect("equal")
-        left.set_xlabel("predicted step lr / (1 - momentum)")
+        left.set_xlabel("predicted step lr / (1 − m)")
         left.set_ylabel("measured update / grad (effective lr)\nmean over the late steps")
         left.legend(loc="upper left")
         lrs = sorted(rows["lr"].unique())
@@ -57,7 +57,7 @@ def draw(agg: Aggregate) -> Figure:
             _errorbar(right, cell["momentum"], cell, "update_cosine_late", colors[lr],
                       f"lr {format_number(lr)}", line=True)
         right.set_xticks(momenta, [format_number(m) for m in momenta])
-        right.set_xlabel("momentum (axis spaced as log 1 / (1 - momentum))")
+        right.set_xlabel("momentum m (axis spaced as log 1 / (1 − m))")
         right.set_ylabel("cosine(update_t, update_t-1)\nmean over the late steps")
         right.axhline(0, color="0.5", linewidth=0.8)
         right.set_ylim(-1.05, 1.05)  # a cosine; a t-interval over few seeds can reach past +-1
@@ -82,8 +82,8 @@ FIGURE = FigureEntry(
     per_regime=True,
     caption=(
         "Claim 5: momentum's step and smoothness. "
-        "Left: late effective step of SGD against the prediction lr / (1 − momentum) for every learning "
-        "rate and momentum (dashed: equality). Right: late cosine of consecutive updates."
+        "Left: late effective step of SGD against the prediction lr / (1 − m) for every learning "
+        "rate and momentum m (dashed: equality). Right: late cosine of consecutive updates."
     ),
     draw=draw,
 )
