@@ -280,7 +280,7 @@ show(
           "steps, left to right), grouped by regime ("
           + "; ".join(f"{esc(batch_regime.badge(r))}: {esc(batch_regime.label(r))}" for r in regimes)
           + "), metric and comparison. Hover a mark for its setting; click it for its measurements."),
-    fold("How to read the marks",
+    fold("How to read the marks, and the terms the claims use",
          "A claim about loss is judged on the final validation loss and on the *selected* one (at the step picked on "
          "the other half of the validation set); a comparison of the optimizers at the *usual* learning rates (the "
          "seed's) and at the *tuned* ones (each optimizer's best). ◐ mixed: the claim holds in some units of the "
@@ -288,7 +288,23 @@ show(
          "tie band. At a constant learning rate a shorter run is the prefix of a longer one, so every budget is read "
          "from the same runs. The curvature claims (7a-7d) use the curvature runs, full batch; 8a, about sampling "
          "noise, is judged at minibatch only, and 8d compares the regimes (its marks name one budget each). The "
-         "measurements behind each mark are in [the appendix](#appendix-the-measurements-behind-each-verdict)."),
+         "measurements behind each mark are in [the appendix](#appendix-the-measurements-behind-each-verdict). "
+         "The terms the claims use, and where each is measured:",
+         "- *Effective step*: ‖update‖ / ‖gradient‖ over all weights, the learning rate for plain SGD "
+         "([Norms and the effective step](#norms-and-the-effective-step)). *Late*: the last "
+         f"{percent(analysis['late_fraction'])} of a run's steps.\n"
+         "- *Good window*: the learning rates within "
+         f"{percent(analysis['good_window_tolerance'])} of the best median final validation loss, around the best one "
+         "([Experiment 2](#experiment-2-learning-rate-sweep)).\n"
+         "- *Spread*: the 90th percentile over coordinates of |update_i| / |grad_i| over its median "
+         "([Adaptivity](#adaptivity)).\n"
+         "- *Sharpness* λmax(H), *preconditioned sharpness* λmax(P⁻¹H), the stability threshold 2(1 + m)/lr, the "
+         "*edge of stability*, the step-0 sharpness λ₀ and the *catapult*; the *batch sharpness* "
+         "([Curvature](#curvature-and-the-edge-of-stability)).\n"
+         "- *B_simple*, the gradient noise scale; the *norm test*; *α*, where a step lands on the local quadratic "
+         "([Gradient noise](#gradient-noise)).\n"
+         "- *κ*: the factor one input is stretched by; *block heterogeneity*: how unequal the Hessian's blocks are "
+         "([per-coordinate scaling](#why-adam-differs-what-per-coordinate-scaling-fixes))."),
 )
 
 
@@ -445,11 +461,12 @@ def divergence_table(name: str) -> str:
                  f"{OPTIMIZERS[name].momentum_symbol}.")
 
 
-per_optimizer = runs.groupby("optimizer").diverged.agg(["size", "sum"])
+divergence = study["grid_divergence"][shown_regime]
 show(
-    f"**Divergence.** At {esc(shown_label)}, {esc(int(runs.diverged.sum()))} of the grid's {esc(len(runs))} runs diverged ("
-    + ", ".join(f"{esc(row['sum'])} of {esc(row['size'])} {esc(OPTIMIZERS[name].label)}"
-                for name, row in per_optimizer.iterrows())
+    f"**Divergence.** At {esc(shown_label)}, {esc(divergence['diverged'])} of the grid's {esc(divergence['runs'])} "
+    "runs diverged ("
+    + ", ".join(f"{esc(diverged)} of {esc(n)} {esc(OPTIMIZERS[name].label)}"
+                for name, (diverged, n) in divergence["per_optimizer"].items())
     + "); every run of the study is counted in Provenance. The tables list every setting, including those "
     "where none did; non-zero counts are in bold.",
     # A fenced div: side by side in the HTML page (style.css), one after the other elsewhere.
@@ -619,7 +636,6 @@ def curvature_row(row) -> dict:
         "Compared": "λmax(P⁻¹H)" if adaptive else "λmax(H)",
         "Threshold": plain(row.stability_threshold),
         "At step 0": plain(row.initial_stability_sharpness),
-        "Late": plain(row.late_sharpness_ratio_mean * row.stability_threshold),
         "Late / threshold": interval(row, "late_sharpness_ratio"),
         "λmax(H) change from mid-run": "n/a" if pd.isna(row.sharpness_late_change)
         else f"{row.sharpness_late_change:+.0%}",

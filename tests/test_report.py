@@ -103,6 +103,12 @@ def test_the_pdf_colours_every_verdict_mark_as_the_page_does():
     assert set(colours) == {verdict.replace(" ", "-") for verdict in VERDICTS}
 
 
+def test_every_link_within_the_page_lands_on_an_element(page):
+    ids = {element["id"] for element in page.find_all(id=True)}
+    internal = [a["href"][1:] for a in page.find_all("a", href=True) if a["href"].startswith("#")]
+    assert internal and not [target for target in internal if target not in ids]
+
+
 def test_code_is_hidden(rendered):
     html = rendered[0].read_text(encoding="utf-8")
     assert "import pandas" not in html and "def esc" not in html
@@ -149,7 +155,8 @@ def test_run_counts_come_from_the_runs(tiny_aggregate, page):
     expected = runs.groupby("optimizer")["diverged"].agg(["size", "sum"])
     assert runs["diverged"].any(), "the tiny study should include diverged runs"
     for name, row in expected.iterrows():
-        assert shown.loc[name, "Runs"] == str(row["size"]) and shown.loc[name, "Diverged"] == str(row["sum"])
+        label = OPTIMIZERS[name].label
+        assert shown.loc[label, "Runs"] == str(row["size"]) and shown.loc[label, "Diverged"] == str(row["sum"])
     assert shown.loc["all", "Runs"] == str(len(runs))
     assert shown.loc["all", "Diverged"] == str(int(runs["diverged"].sum()))
 

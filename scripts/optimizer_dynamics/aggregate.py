@@ -614,6 +614,13 @@ def study_summary(config: dict, runs: pd.DataFrame, metadata: list[dict]) -> dic
         "n_diverged": int(runs["diverged"].sum()),
         "n_runs_per_optimizer": {k: int(v) for k, v in by_optimizer.size().items()},
         "n_diverged_per_optimizer": {k: int(v) for k, v in by_optimizer["diverged"].sum().items()},
+        # the grid's runs per regime: {batch: {diverged, runs, per_optimizer: {optimizer: [diverged, runs]}}}
+        "grid_divergence": {
+            batch: {"diverged": int(in_regime["diverged"].sum()), "runs": int(len(in_regime)),
+                    "per_optimizer": {name: [int(group["diverged"].sum()), int(len(group))]
+                                      for name, group in in_regime.groupby("optimizer")}}
+            for batch, in_regime in runs[runs["set"] == "grid"].groupby("batch")
+        },
         "divergence_policy": __doc__.split("Divergence policy. ")[1].split("\n\nDefinitions")[0],
     }
 
