@@ -5,7 +5,8 @@ tables, for the HTML page only (the PDF keeps the static figures).
         optimizer, with each line's good window, the seed's claimed window and the divergences;
         selectors for the regime (opening on the report's), the metric (final or selected val loss)
         and the budget; clicking a momentum in the legend picks it out.
-    curve_explorer_chart(curves, curvature, start): up to three cells' curves overlaid against step
+    curve_explorer_chart(curves, curvature, start, cells): a map of every grid cell (a click adds
+        its curves), and up to three cells' curves overlaid against step
         (val loss, effective step, update cosine, and the sharpness where a curvature run measured
         it), each cell chosen from a menu of the cells that exist; the band is the 95 % interval
         over seeds (the seeds' range for the sharpness); hovering marks a step in every panel and
@@ -36,7 +37,10 @@ EXPLORER_SLOTS = 3  # cells the curve explorer overlays
 CURVE_METRICS = {"val.loss": "val loss", "eff_step.global": "‖update‖ / ‖grad‖", "update.cosine": "update cosine"}
 SHARPNESS = "sharpness λmax(H)"
 QUANTITIES = [*CURVE_METRICS.values(), SHARPNESS]
-WIDTH = 560  # px: the text column of report/style.css
+# px: a curve explorer panel, and a panel of the lr sweep (two a row): inside the text column of
+# report/style.css (60rem) with their axes and legends
+WIDTH = 560
+SWEEP_WIDTH = 300
 ALONE_WIDTH = 1.12  # a good window of one lr is drawn from lr / 1.12 to lr x 1.12
 
 
@@ -109,7 +113,7 @@ def lr_sensitivity_chart(cells: pd.DataFrame, windows: pd.DataFrame, claimed: di
     in_view = ((alt.datum.kind == "claimed")
                | ((alt.datum.regime == chosen_regime) & (alt.datum.metric == metric) & (alt.datum.budget == budget)))
     return (
-        alt.layer(rects, line, crosses, width=300, height=200)
+        alt.layer(rects, line, crosses, width=SWEEP_WIDTH, height=200)
         .add_params(chosen_regime, metric, budget, momentum)
         .facet(facet=alt.Facet("optimizer:N", title=None), columns=2,
                data=inline_csv(data, ["budget", "lr", "loss", "n_diverged", "n_runs", "lo", "hi"]))
@@ -206,8 +210,7 @@ def curve_explorer_chart(curves: pd.DataFrame, curvature: pd.DataFrame, start: l
                                              labelExpr=f"{json.dumps(QUANTITIES, ensure_ascii=False)}[datum.value]")),
                data=inline_csv(data, ["cell", "panel", "step", "mean", "lo", "hi"]))
         # filtered before the facet: a quantity no chosen cell has gets no panel
-        .transform_filter({"or": [match.to_dict() if hasattr(match, "to_dict") else str(match),
-                                  {"param": "picked", "empty": False}]})
+        .transform_filter({"or": [str(match), {"param": "picked", "empty": False}]})
         .transform_calculate(name=f"{json.dumps(labels, ensure_ascii=False)}[datum.cell]",
                              quantity=f"{json.dumps(QUANTITIES, ensure_ascii=False)}[datum.panel]")
         .resolve_scale(y="independent")
