@@ -41,7 +41,7 @@ from optimizer_dynamics import batch_regime
 from optimizer_dynamics import study as study_layout
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.claims import FAMILIES, conditioning, experiment3, gradient_noise, ladder, stability
-from optimizer_dynamics.claims.base import VERDICT_WORDS, VERDICTS
+from optimizer_dynamics.claims.base import VERDICT_WORDS, VERDICTS, spoken_list
 
 figures = Path(figures_dir)
 agg = tables.load_aggregate(aggregate_dir)  # the one reader of the aggregate tables
@@ -155,8 +155,7 @@ def figure_links(names) -> str:
     if not shown:
         return ""
     links = [f"[{number}](#{figure_anchor(name)})" for number, name in shown]
-    return f"Figure{'s' if len(links) > 1 else ''} " + (" and ".join([", ".join(links[:-1]), links[-1]]) if len(links) > 1
-                                                        else links[0])
+    return f"Figure{'s' if len(links) > 1 else ''} {spoken_list(links)}"
 
 
 def fold(summary: str, *blocks: str) -> str:

@@ -211,6 +211,11 @@ def paired_ratio(a: pd.Series, b: pd.Series) -> tuple[float, float, float, int]:
 # --- texts ----------------------------------------------------------------------------------
 
 
+def spoken_list(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
 def plain(value: float) -> str:
     """3 significant digits without an exponent below 10^6 (38000, not 3.8e+04)."""
     return f"{value:.3g}" if abs(value) < 1000 or not np.isfinite(value) else f"{value:.0f}"

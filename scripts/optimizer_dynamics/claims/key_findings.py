@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from optimizer_dynamics.claims.base import SETTING_AXES, VERDICT_WORDS, VERDICTS, Family, primary_setting
+from optimizer_dynamics.claims.base import (SETTING_AXES, VERDICT_WORDS, VERDICTS, Family, primary_setting,
+                                            spoken_list)
 
 SEED_SOURCE = "the seed"  # a claim whose source starts so is one of the seed's
 
@@ -40,9 +41,8 @@ def where_the_seed_holds(verdicts: pd.DataFrame) -> dict | None:
     where = {"every": "in every setting", "some": "in some settings only", "none": "in no setting"}
     parts = [f"{len(ids)} {'holds' if len(ids) == 1 else 'hold'} {where[bucket]} ({', '.join(ids)})"
              for bucket, ids in buckets.items() if ids]
-    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
     return {"claims": [i for ids in buckets.values() for i in ids],
-            "text": f"Of the seed's {seed['id'].nunique()} claims, {listed}."}
+            "text": f"Of the seed's {seed['id'].nunique()} claims, {spoken_list(parts)}."}
 
 
 def claim_finding(rows: pd.DataFrame) -> dict:

@@ -7,15 +7,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from optimizer_dynamics import batch_regime
+from optimizer_dynamics.claims.ladder import RUNGS
 from optimizer_dynamics.config import format_number
 from optimizer_dynamics.figures.base import FigureEntry
 from optimizer_dynamics.figures.drawing import NOT_IN_STUDY, legend_below, note
 from optimizer_dynamics.optimizers import OPTIMIZERS
 from optimizer_dynamics.tables import Aggregate, select
-
-
-# The ablation ladder's rungs, SGD to Adam (claims 9a-9c), and the averaging betas drawn.
-LADDER = ("sgd", "normalized", "sign", "adam")
 
 
 def draw(agg: Aggregate) -> Figure:
@@ -32,7 +29,7 @@ def draw(agg: Aggregate) -> Figure:
         drawn = False
         for beta, style in zip(betas, ("-", "--")):
             x, y, lo, hi = [], [], [], []
-            for rung, optimizer in enumerate(LADDER):
+            for rung, optimizer in enumerate(RUNGS):
                 line = select(cells, optimizer=optimizer, momentum=beta)
                 finite = line[np.isfinite(line["median_final_val_loss"])]
                 if finite.empty:
@@ -48,7 +45,7 @@ def draw(agg: Aggregate) -> Figure:
             y, lo, hi = (np.asarray(v, float) for v in (y, lo, hi))
             ax.errorbar(x, y, yerr=np.vstack([y - lo, np.where(np.isfinite(hi), hi - y, 0)]), color="0.2",
                         linestyle=style, marker="o", capsize=3, label=f"β {format_number(beta)}", gid="rung")
-        ax.set_xticks(range(len(LADDER)), [OPTIMIZERS[name].label for name in LADDER])
+        ax.set_xticks(range(len(RUNGS)), [OPTIMIZERS[name].label for name in RUNGS])
         if not drawn:
             note(ax, f"the ladder's optimizers: {NOT_IN_STUDY}")
             continue
